@@ -1,0 +1,167 @@
+"""Cited extractive answers: quote the best sentences and bullets, each followed by its [n] marker.
+
+The offline default invents nothing: every line of an answer is text from a retrieved passage, and
+every [n] refers to a listed citation. When the best passage is not relevant enough, the answer
+says so in the question's language and cites nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+
+from assistant.config import Settings
+from assistant.lexical import detect_language, stems
+from assistant.retrieval import Passage
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-ZÄÖÜ0-9„\"(])")
+_MARKER = re.compile(r"\[(\d+)\]")
+
+REFUSAL = {
+    "de": "Dazu finde ich in der Wissensbasis keine passende Stelle. Bitte formulieren Sie die "
+    "Frage anders oder wenden Sie sich an die zuständige Fachabteilung.",
+    "en": "I could not find anything in the knowledge base that answers this. Please rephrase the "
+    "question or ask the responsible department.",
+}
+_LEAD = {
+    "de": ("Laut „{title}“{where}:", "Ergänzend aus „{title}“{where}:"),
+    "en": ("According to “{title}”{where}:", "See also “{title}”{where}:"),
+}
+_PAGE = {"de": "S. {page}", "en": "p. {page}"}
+_TRANSLATION_NOTE = "(Quoted from the German source.)"
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A numbered source of an answer: where it is, the whole passage, and what was quoted."""
+
+    n: int
+    source: str
+    title: str
+    section: str
+    page: int | None
+    text: str
+    score: float
+    quoted: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An answer with [n] markers and the citations they refer to."""
+
+    question: str
+    answered: bool
+    answer: str
+    citations: list[Citation]
+    language: str
+    mode: str = "extractive"
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def cited_numbers(text: str) -> set[int]:
+    """The [n] markers that occur in a text."""
+    return {int(n) for n in _MARKER.findall(text)}
+
+
+def split_units(text: str) -> list[tuple[str, bool]]:
+    """A passage as quotable units: (text, is_bullet), bullets whole, paragraphs by sentence."""
+    units = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        if re.match(r"^([-*•]|\d{1,2}[.)])\s+", line):
+            units.append((re.sub(r"^([-*•]|\d{1,2}[.)])\s+", "", line), True))
+        else:
+            units.extend((s.strip(), False) for s in _SENTENCE_END.split(line) if s.strip())
+    return units
+
+
+class ExtractiveAnswerer:
+    """Builds a cited answer from ranked passages without a language model."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def is_answerable(self, passages: list[Passage]) -> bool:
+        """Whether the best passage is relevant enough to answer from (calibrated threshold)."""
+        return bool(passages) and passages[0].dense >= self.settings.min_relevance
+
+    def answer(
+        self, question: str, passages: list[Passage], subsections: list[Passage] | None = None
+    ) -> Answer:
+        """The cited answer from ranked passages; `subsections` are the best passage's children."""
+        language = detect_language(question)
+        if not self.is_answerable(passages):
+            return Answer(question, False, REFUSAL[language], [], language)
+        best = passages[0]
+        if subsections and len(split_units(best.text)) <= 3:
+            # A short section intro: its subsections carry the answer.
+            chosen = [best] + subsections[: self.settings.max_subsections]
+        else:
+            chosen = [best] + [
+                p
+                for p in passages[1:]
+                if p.dense >= self.settings.min_relevance and p.score >= 0.8 * best.score
+            ]
+            chosen = chosen[: self.settings.max_citations]
+        question_stems = set(stems(question))
+        blocks, citations = [], []
+        for n, passage in enumerate(chosen, start=1):
+            limit = self.settings.max_answer_units if n == 1 else max(2, self.settings.max_answer_units // 2)
+            units = self._pick_units(split_units(passage.text), question_stems, limit)
+            if not units:
+                continue
+            lead = _LEAD[language][0 if n == 1 else 1].format(
+                title=passage.title, where=self._where(passage, language)
+            )
+            lines, paragraph = [lead], []
+            for text, bullet in units:
+                if bullet:
+                    if paragraph:
+                        lines.append(" ".join(paragraph))
+                        paragraph = []
+                    lines.append(f"- {text} [{n}]")
+                else:
+                    paragraph.append(f"{text} [{n}]")
+            if paragraph:
+                lines.append(" ".join(paragraph))
+            blocks.append("\n".join(lines))
+            citations.append(
+                Citation(
+                    n=n,
+                    source=passage.source,
+                    title=passage.title,
+                    section=passage.section,
+                    page=passage.page,
+                    text=passage.text,
+                    score=passage.score,
+                    quoted=[text for text, _ in units],
+                )
+            )
+        text = "\n\n".join(blocks)
+        if language == "en" and any(p.metadata.get("language", "de") != "en" for p in chosen):
+            text += "\n\n" + _TRANSLATION_NOTE
+        return Answer(question, True, text, citations, language)
+
+    @staticmethod
+    def _where(passage: Passage, language: str) -> str:
+        parts = [passage.section] if passage.section else []
+        if passage.page is not None:
+            parts.append(_PAGE[language].format(page=passage.page))
+        return f" ({', '.join(parts)})" if parts else ""
+
+    @staticmethod
+    def _pick_units(
+        units: list[tuple[str, bool]], question_stems: set[str], limit: int
+    ) -> list[tuple[str, bool]]:
+        """All units of a short passage; of a long one, those sharing most words with the question."""
+        if len(units) <= limit:
+            return units
+        overlap = [len(question_stems & set(stems(text))) for text, _ in units]
+        if not any(overlap):
+            return units[:limit]
+        ranked = sorted(range(len(units)), key=lambda i: (-overlap[i], i))[:limit]
+        return [units[i] for i in sorted(ranked)]

@@ -1,0 +1,65 @@
+"""Structure-aware chunks: sections by heading, long sections split at paragraphs and bullets.
+
+Every chunk's page_content starts with one context line, "Title > Section > Subsection", followed by
+the passage. The context line is embedded and keyword-indexed with the passage (it carries the
+subject a bare bullet list lacks); `passage_text` removes it again for quoting.
+"""
+
+from __future__ import annotations
+
+from langchain_core.documents import Document
+from langchain_text_splitters import MarkdownHeaderTextSplitter, RecursiveCharacterTextSplitter
+
+from assistant.documents import SourceDocument
+
+_HEADERS = [("#", "h1"), ("##", "h2"), ("###", "h3"), ("####", "h4"), ("#####", "h5")]
+SECTION_SEPARATOR = " > "
+
+
+def split_document(doc: SourceDocument, chunk_size: int, chunk_overlap: int) -> list[Document]:
+    """Chunks of one document, in reading order, each with source, title, section path and page."""
+    sections = MarkdownHeaderTextSplitter(headers_to_split_on=_HEADERS, strip_headers=True)
+    # Paragraphs first, then lines (each bullet is a line), then sentences, then words.
+    sizer = RecursiveCharacterTextSplitter(
+        chunk_size=chunk_size,
+        chunk_overlap=chunk_overlap,
+        separators=["\n\n", "\n", r"(?<=[.!?])\s+", " ", ""],
+        is_separator_regex=True,
+    )
+    chunks: list[Document] = []
+    carried: dict[str, str] = {}
+    for page, text in doc.pages:
+        # A section that runs over a page break keeps its heading path on the next page.
+        prefix = "".join(f"{'#' * int(k[1])} {v}\n" for k, v in sorted(carried.items()))
+        for section in sections.split_text(prefix + "\n" + text):
+            carried = {k: v for k, v in section.metadata.items() if k.startswith("h")}
+            # The splitter joins paragraphs with "  \n"; restore the blank line between them.
+            body = section.page_content.replace("  \n", "\n\n").strip()
+            if not body:
+                continue
+            path = _section_path(doc.title, carried)
+            context = SECTION_SEPARATOR.join([doc.title, path]) if path else doc.title
+            for piece in sizer.split_text(body):
+                metadata = {
+                    **doc.metadata,
+                    "source": doc.source,
+                    "format": doc.format,
+                    "section": path,
+                    "chunk": len(chunks),
+                }
+                if page is not None:
+                    metadata["page"] = page
+                chunks.append(Document(page_content=f"{context}\n{piece.strip()}", metadata=metadata))
+    return chunks
+
+
+def _section_path(title: str, headers: dict[str, str]) -> str:
+    names = [v.strip() for k, v in sorted(headers.items())]
+    if names and headers.get("h1", "").strip().lower() == title.strip().lower():
+        names = names[1:]
+    return SECTION_SEPARATOR.join(names)
+
+
+def passage_text(page_content: str) -> str:
+    """The quoted passage of a chunk, without its leading context line."""
+    return page_content.split("\n", 1)[1] if "\n" in page_content else page_content

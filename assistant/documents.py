@@ -1,0 +1,356 @@
+"""Load corpus files (PDF, Markdown, text, HTML, DOCX) into one shape: metadata plus Markdown per page.
+
+Every format is turned into Markdown headings (`#` = document title, `##` = section, ...) so that
+chunking has a single, structure-aware path. PDFs keep one text per page so that page numbers travel
+with every chunk. Metadata comes from the file itself (front matter, <meta> tags, document
+properties) and from an optional sidecar `<file>.meta.yaml`, which wins.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+
+import yaml
+
+SIDECAR_SUFFIX = ".meta.yaml"
+# Metadata keys a document may declare; anything else in front matter is ignored.
+METADATA_KEYS = (
+    "title",
+    "owner",
+    "effective_date",
+    "expiry_date",
+    "version",
+    "audience",
+    "language",
+    "doc_type",
+    "source_publisher",
+)
+
+
+class DocumentError(Exception):
+    """A file that cannot be ingested; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class SourceDocument:
+    """A loaded file: its corpus-relative path, metadata and Markdown text per page."""
+
+    source: str
+    format: str
+    metadata: dict[str, str]
+    pages: list[tuple[int | None, str]] = field(default_factory=list)
+
+    @property
+    def title(self) -> str:
+        return self.metadata["title"]
+
+
+def discover(corpus_dir: Path) -> list[Path]:
+    """All files below corpus_dir that are candidates for ingestion, sorted; hidden files and sidecars excluded."""
+    files = []
+    for path in sorted(corpus_dir.rglob("*")):
+        rel = path.relative_to(corpus_dir)
+        if any(part.startswith(".") for part in rel.parts) or path.name.endswith(SIDECAR_SUFFIX):
+            continue
+        if path.is_file():
+            files.append(path)
+    return files
+
+
+def load_document(
+    path: Path, corpus_dir: Path, *, max_bytes: int, default_audience: str = "all"
+) -> SourceDocument:
+    """Load one file; raises DocumentError with a readable reason for anything that cannot be used."""
+    source = path.relative_to(corpus_dir).as_posix()
+    suffix = path.suffix.lower()
+    if suffix not in _LOADERS:
+        raise DocumentError(
+            f"unsupported file type '{suffix or path.name}' "
+            f"(supported: {', '.join(sorted(_LOADERS))})"
+        )
+    size = path.stat().st_size
+    if size == 0:
+        raise DocumentError("empty file (0 bytes)")
+    if size > max_bytes:
+        raise DocumentError(
+            f"file is {size / 1e6:.1f} MB, above the limit of {max_bytes / 1e6:.1f} MB "
+            "(ASSISTANT_MAX_FILE_MB)"
+        )
+    fmt, loader = _LOADERS[suffix]
+    meta, pages = loader(path)
+    meta.update(_read_sidecar(path))
+    if not any(text.strip() for _, text in pages):
+        if suffix == ".pdf":
+            raise DocumentError("PDF has no text layer (scanned image?); run OCR first")
+        raise DocumentError("no text content")
+    meta.setdefault("title", _first_heading(pages) or path.stem.replace("-", " ").replace("_", " "))
+    meta.setdefault("audience", default_audience)
+    return SourceDocument(source=source, format=fmt, metadata=meta, pages=pages)
+
+
+# --- metadata helpers -------------------------------------------------------------------------
+
+
+def _clean_metadata(raw: dict | None, origin: str) -> dict[str, str]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise DocumentError(f"{origin} must be a mapping of key: value, got {type(raw).__name__}")
+    meta = {}
+    for key in METADATA_KEYS:
+        value = raw.get(key)
+        if value is None or value == "":
+            continue
+        if isinstance(value, list | tuple):
+            value = ",".join(str(v).strip() for v in value)
+        elif isinstance(value, date | datetime):
+            value = value.isoformat()
+        meta[key] = str(value).strip()
+    return meta
+
+
+def _parse_yaml(text: str, origin: str) -> dict[str, str]:
+    try:
+        return _clean_metadata(yaml.safe_load(text), origin)
+    except yaml.YAMLError as exc:
+        raise DocumentError(f"{origin} is not valid YAML: {exc}".splitlines()[0]) from exc
+
+
+def _read_sidecar(path: Path) -> dict[str, str]:
+    sidecar = path.with_name(path.name + SIDECAR_SUFFIX)
+    if not sidecar.exists():
+        return {}
+    return _parse_yaml(_decode(sidecar.read_bytes(), sidecar.name), f"metadata file {sidecar.name}")
+
+
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.S)
+
+
+def _split_front_matter(text: str) -> tuple[dict[str, str], str]:
+    match = _FRONT_MATTER.match(text)
+    if not match:
+        return {}, text
+    return _parse_yaml(match.group(1), "front matter"), text[match.end() :]
+
+
+def _first_heading(pages: list[tuple[int | None, str]]) -> str | None:
+    for _, text in pages:
+        match = re.search(r"^#\s+(.+)$", text, re.M)
+        if match:
+            return match.group(1).strip()
+    return None
+
+
+def _decode(data: bytes, name: str) -> str:
+    if b"\x00" in data:
+        raise DocumentError("binary content (NUL bytes) in a text file")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DocumentError(
+            f"text is not valid UTF-8 (first bad byte at offset {exc.start}); save it as UTF-8"
+        ) from exc
+
+
+# --- plain text and PDF: numbered headings ----------------------------------------------------
+
+# "2.1 Phase 1: Idee" or "3 Grundsätze": short, capitalised, no sentence punctuation at the end.
+_NUMBERED_HEADING = re.compile(r"^(\d{1,2}(?:\.\d{1,2}){0,3})\.?\s+([A-ZÄÖÜ][^\n]{0,90})$")
+
+
+def _heading_level(line: str) -> tuple[int, str] | None:
+    match = _NUMBERED_HEADING.match(line.strip())
+    if not match or line.rstrip().endswith((".", ",", ";", ":")) or len(line.split()) > 12:
+        return None
+    depth = match.group(1).count(".") + 1
+    return depth + 1, line.strip()  # level 1 (#) is the document title
+
+
+def _numbered_to_markdown(text: str) -> str:
+    """Turn numbered heading lines and setext underlines into Markdown headings; keep the rest."""
+    lines = text.splitlines()
+    out: list[str] = []
+    for i, line in enumerate(lines):
+        stripped = line.strip()
+        if re.fullmatch(r"[=\-]{3,}", stripped) and out and out[-1].strip():
+            level = 2 if stripped[0] == "=" else 3
+            out[-1] = "#" * level + " " + out[-1].strip()
+            continue
+        heading = _heading_level(line)
+        nxt = lines[i + 1].strip() if i + 1 < len(lines) else ""
+        if heading and not re.fullmatch(r"[=\-]{3,}", nxt):
+            level, title = heading
+            out.extend(["", "#" * level + " " + title, ""])
+        else:
+            out.append(re.sub(r"^\s*[•·▪●◦]\s*", "- ", line))
+    return "\n".join(out)
+
+
+def _load_text(path: Path) -> tuple[dict[str, str], list[tuple[int | None, str]]]:
+    meta, body = _split_front_matter(_decode(path.read_bytes(), path.name))
+    if "title" in meta and not body.lstrip().startswith("#"):
+        body = f"# {meta['title']}\n\n{_numbered_to_markdown(body)}"
+    else:
+        body = _numbered_to_markdown(body)
+    return meta, [(None, body)]
+
+
+def _load_markdown(path: Path) -> tuple[dict[str, str], list[tuple[int | None, str]]]:
+    meta, body = _split_front_matter(_decode(path.read_bytes(), path.name))
+    return meta, [(None, body)]
+
+
+_PAGE_NUMBER_LINE = re.compile(r"^(seite|page|s\.)?\s*\d+\s*((von|of|/)\s*\d+)?$", re.I)
+
+
+def _strip_running_lines(pages: list[str]) -> list[str]:
+    """Drop headers/footers: lines that recur on most pages (digits ignored) and bare page numbers."""
+
+    def key(line: str) -> str:
+        return re.sub(r"\d+", "#", line.strip().lower())
+
+    counts = Counter(k for page in pages for k in {key(line) for line in page.splitlines()})
+    threshold = max(2, int(0.6 * len(pages) + 0.5))
+    cleaned = []
+    for page in pages:
+        kept = [
+            line
+            for line in page.splitlines()
+            if not (len(pages) >= 2 and counts[key(line)] >= threshold and line.strip())
+            and not _PAGE_NUMBER_LINE.match(line.strip())
+        ]
+        cleaned.append("\n".join(kept))
+    return cleaned
+
+
+def _load_pdf(path: Path) -> tuple[dict[str, str], list[tuple[int | None, str]]]:
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    try:
+        reader = PdfReader(path, strict=False)
+        if reader.is_encrypted and not reader.decrypt(""):
+            raise DocumentError("PDF is encrypted (password protected); upload an unprotected copy")
+        raw_pages = [page.extract_text() or "" for page in reader.pages]
+        info = reader.metadata or {}
+    except DocumentError:
+        raise
+    except PdfReadError as exc:
+        raise DocumentError(f"corrupt or unreadable PDF: {exc}") from exc
+    except Exception as exc:  # pypdf raises many types on damaged files
+        raise DocumentError(f"corrupt or unreadable PDF: {type(exc).__name__}: {exc}") from exc
+    meta = {}
+    if info.get("/Title"):
+        meta["title"] = str(info["/Title"]).strip()
+    if info.get("/Author"):
+        meta["owner"] = str(info["/Author"]).strip()
+    pages = []
+    for number, text in enumerate(_strip_running_lines(raw_pages), start=1):
+        pages.append((number, _numbered_to_markdown(text)))
+    return meta, pages
+
+
+# --- HTML -------------------------------------------------------------------------------------
+
+_HTML_BLOCKS = ["h1", "h2", "h3", "h4", "h5", "h6", "p", "li", "tr", "pre", "dt", "dd", "blockquote"]
+
+
+def _load_html(path: Path) -> tuple[dict[str, str], list[tuple[int | None, str]]]:
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(_decode(path.read_bytes(), path.name), "html.parser")
+    raw = {
+        tag.get("name", "").lower(): tag.get("content", "")
+        for tag in soup.find_all("meta")
+        if tag.get("name")
+    }
+    meta = _clean_metadata(raw, "HTML <meta> tags")
+    if soup.title and soup.title.get_text(strip=True):
+        meta.setdefault("title", soup.title.get_text(strip=True))
+    if soup.html and soup.html.get("lang"):
+        meta.setdefault("language", str(soup.html["lang"]).split("-")[0].lower())
+    for tag in soup(["script", "style", "noscript", "template", "nav", "header", "footer", "aside"]):
+        tag.decompose()
+    root = soup.find("main") or soup.find("article") or soup.body or soup
+    lines: list[str] = []
+    for element in root.find_all(_HTML_BLOCKS):
+        if element.find_parent(_HTML_BLOCKS):
+            continue  # its text is already part of the enclosing block
+        text = " ".join(element.get_text(" ", strip=True).split())
+        if not text:
+            continue
+        name = element.name
+        if name[0] == "h" and name[1:].isdigit():
+            lines.extend(["", "#" * int(name[1:]) + " " + text, ""])
+        elif name == "li":
+            lines.append("- " + text)
+        elif name == "tr":
+            cells = [" ".join(c.get_text(" ", strip=True).split()) for c in element.find_all(["td", "th"])]
+            lines.append("- " + " | ".join(c for c in cells if c))
+        else:
+            lines.extend([text, ""])
+    return meta, [(None, "\n".join(lines))]
+
+
+# --- DOCX -------------------------------------------------------------------------------------
+
+
+def _load_docx(path: Path) -> tuple[dict[str, str], list[tuple[int | None, str]]]:
+    import zipfile
+
+    from docx import Document as open_docx
+    from docx.table import Table
+    from docx.text.paragraph import Paragraph
+
+    try:
+        doc = open_docx(str(path))
+    except (zipfile.BadZipFile, KeyError, ValueError) as exc:
+        raise DocumentError(f"corrupt or unreadable DOCX: {exc}") from exc
+    props = doc.core_properties
+    meta = _clean_metadata(
+        {"title": props.title, "owner": props.author, "language": props.language}, "DOCX properties"
+    )
+    lines: list[str] = []
+    for block in doc.iter_inner_content():
+        if isinstance(block, Table):
+            for row in block.rows:
+                cells = []
+                for cell in row.cells:
+                    text = " ".join(cell.text.split())
+                    if text and (not cells or cells[-1] != text):  # merged cells repeat
+                        cells.append(text)
+                if cells:
+                    lines.append("- " + " | ".join(cells))
+            lines.append("")
+            continue
+        assert isinstance(block, Paragraph)
+        text = " ".join(block.text.split())
+        if not text:
+            continue
+        style = (block.style.name if block.style is not None else "").lower()
+        level = re.fullmatch(r"heading (\d)", style)
+        if style == "title":
+            lines.extend(["# " + text, ""])
+        elif level:
+            lines.extend(["", "#" * (int(level.group(1)) + 1) + " " + text, ""])
+        elif style.startswith("list") or block._p.pPr is not None and block._p.pPr.numPr is not None:
+            lines.append("- " + text)
+        else:
+            lines.extend([text, ""])
+    return meta, [(None, "\n".join(lines))]
+
+
+# suffix -> (format name stored on every chunk, loader)
+_LOADERS = {
+    ".pdf": ("pdf", _load_pdf),
+    ".md": ("markdown", _load_markdown),
+    ".markdown": ("markdown", _load_markdown),
+    ".txt": ("text", _load_text),
+    ".html": ("html", _load_html),
+    ".htm": ("html", _load_html),
+    ".docx": ("docx", _load_docx),
+}

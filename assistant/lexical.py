@@ -1,0 +1,55 @@
+"""Words, stems and language for keyword matching (BM25, sentence choice, answer language)."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+import Stemmer
+from bm25s.stopwords import STOPWORDS_EN, STOPWORDS_GERMAN
+
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+_STOP = frozenset(STOPWORDS_EN) | frozenset(STOPWORDS_GERMAN)
+_DE_HINTS = frozenset(
+    "der die das und ist nicht ein eine wie was wer wo wann warum muss darf ich wir ihr sie "
+    "mit für von zu auf bei den dem des im ja nein kann können welche welcher gibt es".split()
+)
+_EN_HINTS = frozenset(
+    "the and is are what who where when why how must may can i we you do does of to for with "
+    "which there a an my our it in on need should".split()
+)
+
+
+@lru_cache(maxsize=1)
+def _stemmers() -> tuple[Stemmer.Stemmer, Stemmer.Stemmer]:
+    return Stemmer.Stemmer("german"), Stemmer.Stemmer("english")
+
+
+def words(text: str) -> list[str]:
+    """Lower-cased word tokens (letters and digits; hyphenated words split)."""
+    return _WORD.findall(text.lower())
+
+
+def stems(text: str) -> list[str]:
+    """Stop-word-free German and English stems of every word.
+
+    The corpus is mostly German and questions come in both languages, so each word contributes
+    its German stem and, where different, its English stem: "Richtlinien" and "guidelines" both
+    reduce to something a document in either language also produces.
+    """
+    german, english = _stemmers()
+    tokens = [w for w in words(text) if w not in _STOP and (len(w) > 1 or w.isdigit())]
+    out = []
+    for token, de, en in zip(tokens, german.stemWords(tokens), english.stemWords(tokens), strict=True):
+        out.append(de)
+        if en != de and token.isascii():
+            out.append(en)
+    return out
+
+
+def detect_language(text: str) -> str:
+    """'de' or 'en' from function words and umlauts; German when unsure (the company's language)."""
+    tokens = words(text)
+    de = sum(t in _DE_HINTS for t in tokens) + 2 * len(re.findall(r"[äöüß]", text.lower()))
+    en = sum(t in _EN_HINTS for t in tokens)
+    return "en" if en > de else "de"

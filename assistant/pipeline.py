@@ -1,0 +1,67 @@
+"""The assistant as one object: question in, cited answer out. Factories wire the real parts."""
+
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+
+from assistant.answer import Answer, ExtractiveAnswerer
+from assistant.config import Settings
+from assistant.embeddings import build_embeddings
+from assistant.index import KnowledgeBase
+from assistant.retrieval import HybridRetriever
+
+log = logging.getLogger(__name__)
+
+
+class QuestionError(ValueError):
+    """A question that cannot be answered as given (empty, too long, ...)."""
+
+
+def clean_question(question: object, max_chars: int) -> str:
+    """The question with control and bidi-override characters removed; QuestionError if unusable."""
+    if not isinstance(question, str):
+        raise QuestionError("question must be text")
+    # Cc = control characters (NUL, escape ...), Cf = format characters such as the
+    # right-to-left override that can disguise text; whitespace controls become spaces.
+    cleaned = "".join(
+        " " if ch in "\t\n\r" else ch
+        for ch in question
+        if ch in "\t\n\r" or unicodedata.category(ch) not in {"Cc", "Cf", "Cs", "Co"}
+    )
+    cleaned = re.sub(r"\s+", " ", cleaned).strip()
+    if not cleaned:
+        raise QuestionError("question is empty")
+    if len(cleaned) > max_chars:
+        raise QuestionError(f"question is too long ({len(cleaned)} characters, at most {max_chars})")
+    return cleaned
+
+
+class Assistant:
+    """Retrieves passages for a question and builds the cited answer."""
+
+    def __init__(
+        self, retriever: HybridRetriever, answerer: ExtractiveAnswerer, settings: Settings
+    ) -> None:
+        self.retriever = retriever
+        self.answerer = answerer
+        self.settings = settings
+
+    def ask(self, question: str) -> Answer:
+        """Answer one question from the knowledge base."""
+        question = clean_question(question, self.settings.max_question_chars)
+        passages = self.retriever.retrieve(question)
+        children = self.retriever.subsections(passages[0]) if passages else []
+        return self.answerer.answer(question, passages, children)
+
+
+def build_knowledge_base(settings: Settings) -> KnowledgeBase:
+    """The store under settings.data_dir with the configured embedding backend."""
+    return KnowledgeBase(settings, build_embeddings(settings))
+
+
+def build_assistant(settings: Settings, kb: KnowledgeBase | None = None) -> Assistant:
+    """An Assistant over the store (opened from the settings unless given)."""
+    kb = kb or build_knowledge_base(settings)
+    return Assistant(HybridRetriever(kb, settings), ExtractiveAnswerer(settings), settings)

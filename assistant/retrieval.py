@@ -1,0 +1,177 @@
+"""Hybrid retrieval: dense cosine search in Chroma fused with German/English-stemmed BM25.
+
+Both retrievers nominate candidates; every candidate gets both scores (a BM25-only candidate's
+vector is fetched from Chroma), each min-max normalised over the candidates, then fused by weight
+(0.7 dense / 0.3 BM25 measured best on the seed articles). The raw cosine of the best passage is
+kept separately: it is the absolute signal behind the "not in the knowledge base" decision.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+
+import bm25s
+import numpy as np
+
+from assistant.chunking import SECTION_SEPARATOR, passage_text
+from assistant.config import Settings
+from assistant.index import KnowledgeBase
+from assistant.lexical import stems
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Passage:
+    """One retrieved chunk with its scores."""
+
+    id: str
+    content: str
+    metadata: dict = field(hash=False)
+    score: float
+    dense: float
+    keyword: float
+
+    @property
+    def source(self) -> str:
+        return self.metadata.get("source", "")
+
+    @property
+    def title(self) -> str:
+        return self.metadata.get("title", "")
+
+    @property
+    def section(self) -> str:
+        return self.metadata.get("section", "")
+
+    @property
+    def page(self) -> int | None:
+        return self.metadata.get("page")
+
+    @property
+    def text(self) -> str:
+        """The passage as quoted, without the context line."""
+        return passage_text(self.content)
+
+
+class _KeywordIndex:
+    """A BM25 index over every chunk in the store, built once per corpus version."""
+
+    def __init__(self, ids: list[str], contents: list[str], metadatas: list[dict]) -> None:
+        self.ids = ids
+        self.contents = contents
+        self.metadatas = metadatas
+        self.position = {chunk_id: i for i, chunk_id in enumerate(ids)}
+        self.bm25 = bm25s.BM25()
+        if ids:
+            self.bm25.index([stems(c) for c in contents], show_progress=False)
+
+    def scores(self, query: str) -> np.ndarray:
+        if not self.ids:
+            return np.zeros(0, dtype=np.float32)
+        token_ids = self.bm25.get_tokens_ids(stems(query))
+        if not token_ids:
+            return np.zeros(len(self.ids), dtype=np.float32)
+        return self.bm25.get_scores(token_ids)
+
+
+def _minmax(values: np.ndarray) -> np.ndarray:
+    span = float(values.max() - values.min()) if values.size else 0.0
+    if span <= 1e-9:
+        return np.where(values > 0, 1.0, 0.0) if values.size else values
+    return (values - values.min()) / span
+
+
+class HybridRetriever:
+    """Ranks passages for a question; rebuilds its BM25 index when the corpus version changes."""
+
+    def __init__(self, kb: KnowledgeBase, settings: Settings) -> None:
+        self.kb = kb
+        self.settings = settings
+        self._keyword: _KeywordIndex | None = None
+        self._keyword_version: str | None = None
+        self._lock = threading.Lock()
+
+    def _keyword_index(self) -> _KeywordIndex:
+        with self._lock:
+            self.kb.refresh_if_changed()
+            version = self.kb.version()
+            if self._keyword is None or version != self._keyword_version:
+                got = self.kb.collection.get(include=["documents", "metadatas"])
+                self._keyword = _KeywordIndex(got["ids"], got["documents"], got["metadatas"])
+                self._keyword_version = version
+                log.info("BM25 index built: %d chunks, corpus version %s", len(got["ids"]), version)
+            return self._keyword
+
+    def subsections(self, passage: Passage) -> list[Passage]:
+        """Chunks under the passage's section (deeper headings), in reading order.
+
+        A section that opens with one sentence and keeps its substance in subsections ("The
+        competencies fall into five fields", then one subsection per field) is answered by those.
+        """
+        if not passage.section:
+            return []
+        keyword = self._keyword_index()
+        prefix = passage.section + SECTION_SEPARATOR
+        children = [
+            (meta.get("chunk", 0), chunk_id, content, meta)
+            for chunk_id, content, meta in zip(keyword.ids, keyword.contents, keyword.metadatas, strict=True)
+            if meta.get("source") == passage.source and meta.get("section", "").startswith(prefix)
+        ]
+        return [
+            Passage(chunk_id, content, meta, passage.score, passage.dense, passage.keyword)
+            for _, chunk_id, content, meta in sorted(children, key=lambda c: c[0])
+        ]
+
+    def retrieve(self, question: str, k: int | None = None) -> list[Passage]:
+        """The k best passages for the question, best first."""
+        k = k or self.settings.top_k
+        keyword = self._keyword_index()
+        if not keyword.ids:
+            return []
+        query_vector = np.asarray(self.kb.embeddings.embed_query(question), dtype=np.float32)
+        n = min(self.settings.candidates, len(keyword.ids))
+        hits = self.kb.collection.query(
+            query_embeddings=[query_vector.tolist()], n_results=n, include=["distances"]
+        )
+        # An id the BM25 snapshot lacks was added after it was built; the next query sees it.
+        dense = {
+            cid: 1.0 - dist
+            for cid, dist in zip(hits["ids"][0], hits["distances"][0], strict=True)
+            if cid in keyword.position
+        }
+
+        bm25 = keyword.scores(question)
+        top_keyword = [keyword.ids[i] for i in np.argsort(-bm25)[:n] if bm25[i] > 0]
+        missing = [cid for cid in top_keyword if cid not in dense]
+        if missing:
+            got = self.kb.collection.get(ids=missing, include=["embeddings"])
+            for cid, vector in zip(got["ids"], got["embeddings"], strict=True):
+                vector = np.asarray(vector, dtype=np.float32)
+                dense[cid] = float(vector @ query_vector / (np.linalg.norm(vector) + 1e-12))
+
+        ids = list(dense)
+        dense_raw = np.array([dense[cid] for cid in ids], dtype=np.float32)
+        keyword_raw = np.array([bm25[keyword.position[cid]] for cid in ids], dtype=np.float32)
+        keyword_norm = keyword_raw / keyword_raw.max() if keyword_raw.max() > 0 else keyword_raw
+        fused = (
+            self.settings.dense_weight * _minmax(dense_raw)
+            + self.settings.bm25_weight * keyword_norm
+        )
+        order = np.argsort(-fused)[:k]
+        passages = []
+        for i in order:
+            pos = keyword.position[ids[i]]
+            passages.append(
+                Passage(
+                    id=ids[i],
+                    content=keyword.contents[pos],
+                    metadata=keyword.metadatas[pos],
+                    score=round(float(fused[i]), 4),
+                    dense=round(float(dense_raw[i]), 4),
+                    keyword=round(float(keyword_norm[i]), 4),
+                )
+            )
+        return passages

