@@ -110,7 +110,11 @@ class ExtractiveAnswerer:
         question_stems = set(stems(question))
         blocks, citations = [], []
         for n, passage in enumerate(chosen, start=1):
-            limit = self.settings.max_answer_units if n == 1 else max(2, self.settings.max_answer_units // 2)
+            limit = (
+                self.settings.max_answer_units
+                if n == 1
+                else max(2, self.settings.max_answer_units // 2)
+            )
             units = self._pick_units(split_units(passage.text), question_stems, limit)
             if not units:
                 continue

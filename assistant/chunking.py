@@ -49,7 +49,9 @@ def split_document(doc: SourceDocument, chunk_size: int, chunk_overlap: int) -> 
                 }
                 if page is not None:
                     metadata["page"] = page
-                chunks.append(Document(page_content=f"{context}\n{piece.strip()}", metadata=metadata))
+                chunks.append(
+                    Document(page_content=f"{context}\n{piece.strip()}", metadata=metadata)
+                )
     return chunks
 
 

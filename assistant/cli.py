@@ -53,7 +53,11 @@ def format_report(report: IngestReport) -> str:
         f"Chunks: {report.chunks_total} in corpus, {report.chunks_embedded} embedded, "
         f"{report.chunks_deleted} deleted  ({report.seconds:.1f} s)",
     ]
-    for label, names in (("added", report.added), ("updated", report.updated), ("deleted", report.deleted)):
+    for label, names in (
+        ("added", report.added),
+        ("updated", report.updated),
+        ("deleted", report.deleted),
+    ):
         lines.extend(f"  {label}: {name}" for name in names)
     lines.extend(f"  FAILED {f['source']}: {f['reason']}" for f in report.failed)
     return "\n".join(lines)
@@ -94,7 +98,9 @@ def _ready_assistant(settings: Settings):
 def cmd_ask(args: argparse.Namespace) -> int:
     settings = _settings(args)
     assistant = _ready_assistant(settings)
-    questions = [args.question] if args.question is not None else (line.rstrip("\n") for line in sys.stdin)
+    questions = (
+        [args.question] if args.question is not None else (line.rstrip("\n") for line in sys.stdin)
+    )
     status = 0
     for question in questions:
         if args.question is None and not question.strip():
@@ -108,7 +114,11 @@ def cmd_ask(args: argparse.Namespace) -> int:
             else:
                 print(f"ask: {exc}", file=sys.stderr)
             continue
-        print(json.dumps(answer.as_dict(), ensure_ascii=False) if args.json else _format_answer(answer))
+        print(
+            json.dumps(answer.as_dict(), ensure_ascii=False)
+            if args.json
+            else _format_answer(answer)
+        )
         sys.stdout.flush()
     return status
 
@@ -119,7 +129,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     settings = _settings(args)
     assistant = _ready_assistant(settings)
     results = evaluate(assistant, load_golden(Path(args.golden)))
-    print(json.dumps(results, ensure_ascii=False, indent=2) if args.json else format_results(results))
+    print(
+        json.dumps(results, ensure_ascii=False, indent=2) if args.json else format_results(results)
+    )
     return 0
 
 

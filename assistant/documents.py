@@ -256,7 +256,21 @@ def _load_pdf(path: Path) -> tuple[dict[str, str], list[tuple[int | None, str]]]
 
 # --- HTML -------------------------------------------------------------------------------------
 
-_HTML_BLOCKS = ["h1", "h2", "h3", "h4", "h5", "h6", "p", "li", "tr", "pre", "dt", "dd", "blockquote"]
+_HTML_BLOCKS = [
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "p",
+    "li",
+    "tr",
+    "pre",
+    "dt",
+    "dd",
+    "blockquote",
+]
 
 
 def _load_html(path: Path) -> tuple[dict[str, str], list[tuple[int | None, str]]]:
@@ -273,7 +287,9 @@ def _load_html(path: Path) -> tuple[dict[str, str], list[tuple[int | None, str]]
         meta.setdefault("title", soup.title.get_text(strip=True))
     if soup.html and soup.html.get("lang"):
         meta.setdefault("language", str(soup.html["lang"]).split("-")[0].lower())
-    for tag in soup(["script", "style", "noscript", "template", "nav", "header", "footer", "aside"]):
+    for tag in soup(
+        ["script", "style", "noscript", "template", "nav", "header", "footer", "aside"]
+    ):
         tag.decompose()
     root = soup.find("main") or soup.find("article") or soup.body or soup
     lines: list[str] = []
@@ -289,7 +305,10 @@ def _load_html(path: Path) -> tuple[dict[str, str], list[tuple[int | None, str]]
         elif name == "li":
             lines.append("- " + text)
         elif name == "tr":
-            cells = [" ".join(c.get_text(" ", strip=True).split()) for c in element.find_all(["td", "th"])]
+            cells = [
+                " ".join(c.get_text(" ", strip=True).split())
+                for c in element.find_all(["td", "th"])
+            ]
             lines.append("- " + " | ".join(c for c in cells if c))
         else:
             lines.extend([text, ""])
@@ -337,7 +356,9 @@ def _load_docx(path: Path) -> tuple[dict[str, str], list[tuple[int | None, str]]
             lines.extend(["# " + text, ""])
         elif level:
             lines.extend(["", "#" * (int(level.group(1)) + 1) + " " + text, ""])
-        elif style.startswith("list") or block._p.pPr is not None and block._p.pPr.numPr is not None:
+        elif (
+            style.startswith("list") or block._p.pPr is not None and block._p.pPr.numPr is not None
+        ):
             lines.append("- " + text)
         else:
             lines.extend([text, ""])

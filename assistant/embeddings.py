@@ -64,7 +64,9 @@ class OpenAICompatibleEmbeddings(Embeddings):
                 "endpoint's base URL, e.g. http://127.0.0.1:8000/v1"
             )
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._client = httpx.Client(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout_s)
+        self._client = httpx.Client(
+            base_url=base_url.rstrip("/"), headers=headers, timeout=timeout_s
+        )
         self._model = model
 
     def _embed(self, texts: list[str], input_type: str) -> list[list[float]]:

@@ -40,7 +40,10 @@ def load_golden(path: Path) -> list[GoldenItem]:
             raise ValueError(f"{path}: answerable entry {entry['id']} has no 'expected' passages")
         items.append(
             GoldenItem(
-                entry["id"], entry["lang"], entry["question"], bool(entry["answerable"]),
+                entry["id"],
+                entry["lang"],
+                entry["question"],
+                bool(entry["answerable"]),
                 list(entry.get("expected") or []),
             )
         )
@@ -63,7 +66,11 @@ def evaluate(assistant: Assistant, items: list[GoldenItem]) -> dict:
         passages = assistant.retriever.retrieve(item.question, k=max(KS))
         answer = assistant.answerer.answer(item.question, passages[: assistant.settings.top_k])
         rank = next(
-            (i + 1 for i, p in enumerate(passages) if item.answerable and is_relevant(p, item.expected)),
+            (
+                i + 1
+                for i, p in enumerate(passages)
+                if item.answerable and is_relevant(p, item.expected)
+            ),
             None,
         )
         rows.append(
@@ -83,7 +90,10 @@ def evaluate(assistant: Assistant, items: list[GoldenItem]) -> dict:
         answerable = [r for r in rows if r["lang"] == lang and r["answerable"]]
         if not answerable:
             continue
-        stats = {f"recall@{k}": _mean([r["rank"] is not None and r["rank"] <= k for r in answerable]) for k in KS}
+        stats = {
+            f"recall@{k}": _mean([r["rank"] is not None and r["rank"] <= k for r in answerable])
+            for k in KS
+        }
         stats["mrr"] = _mean([1.0 / r["rank"] if r["rank"] else 0.0 for r in answerable])
         stats["answered"] = _mean([r["answered"] for r in answerable])
         stats["n"] = len(answerable)
@@ -95,7 +105,8 @@ def evaluate(assistant: Assistant, items: list[GoldenItem]) -> dict:
     results["unanswerable"] = len(unanswerable)
     results["calibration"] = _calibrate(rows)
     results["misses"] = [
-        r for r in rows
+        r
+        for r in rows
         if (r["answerable"] and (r["rank"] is None or r["rank"] > 3 or not r["answered"]))
         or (not r["answerable"] and r["answered"])
     ]
@@ -124,11 +135,19 @@ def _calibrate(rows: list[dict]) -> dict:
 
 
 def format_results(results: dict) -> str:
-    lines = [f"Golden questions: {results['questions']} ({results['unanswerable']} unanswerable)", ""]
-    lines.append(f"{'lang':<6}{'n':>4}  " + "  ".join(f"{'R@' + str(k):>6}" for k in KS) + f"  {'MRR':>6}  {'answered':>8}")
+    lines = [
+        f"Golden questions: {results['questions']} ({results['unanswerable']} unanswerable)",
+        "",
+    ]
+    lines.append(
+        f"{'lang':<6}{'n':>4}  "
+        + "  ".join(f"{'R@' + str(k):>6}" for k in KS)
+        + f"  {'MRR':>6}  {'answered':>8}"
+    )
     for lang, s in results["by_language"].items():
         lines.append(
-            f"{lang:<6}{s['n']:>4}  " + "  ".join(f"{s[f'recall@{k}']:>6.3f}" for k in KS)
+            f"{lang:<6}{s['n']:>4}  "
+            + "  ".join(f"{s[f'recall@{k}']:>6.3f}" for k in KS)
             + f"  {s['mrr']:>6.3f}  {s['answered']:>8.3f}"
         )
     lines.append("")

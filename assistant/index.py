@@ -150,7 +150,9 @@ class KnowledgeBase:
             yield
 
     def ingest(
-        self, corpus_dir: Path, progress: Callable[[int], None] | None = None,
+        self,
+        corpus_dir: Path,
+        progress: Callable[[int], None] | None = None,
         on_total: Callable[[int], None] | None = None,
     ) -> IngestReport:
         """Bring the store in line with corpus_dir: add new, replace changed, delete removed files.

@@ -11,12 +11,83 @@ from bm25s.stopwords import STOPWORDS_EN, STOPWORDS_GERMAN
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 _STOP = frozenset(STOPWORDS_EN) | frozenset(STOPWORDS_GERMAN)
 _DE_HINTS = frozenset(
-    "der die das und ist nicht ein eine wie was wer wo wann warum muss darf ich wir ihr sie "
-    "mit für von zu auf bei den dem des im ja nein kann können welche welcher gibt es".split()
+    [
+        "der",
+        "die",
+        "das",
+        "und",
+        "ist",
+        "nicht",
+        "ein",
+        "eine",
+        "wie",
+        "was",
+        "wer",
+        "wo",
+        "wann",
+        "warum",
+        "muss",
+        "darf",
+        "ich",
+        "wir",
+        "ihr",
+        "sie",
+        "mit",
+        "für",
+        "von",
+        "zu",
+        "auf",
+        "bei",
+        "den",
+        "dem",
+        "des",
+        "im",
+        "ja",
+        "nein",
+        "kann",
+        "können",
+        "welche",
+        "welcher",
+        "gibt",
+        "es",
+    ]
 )
 _EN_HINTS = frozenset(
-    "the and is are what who where when why how must may can i we you do does of to for with "
-    "which there a an my our it in on need should".split()
+    [
+        "the",
+        "and",
+        "is",
+        "are",
+        "what",
+        "who",
+        "where",
+        "when",
+        "why",
+        "how",
+        "must",
+        "may",
+        "can",
+        "i",
+        "we",
+        "you",
+        "do",
+        "does",
+        "of",
+        "to",
+        "for",
+        "with",
+        "which",
+        "there",
+        "a",
+        "an",
+        "my",
+        "our",
+        "it",
+        "in",
+        "on",
+        "need",
+        "should",
+    ]
 )
 
 
@@ -40,7 +111,9 @@ def stems(text: str) -> list[str]:
     german, english = _stemmers()
     tokens = [w for w in words(text) if w not in _STOP and (len(w) > 1 or w.isdigit())]
     out = []
-    for token, de, en in zip(tokens, german.stemWords(tokens), english.stemWords(tokens), strict=True):
+    for token, de, en in zip(
+        tokens, german.stemWords(tokens), english.stemWords(tokens), strict=True
+    ):
         out.append(de)
         if en != de and token.isascii():
             out.append(en)

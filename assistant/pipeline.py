@@ -34,7 +34,9 @@ def clean_question(question: object, max_chars: int) -> str:
     if not cleaned:
         raise QuestionError("question is empty")
     if len(cleaned) > max_chars:
-        raise QuestionError(f"question is too long ({len(cleaned)} characters, at most {max_chars})")
+        raise QuestionError(
+            f"question is too long ({len(cleaned)} characters, at most {max_chars})"
+        )
     return cleaned
 
 

@@ -117,7 +117,9 @@ class HybridRetriever:
         prefix = passage.section + SECTION_SEPARATOR
         children = [
             (meta.get("chunk", 0), chunk_id, content, meta)
-            for chunk_id, content, meta in zip(keyword.ids, keyword.contents, keyword.metadatas, strict=True)
+            for chunk_id, content, meta in zip(
+                keyword.ids, keyword.contents, keyword.metadatas, strict=True
+            )
             if meta.get("source") == passage.source and meta.get("section", "").startswith(prefix)
         ]
         return [

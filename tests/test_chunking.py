@@ -30,24 +30,36 @@ def test_markdown_section_path_and_bullets_with_heading(small_corpus):
 def test_pdf_chunks_keep_page_and_carry_heading_over_page_break(tmp_path):
     write_pdf(
         tmp_path / "lang.pdf",
-        pages=["1 Regeln\nErster Teil der Regeln.", "Fortsetzung der Regeln auf Seite zwei.", "2 Ende\nSchluss."],
+        pages=[
+            "1 Regeln\nErster Teil der Regeln.",
+            "Fortsetzung der Regeln auf Seite zwei.",
+            "2 Ende\nSchluss.",
+        ],
     )
     chunks = chunks_of(tmp_path / "lang.pdf", tmp_path)
-    found = [(c.metadata["page"], c.metadata["section"], passage_text(c.page_content)) for c in chunks]
+    found = [
+        (c.metadata["page"], c.metadata["section"], passage_text(c.page_content)) for c in chunks
+    ]
     assert (2, "1 Regeln", "Fortsetzung der Regeln auf Seite zwei.") in found
     assert (3, "2 Ende", "Schluss.") in found
 
 
 def test_long_section_split_every_piece_keeps_context():
-    bullets = "\n".join(f"- Punkt {i}: " + "Regel zur Nutzung von KI-Werkzeugen. " * 4 for i in range(30))
-    doc = SourceDocument("lang.md", "markdown", {"title": "Lang"}, [(None, f"# Lang\n\n## Liste\n\n{bullets}")])
+    bullets = "\n".join(
+        f"- Punkt {i}: " + "Regel zur Nutzung von KI-Werkzeugen. " * 4 for i in range(30)
+    )
+    doc = SourceDocument(
+        "lang.md", "markdown", {"title": "Lang"}, [(None, f"# Lang\n\n## Liste\n\n{bullets}")]
+    )
     chunks = split_document(doc, chunk_size=600, chunk_overlap=0)
     assert len(chunks) > 5
     for chunk in chunks:
         assert chunk.page_content.startswith("Lang > Liste\n")
         assert len(passage_text(chunk.page_content)) <= 600
         # a bullet is never cut in the middle when bullets fit a chunk
-        assert all(line.startswith("- Punkt") for line in passage_text(chunk.page_content).splitlines())
+        assert all(
+            line.startswith("- Punkt") for line in passage_text(chunk.page_content).splitlines()
+        )
     assert [c.metadata["chunk"] for c in chunks] == list(range(len(chunks)))
 
 

@@ -19,7 +19,13 @@ def test_first_ingest_stores_every_file(small_corpus, kb_factory):
     report = kb.ingest(small_corpus)
     assert report.ok and report.files_seen == 5
     assert sorted(report.added) == sorted(
-        ["reisekosten.md", "prozesse/wartung.txt", "coffee.html", "rollen/datenkurator.docx", "chatprotokolle.pdf"]
+        [
+            "reisekosten.md",
+            "prozesse/wartung.txt",
+            "coffee.html",
+            "rollen/datenkurator.docx",
+            "chatprotokolle.pdf",
+        ]
     )
     assert kb.count() == report.chunks_total == report.chunks_embedded > 0
     assert kb.collection.configuration["hnsw"]["space"] == "cosine"
@@ -68,9 +74,9 @@ def test_same_content_gives_same_ids_in_a_fresh_store(small_corpus, tmp_path, kb
     first.ingest(small_corpus)
     other = tmp_path / "other"
     other.mkdir()
-    from assistant.index import KnowledgeBase
-
     from conftest import make_settings
+
+    from assistant.index import KnowledgeBase
 
     second = KnowledgeBase(make_settings(other, small_corpus), first.embeddings)
     second.ingest(small_corpus)

@@ -1,0 +1,49 @@
+"""The golden set is well-formed, covers the corpus, and every expected passage exists."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from conftest import REAL_CORPUS, ROOT
+
+from assistant.documents import discover
+from assistant.evaluation import evaluate, format_results, is_relevant, load_golden
+from assistant.retrieval import Passage
+
+GOLDEN = ROOT / "eval" / "golden.yaml"
+
+
+def test_golden_set_shape():
+    items = load_golden(GOLDEN)
+    assert len(items) >= 60
+    assert sum(not i.answerable for i in items) >= 10
+    langs = Counter(i.lang for i in items if i.answerable)
+    assert langs["de"] >= 20 and langs["en"] >= 20
+    assert len({i.id for i in items}) == len(items)
+    questions = {i.question for i in items}
+    assert "Was muss ein CAIO mitbringen?" in questions and "What must a CAIO bring?" in questions
+
+
+def test_golden_set_covers_every_document_and_snippets_exist(real_corpus_store):
+    settings, kb = real_corpus_store
+    got = kb.collection.get(include=["documents", "metadatas"])
+    chunks = [
+        Passage(cid, content, meta, 0.0, 0.0, 0.0)
+        for cid, content, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True)
+    ]
+    expected_sources = set()
+    for item in load_golden(GOLDEN):
+        for expected in item.expected:
+            expected_sources.add(expected["source"])
+            assert any(is_relevant(c, [expected]) for c in chunks), (item.id, expected)
+    corpus_sources = {p.relative_to(REAL_CORPUS).as_posix() for p in discover(REAL_CORPUS)}
+    assert expected_sources == corpus_sources
+
+
+def test_evaluate_reports_metrics(real_assistant):
+    items = [i for i in load_golden(GOLDEN) if i.id in {"de-001", "en-001", "un-001"}]
+    results = evaluate(real_assistant, items)
+    assert set(results["by_language"]) == {"de", "en"}
+    for stats in results["by_language"].values():
+        assert 0.0 <= stats["recall@1"] <= stats["recall@3"] <= stats["recall@5"] <= 1.0
+    assert "Refusal accuracy" in format_results(results)
