@@ -8,8 +8,10 @@ says so in the question's language and cites nothing.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
+from assistant.chunking import SECTION_SEPARATOR
 from assistant.config import Settings
 from assistant.lexical import detect_language, stems
 from assistant.retrieval import Passage
@@ -85,27 +87,32 @@ class ExtractiveAnswerer:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
 
-    def is_answerable(self, passages: list[Passage]) -> bool:
-        """Whether the best passage is relevant enough to answer from (calibrated threshold)."""
-        return bool(passages) and passages[0].dense >= self.settings.min_relevance
+    def is_relevant(self, passage: Passage, language: str) -> bool:
+        """Whether a passage is close enough to the question to answer from (calibrated)."""
+        same = passage.metadata.get("language", "de") == language
+        threshold = (
+            self.settings.min_relevance if same else self.settings.min_relevance_cross_lingual
+        )
+        return passage.dense >= threshold
 
     def answer(
-        self, question: str, passages: list[Passage], subsections: list[Passage] | None = None
+        self,
+        question: str,
+        passages: list[Passage],
+        subsections: Callable[[Passage], list[Passage]] | None = None,
     ) -> Answer:
-        """The cited answer from ranked passages; `subsections` are the best passage's children."""
+        """The cited answer from ranked passages; `subsections(p)` lists a passage's children."""
         language = detect_language(question)
-        if not self.is_answerable(passages):
+        relevant = [p for p in passages if self.is_relevant(p, language)]
+        if not relevant:
             return Answer(question, False, REFUSAL[language], [], language)
-        best = passages[0]
-        if subsections and len(split_units(best.text)) <= 3:
+        best = relevant[0]
+        children = subsections(best) if subsections else []
+        if children and len(split_units(best.text)) <= 3:
             # A short section intro: its subsections carry the answer.
-            chosen = [best] + subsections[: self.settings.max_subsections]
+            chosen = [best] + children[: self.settings.max_subsections]
         else:
-            chosen = [best] + [
-                p
-                for p in passages[1:]
-                if p.dense >= self.settings.min_relevance and p.score >= 0.8 * best.score
-            ]
+            chosen = [best] + [p for p in relevant[1:] if p.score >= 0.8 * best.score]
             chosen = chosen[: self.settings.max_citations]
         question_stems = set(stems(question))
         blocks, citations = [], []
@@ -118,9 +125,17 @@ class ExtractiveAnswerer:
             units = self._pick_units(split_units(passage.text), question_stems, limit)
             if not units:
                 continue
-            lead = _LEAD[language][0 if n == 1 else 1].format(
-                title=passage.title, where=self._where(passage, language)
-            )
+            if (
+                n > 1
+                and passage.source == chosen[0].source
+                and passage.section.startswith(chosen[0].section + SECTION_SEPARATOR)
+            ):
+                # a subsection of the first passage: its own heading is enough
+                lead = passage.section.rsplit(SECTION_SEPARATOR, 1)[-1] + ":"
+            else:
+                lead = _LEAD[language][0 if n == 1 else 1].format(
+                    title=passage.title, where=self._where(passage, language)
+                )
             lines, paragraph = [lead], []
             for text, bullet in units:
                 if bullet:

@@ -63,6 +63,15 @@ class Settings(BaseSettings):
     collection_name: str = Field("ki_rollen", description="Name of the Chroma collection.")
 
     # retrieval
+    corpus_language: str = Field(
+        "de",
+        description="Main language of the documents; questions in another language are bridged.",
+    )
+    glossary_path: Path | None = Field(
+        None,
+        description="YAML list of equivalent-term groups for query expansion "
+        "(default: the bundled assistant/glossary.yaml).",
+    )
     dense_weight: float = Field(
         0.7, ge=0, le=1, description="Weight of the dense (embedding) score in the fusion."
     )
@@ -74,11 +83,19 @@ class Settings(BaseSettings):
     )
     top_k: int = Field(5, ge=1, le=50, description="Passages returned by retrieval.")
     min_relevance: float = Field(
-        0.80,
+        0.865,
         ge=0,
         le=1,
-        description="Calibrated 'not in the knowledge base' threshold on the best passage's "
-        "relevance (see `python -m assistant eval`).",
+        description="'Not in the knowledge base' threshold: the least cosine similarity a passage "
+        "in the question's language needs to be answered from (calibrated with "
+        "`python -m assistant eval`).",
+    )
+    min_relevance_cross_lingual: float = Field(
+        0.84,
+        ge=0,
+        le=1,
+        description="The same threshold for a passage in another language than the question "
+        "(cross-lingual similarities run lower).",
     )
 
     # answer

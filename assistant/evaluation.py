@@ -82,6 +82,10 @@ def evaluate(assistant: Assistant, items: list[GoldenItem]) -> dict:
                 "answered": answer.answered,
                 "rank": rank,
                 "top_dense": passages[0].dense if passages else 0.0,
+                "candidates": [
+                    (p.dense, p.metadata.get("language", "de") == answer.language)
+                    for p in passages[: assistant.settings.top_k]
+                ],
                 "top_source": passages[0].source if passages else "",
             }
         )
@@ -117,20 +121,35 @@ def _mean(values: list) -> float:
     return round(float(np.mean(values)), 3) if values else 0.0
 
 
-def _calibrate(rows: list[dict]) -> dict:
-    """The relevance threshold with the best balanced accuracy between refusing and answering."""
-    pos = np.array([r["top_dense"] for r in rows if r["answerable"]])
-    neg = np.array([r["top_dense"] for r in rows if not r["answerable"]])
-    if not len(pos) or not len(neg):
+def _calibrate(rows: list[dict], max_false_refusals: float = 0.05) -> dict:
+    """Thresholds (same language, cross-lingual) that refuse the most unanswerable questions
+    while refusing at most `max_false_refusals` of the answerable ones."""
+    answerable = [r for r in rows if r["answerable"]]
+    unanswerable = [r for r in rows if not r["answerable"]]
+    if not answerable or not unanswerable:
         return {}
-    best = max(
-        (0.5 * ((pos >= t).mean() + (neg < t).mean()), t) for t in np.arange(0.70, 0.95, 0.005)
-    )
+
+    def answers(row: dict, same: float, cross: float) -> bool:
+        return any(d >= (same if is_same else cross) for d, is_same in row["candidates"])
+
+    grid = np.round(np.arange(0.78, 0.95, 0.005), 3)
+    best = None
+    for same in grid:
+        for cross in grid:
+            false_refusals = _mean([not answers(r, same, cross) for r in answerable])
+            refused = _mean([not answers(r, same, cross) for r in unanswerable])
+            if false_refusals <= max_false_refusals:
+                key = (refused, -false_refusals, -abs(same - cross))
+                if best is None or key > best[0]:
+                    best = (key, same, cross, false_refusals, refused)
+    if best is None:
+        return {}
     return {
-        "best_threshold": round(float(best[1]), 3),
-        "balanced_accuracy": round(float(best[0]), 3),
-        "answerable_top_dense_p10": round(float(np.percentile(pos, 10)), 3),
-        "unanswerable_top_dense_max": round(float(neg.max()), 3),
+        "min_relevance": float(best[1]),
+        "min_relevance_cross_lingual": float(best[2]),
+        "false_refusals": best[3],
+        "refusal_accuracy": best[4],
+        "max_false_refusals": max_false_refusals,
     }
 
 
@@ -156,9 +175,10 @@ def format_results(results: dict) -> str:
     if results["calibration"]:
         c = results["calibration"]
         lines.append(
-            f"Calibration: best threshold {c['best_threshold']} (balanced accuracy "
-            f"{c['balanced_accuracy']}); answerable top score p10 {c['answerable_top_dense_p10']}, "
-            f"unanswerable max {c['unanswerable_top_dense_max']}"
+            f"Calibration (at most {c['max_false_refusals']:.0%} false refusals): "
+            f"ASSISTANT_MIN_RELEVANCE={c['min_relevance']} "
+            f"ASSISTANT_MIN_RELEVANCE_CROSS_LINGUAL={c['min_relevance_cross_lingual']} "
+            f"-> refusal accuracy {c['refusal_accuracy']:.3f}, false refusals {c['false_refusals']:.3f}"
         )
     if results["misses"]:
         lines.append("")

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from pathlib import Path
 
 import Stemmer
+import yaml
 from bm25s.stopwords import STOPWORDS_EN, STOPWORDS_GERMAN
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
@@ -118,6 +120,44 @@ def stems(text: str) -> list[str]:
         if en != de and token.isascii():
             out.append(en)
     return out
+
+
+def _key(text: str) -> tuple[str, ...]:
+    german, _ = _stemmers()
+    return tuple(german.stemWords([w for w in words(text) if w not in _STOP]))
+
+
+class Glossary:
+    """Groups of equivalent terms; a question is also searched with the equivalents of its terms."""
+
+    def __init__(self, groups: list[list[str]]) -> None:
+        self.groups = [[str(term) for term in group] for group in groups]
+        self._keys = [[_key(term) for term in group] for group in self.groups]
+
+    @classmethod
+    def load(cls, path: Path) -> Glossary:
+        groups = yaml.safe_load(path.read_text(encoding="utf-8")) or []
+        if not all(isinstance(g, list) for g in groups):
+            raise ValueError(f"{path}: every entry must be a list of equivalent terms")
+        return cls(groups)
+
+    def equivalents(self, text: str) -> list[str]:
+        """Terms from every group that the text mentions, other than the ones it uses."""
+        sequence = _key(text)
+        found: list[str] = []
+        for group, keys in zip(self.groups, self._keys, strict=True):
+            hits = {i for i, key in enumerate(keys) if key and _contains(sequence, key)}
+            if hits:
+                found.extend(term for i, term in enumerate(group) if i not in hits)
+        return found
+
+
+def _contains(sequence: tuple[str, ...], key: tuple[str, ...]) -> bool:
+    n = len(key)
+    return any(sequence[i : i + n] == key for i in range(len(sequence) - n + 1))
+
+
+DEFAULT_GLOSSARY = Path(__file__).with_name("glossary.yaml")
 
 
 def detect_language(text: str) -> str:

@@ -10,6 +10,7 @@ from assistant.answer import Answer, ExtractiveAnswerer
 from assistant.config import Settings
 from assistant.embeddings import build_embeddings
 from assistant.index import KnowledgeBase
+from assistant.lexical import DEFAULT_GLOSSARY, Glossary
 from assistant.retrieval import HybridRetriever
 
 log = logging.getLogger(__name__)
@@ -54,8 +55,7 @@ class Assistant:
         """Answer one question from the knowledge base."""
         question = clean_question(question, self.settings.max_question_chars)
         passages = self.retriever.retrieve(question)
-        children = self.retriever.subsections(passages[0]) if passages else []
-        return self.answerer.answer(question, passages, children)
+        return self.answerer.answer(question, passages, self.retriever.subsections)
 
 
 def build_knowledge_base(settings: Settings) -> KnowledgeBase:
@@ -66,4 +66,7 @@ def build_knowledge_base(settings: Settings) -> KnowledgeBase:
 def build_assistant(settings: Settings, kb: KnowledgeBase | None = None) -> Assistant:
     """An Assistant over the store (opened from the settings unless given)."""
     kb = kb or build_knowledge_base(settings)
-    return Assistant(HybridRetriever(kb, settings), ExtractiveAnswerer(settings), settings)
+    glossary = Glossary.load(settings.glossary_path or DEFAULT_GLOSSARY)
+    return Assistant(
+        HybridRetriever(kb, settings, glossary), ExtractiveAnswerer(settings), settings
+    )

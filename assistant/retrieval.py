@@ -18,7 +18,7 @@ import numpy as np
 from assistant.chunking import SECTION_SEPARATOR, passage_text
 from assistant.config import Settings
 from assistant.index import KnowledgeBase
-from assistant.lexical import stems
+from assistant.lexical import Glossary, detect_language, stems
 
 log = logging.getLogger(__name__)
 
@@ -68,10 +68,10 @@ class _KeywordIndex:
         if ids:
             self.bm25.index([stems(c) for c in contents], show_progress=False)
 
-    def scores(self, query: str) -> np.ndarray:
+    def scores(self, tokens: list[str]) -> np.ndarray:
         if not self.ids:
             return np.zeros(0, dtype=np.float32)
-        token_ids = self.bm25.get_tokens_ids(stems(query))
+        token_ids = self.bm25.get_tokens_ids(tokens)
         if not token_ids:
             return np.zeros(len(self.ids), dtype=np.float32)
         return self.bm25.get_scores(token_ids)
@@ -87,9 +87,12 @@ def _minmax(values: np.ndarray) -> np.ndarray:
 class HybridRetriever:
     """Ranks passages for a question; rebuilds its BM25 index when the corpus version changes."""
 
-    def __init__(self, kb: KnowledgeBase, settings: Settings) -> None:
+    def __init__(
+        self, kb: KnowledgeBase, settings: Settings, glossary: Glossary | None = None
+    ) -> None:
         self.kb = kb
         self.settings = settings
+        self.glossary = glossary or Glossary([])
         self._keyword: _KeywordIndex | None = None
         self._keyword_version: str | None = None
         self._lock = threading.Lock()
@@ -133,7 +136,14 @@ class HybridRetriever:
         keyword = self._keyword_index()
         if not keyword.ids:
             return []
+        equivalents = " ".join(self.glossary.equivalents(question))
         query_vector = np.asarray(self.kb.embeddings.embed_query(question), dtype=np.float32)
+        if equivalents and detect_language(question) != self.settings.corpus_language:
+            # Cross-lingual bridge: also embed the question with the glossary's equivalents
+            # (German terms for an English question) and search with the mean direction.
+            bridged = self.kb.embeddings.embed_query(f"{question} {equivalents}")
+            query_vector = query_vector + np.asarray(bridged, dtype=np.float32)
+            query_vector /= np.linalg.norm(query_vector)
         n = min(self.settings.candidates, len(keyword.ids))
         hits = self.kb.collection.query(
             query_embeddings=[query_vector.tolist()], n_results=n, include=["distances"]
@@ -145,7 +155,7 @@ class HybridRetriever:
             if cid in keyword.position
         }
 
-        bm25 = keyword.scores(question)
+        bm25 = keyword.scores(stems(question) + stems(equivalents))
         top_keyword = [keyword.ids[i] for i in np.argsort(-bm25)[:n] if bm25[i] > 0]
         missing = [cid for cid in top_keyword if cid not in dense]
         if missing:
