@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import chromadb
+from chromadb.api.shared_system_client import SharedSystemClient
 from chromadb.config import Settings as ChromaSettings
 from langchain_chroma import Chroma
 from langchain_classic.indexes import SQLRecordManager
@@ -117,7 +118,10 @@ class KnowledgeBase:
         fresh = self.client.get_collection(self.settings.collection_name).metadata or {}
         if fresh.get(VERSION_KEY, "") == self._seen_version:
             return False
-        self.client.clear_system_cache()
+        # Chroma caches one System per path; drop only ours so the next client loads from disk
+        # (clear_system_cache() would also break every other client in this process).
+        SharedSystemClient._identifier_to_system.pop(self.client._identifier, None)
+        SharedSystemClient._identifier_to_refcount.pop(self.client._identifier, None)
         self._open()
         return True
 

@@ -1,0 +1,85 @@
+"""Hybrid retrieval on real Chroma: ranking, fusion scores, and a store changed by another process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from conftest import ROOT, make_settings, write_markdown
+
+from assistant.config import Settings
+from assistant.pipeline import build_assistant
+
+
+def test_hybrid_ranks_the_answering_passage_first(real_assistant):
+    passages = real_assistant.retriever.retrieve("Welche Soft Skills braucht ein AI Product Owner?")
+    assert len(passages) == 5
+    assert "product-owner" in passages[0].source
+    assert all(a.score >= b.score for a, b in zip(passages, passages[1:], strict=False))
+    for p in passages:
+        assert 0.0 <= p.keyword <= 1.0 and -1.0 <= p.dense <= 1.0
+        assert not p.text.startswith(p.title)  # the context line is not part of the quote
+
+
+def test_english_question_finds_german_passage(real_assistant):
+    passages = real_assistant.retriever.retrieve(
+        "When is a data protection impact assessment required?"
+    )
+    assert any(
+        p.source == "richtlinien/datenschutz-ki-tools.pdf" and "DSFA" in p.text
+        for p in passages[:3]
+    )
+
+
+def test_subsections_in_reading_order(real_assistant):
+    top = real_assistant.retriever.retrieve("Was muss ein CAIO mitbringen?")[0]
+    children = real_assistant.retriever.subsections(top)
+    assert children and all(c.section.startswith(top.section + " > ") for c in children)
+    assert [c.metadata["chunk"] for c in children] == sorted(c.metadata["chunk"] for c in children)
+
+
+def test_empty_store_retrieves_nothing(tmp_path, shared_embeddings):
+    from assistant.index import KnowledgeBase
+
+    settings = make_settings(tmp_path, tmp_path)
+    kb = KnowledgeBase(settings, shared_embeddings)
+    assert build_assistant(settings, kb).retriever.retrieve("Was ist ein CAIO?") == []
+
+
+def test_sees_an_ingest_run_by_another_process(small_corpus, tmp_path, shared_embeddings):
+    from assistant.index import KnowledgeBase
+
+    settings: Settings = make_settings(tmp_path, small_corpus)
+    kb = KnowledgeBase(settings, shared_embeddings)
+    kb.ingest(small_corpus)
+    assistant = build_assistant(settings, kb)
+    question = "Welche Bahnklasse wird bei Reisen zu Konferenzen über Quantencomputing erstattet?"
+    assert assistant.retriever.retrieve(question)[0].source == "reisekosten.md"
+
+    extra = small_corpus / "quanten.md"
+    write_markdown(extra)
+    extra.write_text(
+        extra.read_text(encoding="utf-8")
+        .replace("KI-Konferenzen", "Quantencomputing-Konferenzen")
+        .replace("2. Klasse", "1. Klasse"),
+        encoding="utf-8",
+    )
+    env = {
+        **os.environ,
+        "ASSISTANT_CORPUS_DIR": str(small_corpus),
+        "ASSISTANT_DATA_DIR": str(settings.data_dir),
+    }
+    result = subprocess.run(
+        [sys.executable, "ingest.py", "--json"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    # The running retriever notices the new corpus version and reopens the store.
+    passages = assistant.retriever.retrieve(question)
+    assert any(p.source == "quanten.md" for p in passages[:2])
+    assert kb.count() == len(kb.collection.get(include=[])["ids"])
