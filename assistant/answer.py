@@ -57,6 +57,7 @@ class Answer:
     citations: list[Citation]
     language: str
     mode: str = "extractive"
+    query: str = ""  # what was searched, when a follow-up was completed from the conversation
 
     def as_dict(self) -> dict:
         return asdict(self)

@@ -283,7 +283,12 @@ def _load_html(path: Path) -> tuple[dict[str, str], list[tuple[int | None, str]]
         if tag.get("name")
     }
     meta = _clean_metadata(raw, "HTML <meta> tags")
-    if soup.title and soup.title.get_text(strip=True):
+    # Intranet exports suffix <title> with the site name ("… – NordNet"); the page's own <h1>
+    # is the document title, <title> only the fallback.
+    h1 = soup.find("h1")
+    if h1 and h1.get_text(strip=True):
+        meta.setdefault("title", " ".join(h1.get_text(" ", strip=True).split()))
+    elif soup.title and soup.title.get_text(strip=True):
         meta.setdefault("title", soup.title.get_text(strip=True))
     if soup.html and soup.html.get("lang"):
         meta.setdefault("language", str(soup.html["lang"]).split("-")[0].lower())

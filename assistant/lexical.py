@@ -132,7 +132,15 @@ class Glossary:
 
     def __init__(self, groups: list[list[str]]) -> None:
         self.groups = [[str(term) for term in group] for group in groups]
-        self._keys = [[_key(term) for term in group] for group in self.groups]
+        self._by_length = sorted(
+            (
+                (len(key), g, i, key)
+                for g, group in enumerate(self.groups)
+                for i, key in enumerate(_key(term) for term in group)
+                if key
+            ),
+            key=lambda entry: -entry[0],
+        )
 
     @classmethod
     def load(cls, path: Path) -> Glossary:
@@ -141,20 +149,30 @@ class Glossary:
             raise ValueError(f"{path}: every entry must be a list of equivalent terms")
         return cls(groups)
 
+    def _hits(self, text: str) -> list[tuple[list[str], set[int]]]:
+        """Groups the text mentions, longest terms first: words inside a matched term ("AI" in
+        "AI Product Owner") do not match again."""
+        sequence = list(_key(text))
+        used = [False] * len(sequence)
+        found: dict[int, set[int]] = {}
+        for length, g, i, key in self._by_length:
+            for start in range(len(sequence) - length + 1):
+                if tuple(sequence[start : start + length]) == key and not any(
+                    used[start : start + length]
+                ):
+                    used[start : start + length] = [True] * length
+                    found.setdefault(g, set()).add(i)
+        return [(self.groups[g], terms) for g, terms in sorted(found.items())]
+
     def equivalents(self, text: str) -> list[str]:
         """Terms from every group that the text mentions, other than the ones it uses."""
-        sequence = _key(text)
-        found: list[str] = []
-        for group, keys in zip(self.groups, self._keys, strict=True):
-            hits = {i for i, key in enumerate(keys) if key and _contains(sequence, key)}
-            if hits:
-                found.extend(term for i, term in enumerate(group) if i not in hits)
-        return found
+        return [
+            t for group, found in self._hits(text) for i, t in enumerate(group) if i not in found
+        ]
 
-
-def _contains(sequence: tuple[str, ...], key: tuple[str, ...]) -> bool:
-    n = len(key)
-    return any(sequence[i : i + n] == key for i in range(len(sequence) - n + 1))
+    def mentions(self, text: str) -> list[str]:
+        """The glossary terms the text uses."""
+        return [t for group, found in self._hits(text) for i, t in enumerate(group) if i in found]
 
 
 DEFAULT_GLOSSARY = Path(__file__).with_name("glossary.yaml")

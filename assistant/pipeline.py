@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
+from dataclasses import replace
 
 from assistant.answer import Answer, ExtractiveAnswerer
 from assistant.config import Settings
+from assistant.conversation import FollowUpResolver
 from assistant.embeddings import build_embeddings
 from assistant.index import KnowledgeBase
 from assistant.lexical import DEFAULT_GLOSSARY, Glossary
@@ -45,17 +47,25 @@ class Assistant:
     """Retrieves passages for a question and builds the cited answer."""
 
     def __init__(
-        self, retriever: HybridRetriever, answerer: ExtractiveAnswerer, settings: Settings
+        self,
+        retriever: HybridRetriever,
+        answerer: ExtractiveAnswerer,
+        follow_ups: FollowUpResolver,
+        settings: Settings,
     ) -> None:
         self.retriever = retriever
         self.answerer = answerer
+        self.follow_ups = follow_ups
         self.settings = settings
 
-    def ask(self, question: str) -> Answer:
-        """Answer one question from the knowledge base."""
+    def ask(self, question: str, history: list[dict] | None = None) -> Answer:
+        """Answer one question from the knowledge base; `history` holds earlier turns
+        ({"role": "user" | "assistant", "content": ...}) for follow-up questions."""
         question = clean_question(question, self.settings.max_question_chars)
-        passages = self.retriever.retrieve(question)
-        return self.answerer.answer(question, passages, self.retriever.subsections)
+        query = self.follow_ups.resolve(question, history)
+        passages = self.retriever.retrieve(query)
+        answer = self.answerer.answer(question, passages, self.retriever.subsections)
+        return replace(answer, query=query) if query != question else answer
 
 
 def build_knowledge_base(settings: Settings) -> KnowledgeBase:
@@ -68,5 +78,8 @@ def build_assistant(settings: Settings, kb: KnowledgeBase | None = None) -> Assi
     kb = kb or build_knowledge_base(settings)
     glossary = Glossary.load(settings.glossary_path or DEFAULT_GLOSSARY)
     return Assistant(
-        HybridRetriever(kb, settings, glossary), ExtractiveAnswerer(settings), settings
+        HybridRetriever(kb, settings, glossary),
+        ExtractiveAnswerer(settings),
+        FollowUpResolver(glossary),
+        settings,
     )

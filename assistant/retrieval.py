@@ -155,7 +155,10 @@ class HybridRetriever:
             if cid in keyword.position
         }
 
-        bm25 = keyword.scores(stems(question) + stems(equivalents))
+        # Equivalents widen the keyword search at half the weight of the question's own words.
+        bm25 = keyword.scores(stems(question))
+        if equivalents:
+            bm25 = bm25 + 1.0 * keyword.scores(stems(equivalents))
         top_keyword = [keyword.ids[i] for i in np.argsort(-bm25)[:n] if bm25[i] > 0]
         missing = [cid for cid in top_keyword if cid not in dense]
         if missing:
