@@ -113,6 +113,25 @@ class Settings(BaseSettings):
         6, ge=1, le=30, description="Most sentences or bullets quoted from one passage."
     )
 
+    # web
+    embed_origins: str = Field(
+        "",
+        description="Comma-separated origins (https://intranet.example.com) that may frame the chat "
+        "widget and call the API from a browser; empty = this server only.",
+    )
+    public_url: str = Field(
+        "",
+        description="The server's URL as browsers reach it, used in the widget snippet "
+        "(default: taken from the request).",
+    )
+    feedback_db_url: str = Field(
+        "",
+        description="SQLAlchemy URL for feedback records (default: SQLite file app.sqlite in the data dir).",
+    )
+    max_request_kb: int = Field(
+        64, ge=1, le=10_240, description="Largest request body the API accepts (KB)."
+    )
+
     log_level: str = Field("INFO", description="Logging level of the entry points.")
 
     @property
@@ -121,9 +140,23 @@ class Settings(BaseSettings):
         return self.data_dir / "chroma"
 
     @property
+    def embed_origin_list(self) -> list[str]:
+        """The allowed embedding origins, normalised (no trailing slash)."""
+        return _origins(self.embed_origins)
+
+    @property
+    def feedback_url(self) -> str:
+        """SQLAlchemy URL of the feedback store."""
+        return self.feedback_db_url or f"sqlite:///{(self.data_dir / 'app.sqlite').resolve()}"
+
+    @property
     def record_db_url(self) -> str:
         """SQLAlchemy URL of the ingest record manager (content hashes per chunk)."""
         return f"sqlite:///{(self.data_dir / 'records.sqlite').resolve()}"
+
+
+def _origins(value: str) -> list[str]:
+    return [o.strip().rstrip("/") for o in value.split(",") if o.strip()]
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -66,7 +66,15 @@ class _KeywordIndex:
         self.position = {chunk_id: i for i, chunk_id in enumerate(ids)}
         self.bm25 = bm25s.BM25()
         if ids:
-            self.bm25.index([stems(c) for c in contents], show_progress=False)
+            # Section headings count twice (a field boost): they say what a passage is about,
+            # where the document title on every chunk of a document does not tell them apart.
+            self.bm25.index(
+                [
+                    stems(c) + stems(m.get("section", ""))
+                    for c, m in zip(contents, metadatas, strict=True)
+                ],
+                show_progress=False,
+            )
 
     def scores(self, tokens: list[str]) -> np.ndarray:
         if not self.ids:

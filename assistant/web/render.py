@@ -1,42 +1,99 @@
-"""Answers as safe Markdown for the chat: document text is shown, never interpreted as HTML or links."""
+"""Answers as safe HTML/Markdown for the chat: document and user text is shown, never interpreted.
+
+Everything that comes from a document or a user goes through `html.escape` (tags become text) and,
+where Markdown is rendered, through `inert` (no links, images or emphasis can be smuggled in). Only
+the markup this module writes itself (markers, cards, highlights) is live.
+"""
 
 from __future__ import annotations
 
 import html
 import re
+from collections.abc import Callable
+from urllib.parse import quote
 
-from assistant.answer import Answer
+from assistant.answer import Answer, Citation
 
-_UI = {
-    "de": {"sources": "Quellen", "page": "S.", "section": "Abschnitt"},
-    "en": {"sources": "Sources", "page": "p.", "section": "Section"},
+TEXT = {
+    "de": {
+        "sources": "Quellen",
+        "page": "S.",
+        "open": "Dokument öffnen",
+        "open_page": "Dokument auf S. {page} öffnen",
+        "refused_hint": "Keine passende Quelle gefunden.",
+    },
+    "en": {
+        "sources": "Sources",
+        "page": "p.",
+        "open": "Open document",
+        "open_page": "Open document at p. {page}",
+        "refused_hint": "No matching source found.",
+    },
 }
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~<>])")
 
 
 def inert(text: str) -> str:
-    """Text from a document or a user as literal Markdown: HTML escaped, links and images disarmed."""
-    text = html.escape(text, quote=False)
-    # Escape Markdown syntax that would fetch or link something: ![alt](url), [text](url), <url>.
-    text = re.sub(r"([!\[\]()`*_~|])", r"\\\1", text)
-    return text
+    """User or document text as literal Markdown: HTML escaped, Markdown syntax backslash-escaped."""
+    return _MD_SPECIAL.sub(r"\\\1", html.escape(text, quote=False))
 
 
-def answer_markdown(answer: Answer) -> str:
-    """The answer with [n] markers, followed by one collapsible card per source."""
-    labels = _UI.get(answer.language, _UI["de"])
-    # The answer is quoted document text plus our own lead lines: escape all of it, then
-    # restore the [n] markers as plain bracketed numbers.
-    body = inert(answer.answer)
-    body = re.sub(r"\\\[(\d+)\\\]", r"**[\1]**", body)
+def file_url(citation: Citation, base: str = "") -> str:
+    """Link to the cited document; PDFs open at the cited page."""
+    url = f"{base}/files/{quote(citation.source)}"
+    if citation.page is not None and citation.source.lower().endswith(".pdf"):
+        url += f"#page={citation.page}"
+    return url
+
+
+def _highlight(passage: str, quoted: list[str]) -> str:
+    """The passage as HTML with the quoted sentences marked."""
+    escaped = html.escape(passage, quote=False)
+    for sentence in sorted(set(quoted), key=len, reverse=True):
+        target = html.escape(sentence, quote=False)
+        if target and target in escaped:
+            escaped = escaped.replace(target, f"<mark>{target}</mark>", 1)
+    return escaped.replace("\n", "<br>")
+
+
+def answer_html(
+    answer: Answer, base: str = "", link: Callable[[Citation, str], str] = file_url
+) -> str:
+    """The answer with [n] markers linking to their source, then one expandable card per source."""
+    text = TEXT.get(answer.language, TEXT["de"])
+    urls = {c.n: link(c, base) for c in answer.citations}
+    lines = []
+    for line in answer.answer.split("\n"):
+        bullet = line.startswith("- ")
+        body = inert(line[2:] if bullet else line)
+
+        def marker(match: re.Match) -> str:
+            n = int(match.group(1))
+            if n not in urls:
+                return match.group(0)
+            return (
+                f'<a class="cite" href="{html.escape(urls[n])}" target="_blank" '
+                f'rel="noopener noreferrer" title="{text["sources"]} {n}">[{n}]</a>'
+            )
+
+        body = re.sub(r"\\\[(\d+)\\\]", marker, body)
+        lines.append(f"- {body}" if bullet else body)
+    markdown = "\n".join(lines)
     if not answer.citations:
-        return body
+        return markdown
     cards = []
     for c in answer.citations:
         where = " › ".join(x for x in (c.title, c.section) if x)
-        page = f", {labels['page']} {c.page}" if c.page is not None else ""
-        passage = inert(c.text).replace("\n", "<br>")
+        page = f", {text['page']} {c.page}" if c.page is not None else ""
+        open_label = text["open_page"].format(page=c.page) if c.page is not None else text["open"]
+        # One line of HTML per card: Markdown leaves an HTML block without blank lines alone.
         cards.append(
-            f"<details><summary>[{c.n}] {inert(where)}{page}</summary>\n\n"
-            f"<small>{inert(c.source)}</small>\n\n{passage}\n\n</details>"
+            f'<details class="source-card" id="source-{c.n}"><summary><b>[{c.n}]</b> '
+            f"{html.escape(where)}{page}</summary>"
+            f'<div class="passage">{_highlight(c.text, c.quoted)}</div>'
+            f'<div class="source-meta">{html.escape(c.source)} · '
+            f'<a href="{html.escape(urls[c.n])}" target="_blank" rel="noopener noreferrer">'
+            f"{html.escape(open_label)}</a></div></details>"
         )
-    return f"{body}\n\n**{labels['sources']}**\n\n" + "\n".join(cards)
+    return f"{markdown}\n\n**{text['sources']}**\n\n" + "\n".join(cards)

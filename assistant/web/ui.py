@@ -1,42 +1,236 @@
-"""The Gradio chat page."""
+"""The Gradio chat: full page at / and a compact widget at /embed. Formatting and wiring only."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import gradio as gr
 
 from assistant.pipeline import QuestionError
-from assistant.web.render import answer_markdown, inert
+from assistant.web.render import answer_html, inert
 
 if TYPE_CHECKING:
     from assistant.web.server import Runtime
 
-EXAMPLES = [
-    "Was muss ein CAIO mitbringen?",
-    "What must a CAIO bring?",
-    "Welche KI-Tools darf ich für vertrauliche Daten nutzen?",
-    "Was macht ein AI Product Owner?",
-]
+EXAMPLES = {
+    "de": [
+        "Was muss ein CAIO mitbringen?",
+        "Welche KI-Tools sind bei uns freigegeben?",
+        "Wie reiche ich eine KI-Idee ein?",
+    ],
+    "en": [
+        "What must a CAIO bring?",
+        "Which AI tools am I allowed to use?",
+        "What does an AI Product Owner do?",
+    ],
+}
+
+UI_TEXT = {
+    "de": {
+        "title": "KI-Rollen-Assistent",
+        "intro": "Fragen zu KI-Rollen und unseren KI-Richtlinien – jede Antwort mit Quellen. "
+        "KI-System: Antworten können unvollständig sein, bitte die zitierte Quelle prüfen.",
+        "placeholder": "Ihre Frage, z. B. „Was muss ein CAIO mitbringen?“",
+        "send": "Senden",
+        "clear": "Unterhaltung löschen",
+        "comment": "Kommentar zu Ihrer Bewertung (optional)",
+        "comment_send": "Kommentar senden",
+        "thanks": "Danke für Ihr Feedback!",
+        "loading": "Die Wissensbasis wird noch geladen … bitte gleich noch einmal versuchen.",
+        "examples": "Beispielfragen",
+    },
+    "en": {
+        "title": "AI Roles Assistant",
+        "intro": "Questions about AI roles and our AI policies – every answer with sources. "
+        "AI system: answers may be incomplete, please check the cited source.",
+        "placeholder": "Your question, e.g. “What must a CAIO bring?”",
+        "send": "Send",
+        "clear": "Clear conversation",
+        "comment": "Comment on your rating (optional)",
+        "comment_send": "Send comment",
+        "thanks": "Thank you for your feedback!",
+        "loading": "The knowledge base is still loading … please try again in a moment.",
+        "examples": "Example questions",
+    },
+}
+LANGUAGES = {"Deutsch": "de", "English": "en"}
+
+CSS = """
+.source-card { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 4px 10px; margin: 6px 0; }
+.source-card summary { cursor: pointer; }
+.source-card .passage { font-size: 0.92em; margin: 6px 0; }
+.source-card mark { background: #fde68a; padding: 0 2px; }
+.source-meta { font-size: 0.8em; opacity: 0.8; }
+a.cite { text-decoration: none; font-weight: 600; }
+"""
 
 
-def build_ui(runtime: Runtime) -> gr.Blocks:
-    def respond(message: str, history: list) -> str:
+def browser_language(request: gr.Request | None) -> str:
+    """'en' if the browser prefers English over German, else 'de'."""
+    header = (request.headers.get("accept-language", "") if request else "").lower()
+    for part in header.split(","):
+        code = part.split(";")[0].strip()[:2]
+        if code in ("de", "en"):
+            return code
+    return "de"
+
+
+def _stream(text: str) -> Iterator[str]:
+    """Prefixes of the answer text, a few words at a time."""
+    words = text.split(" ")
+    for end in range(4, len(words), 4):
+        yield " ".join(words[:end])
+
+
+def build_ui(runtime: Runtime, compact: bool = False) -> gr.Blocks:
+    """The chat page (compact=True: the widget for an iframe)."""
+
+    def add_question(message: str, chat: list, turns: list):
+        message = (message or "").strip()
+        if not message:
+            return "", chat, turns
+        shown = {"role": "user", "content": inert(message)}
+        return "", [*chat, shown], [*turns, {"question": message, "answer": None}]
+
+    def answer_question(chat: list, turns: list, lang: str, request: gr.Request):
+        if not turns or turns[-1]["answer"] is not None:
+            yield chat, turns
+            return
+        question = turns[-1]["question"]
+        history = [{"role": "user", "content": t["question"]} for t in turns[:-1]]
         if not runtime.ready.is_set():
-            return "Die Wissensbasis wird noch geladen … / The knowledge base is still loading …"
+            yield [*chat, {"role": "assistant", "content": UI_TEXT[lang]["loading"]}], turns[:-1]
+            return
         try:
-            return answer_markdown(runtime.get().ask(message))
+            answer = runtime.get().ask(question, history)
         except QuestionError as exc:
-            return inert(str(exc))
+            yield [*chat, {"role": "assistant", "content": inert(str(exc))}], turns[:-1]
+            return
+        base = runtime.public_base(request)
+        # Stream the answer text, then replace it with the final message carrying the sources.
+        for partial in _stream(answer.answer):
+            yield [*chat, {"role": "assistant", "content": inert(partial) + " …"}], turns
+            time.sleep(0.02)
+        final = answer_html(answer, base)
+        done = [*turns[:-1], {"question": question, "answer": answer.as_dict()}]
+        yield [*chat, {"role": "assistant", "content": final}], done
 
-    with gr.Blocks(title="KI-Rollen-Assistent") as ui:
-        gr.Markdown(
-            "## KI-Rollen-Assistent\nFragen zu KI-Rollen und unseren KI-Richtlinien – mit Quellen."
+    def rate(turns: list, data: gr.LikeData):
+        # Chat messages alternate user/assistant; the liked assistant message i answers turn i // 2.
+        index = data.index if isinstance(data.index, int) else data.index[0]
+        turn = turns[index // 2] if 0 <= index // 2 < len(turns) else None
+        if not turn or not turn.get("answer"):
+            return None, gr.update(visible=False)
+        if data.liked not in (True, False):  # un-liking: nothing to store
+            return None, gr.update(visible=False)
+        feedback_id = runtime.feedback.add(turn["answer"], 1 if data.liked else -1)
+        return feedback_id, gr.update(visible=True)
+
+    def send_comment(feedback_id, comment: str, lang: str):
+        if feedback_id is not None and comment.strip():
+            runtime.feedback.set_comment(feedback_id, comment)
+        gr.Info(UI_TEXT[lang]["thanks"])
+        return None, "", gr.update(visible=False)
+
+    def set_language(choice: str):
+        lang = LANGUAGES.get(choice, "de")
+        t = UI_TEXT[lang]
+        return (
+            lang,
+            gr.update(value=f"### {t['title']}\n{t['intro']}"),
+            gr.update(placeholder=t["placeholder"]),
+            gr.update(value=t["send"]),
+            gr.update(value=t["clear"]),
+            gr.update(examples=[{"text": q} for q in EXAMPLES[lang]]),
+            gr.update(label=t["comment"]),
+            gr.update(value=t["comment_send"]),
         )
-        gr.ChatInterface(
-            respond,
-            chatbot=gr.Chatbot(height=560, sanitize_html=True, render_markdown=True),
-            examples=EXAMPLES,
-            api_name="chat",
+
+    def detect_language(request: gr.Request):
+        lang = browser_language(request)
+        return "Deutsch" if lang == "de" else "English"
+
+    def pick_example(chat: list, turns: list, data: gr.SelectData):
+        return add_question(data.value["text"], chat, turns)[1:]
+
+    t = UI_TEXT["de"]
+    with gr.Blocks(title="KI-Rollen-Assistent", fill_height=True) as ui:
+        lang = gr.State("de")
+        turns = gr.State([])
+        feedback_id = gr.State(None)
+        with gr.Row(equal_height=True):
+            header = gr.Markdown(f"### {t['title']}\n{t['intro']}", elem_id="header")
+            switch = gr.Radio(
+                list(LANGUAGES),
+                value="Deutsch",
+                show_label=False,
+                container=False,
+                elem_id="language",
+                scale=0,
+                min_width=200,
+            )
+        chatbot = gr.Chatbot(
+            elem_id="chat",
+            height=420 if compact else 600,
+            sanitize_html=True,
+            render_markdown=True,
+            examples=[
+                {"text": q} for q in EXAMPLES["de"] + ([] if compact else EXAMPLES["en"][:1])
+            ],
+            feedback_options=("Like", "Dislike"),
+            buttons=["copy"],
+            show_label=False,
         )
+        with gr.Row():
+            box = gr.Textbox(
+                placeholder=t["placeholder"],
+                show_label=False,
+                container=False,
+                scale=8,
+                elem_id="question",
+                max_length=4000,
+                autofocus=not compact,
+            )
+            send = gr.Button(t["send"], variant="primary", scale=1, elem_id="send")
+            clear = gr.Button(t["clear"], scale=1, elem_id="clear")
+        with gr.Row(visible=False, elem_id="comment-row") as comment_row:
+            comment = gr.Textbox(label=t["comment"], scale=8, elem_id="comment", max_length=2000)
+            comment_send = gr.Button(t["comment_send"], scale=1, elem_id="comment-send")
+
+        submit_events = [box.submit, send.click]
+        for event in submit_events:
+            event(add_question, [box, chatbot, turns], [box, chatbot, turns], queue=False).then(
+                answer_question, [chatbot, turns, lang], [chatbot, turns], api_name=False
+            )
+        chatbot.example_select(pick_example, [chatbot, turns], [chatbot, turns], queue=False).then(
+            answer_question, [chatbot, turns, lang], [chatbot, turns], api_name=False
+        )
+        chatbot.like(rate, [turns], [feedback_id, comment_row], api_name=False)
+        comment_send.click(
+            send_comment,
+            [feedback_id, comment, lang],
+            [feedback_id, comment, comment_row],
+            api_name=False,
+        )
+        clear.click(
+            lambda: ([], [], None), None, [chatbot, turns, feedback_id], queue=False, api_name=False
+        )
+        switch.change(
+            set_language,
+            [switch],
+            [lang, header, box, send, clear, chatbot, comment, comment_send],
+            api_name=False,
+        )
+        ui.load(detect_language, None, [switch], api_name=False)
+
+        def chat(question: str) -> dict:
+            """Answer one question; the same JSON as POST /api/ask."""
+            try:
+                return runtime.get().ask(question).as_dict()
+            except QuestionError as exc:
+                return {"error": str(exc)}
+
+        gr.api(chat, api_name="chat")  # for gradio_client and scripts
     return ui

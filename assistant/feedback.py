@@ -1,0 +1,76 @@
+"""Thumbs up/down with an optional comment, stored durably (SQLAlchemy; SQLite in the data dir by default)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.engine import Engine
+
+metadata = MetaData()
+
+feedback_table = Table(
+    "feedback",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("question", Text, nullable=False),
+    Column("answer", Text, nullable=False),
+    Column("citations", Text, nullable=False),  # JSON list of the cited passages
+    Column("answered", Integer, nullable=False),
+    Column("mode", String(32), nullable=False),
+    Column("rating", Integer, nullable=False),  # +1 thumbs up, -1 thumbs down
+    Column("comment", Text, nullable=False, default=""),
+)
+
+
+class FeedbackStore:
+    """Where ratings of answers are kept, with the question, answer and citations they rate."""
+
+    def __init__(self, url: str) -> None:
+        connect_args = {"check_same_thread": False} if url.startswith("sqlite") else {}
+        self.engine: Engine = create_engine(url, connect_args=connect_args, pool_pre_ping=True)
+        metadata.create_all(self.engine)
+
+    def add(self, answer: dict, rating: int, comment: str = "") -> int:
+        """Store one rating of an answer (the dict of Answer.as_dict()); returns its id."""
+        if rating not in (1, -1):
+            raise ValueError("rating must be +1 (thumbs up) or -1 (thumbs down)")
+        row = {
+            "created_at": datetime.now(UTC),
+            "question": answer["question"],
+            "answer": answer["answer"],
+            "citations": json.dumps(answer.get("citations", []), ensure_ascii=False),
+            "answered": int(bool(answer.get("answered"))),
+            "mode": answer.get("mode", "extractive"),
+            "rating": rating,
+            "comment": comment.strip()[:2000],
+        }
+        with self.engine.begin() as conn:
+            return conn.execute(insert(feedback_table).values(**row)).inserted_primary_key[0]
+
+    def set_comment(self, feedback_id: int, comment: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(feedback_table)
+                .where(feedback_table.c.id == feedback_id)
+                .values(comment=comment.strip()[:2000])
+            )
+
+    def all(self) -> list[dict]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(feedback_table).order_by(feedback_table.c.id)).mappings()
+            return [{**row, "citations": json.loads(row["citations"])} for row in rows]

@@ -1,0 +1,46 @@
+/* KI-Rollen-Assistent widget loader: a floating chat button that opens the assistant in an iframe.
+   Paste <script src="https://<assistant-host>/widget.js" defer></script> into an intranet page. */
+(function () {
+  "use strict";
+  var script = document.currentScript;
+  if (!script || window.__kiRollenAssistent) { return; }
+  window.__kiRollenAssistent = true;
+  var base = script.src.replace(/\/widget\.js(\?.*)?$/, "");
+  var lang = (navigator.language || "de").slice(0, 2) === "en" ? "en" : "de";
+  var label = lang === "en" ? "Ask the AI assistant" : "KI-Assistent fragen";
+
+  var button = document.createElement("button");
+  button.type = "button";
+  button.id = "ki-assistent-button";
+  button.setAttribute("aria-label", label);
+  button.setAttribute("aria-expanded", "false");
+  button.title = label;
+  button.textContent = "💬";
+  button.style.cssText = "position:fixed;right:20px;bottom:20px;width:56px;height:56px;border-radius:50%;" +
+    "border:none;background:#2563eb;color:#fff;font-size:26px;cursor:pointer;" +
+    "box-shadow:0 4px 14px rgba(0,0,0,.25);z-index:2147483000";
+
+  var panel = document.createElement("div");
+  panel.id = "ki-assistent-panel";
+  panel.style.cssText = "position:fixed;right:20px;bottom:88px;width:min(420px,calc(100vw - 40px));" +
+    "height:min(660px,calc(100vh - 120px));display:none;border-radius:12px;overflow:hidden;" +
+    "box-shadow:0 8px 30px rgba(0,0,0,.3);background:#fff;z-index:2147483000";
+  var frame = null;
+
+  button.addEventListener("click", function () {
+    var open = panel.style.display === "none";
+    if (open && !frame) {
+      frame = document.createElement("iframe");
+      frame.id = "ki-assistent-frame";
+      frame.title = label;
+      frame.src = base + "/embed/";
+      frame.style.cssText = "width:100%;height:100%;border:0";
+      panel.appendChild(frame);
+    }
+    panel.style.display = open ? "block" : "none";
+    button.setAttribute("aria-expanded", String(open));
+  });
+
+  function mount() { document.body.appendChild(panel); document.body.appendChild(button); }
+  if (document.body) { mount(); } else { document.addEventListener("DOMContentLoaded", mount); }
+})();
