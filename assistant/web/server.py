@@ -34,6 +34,7 @@ class Runtime:
         self.error: str | None = None
         self.kb: KnowledgeBase | None = None
         self.assistant: Assistant | None = None
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.feedback = FeedbackStore(settings.feedback_url)
 
     def start(self) -> None:
