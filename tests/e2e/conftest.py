@@ -13,6 +13,9 @@ import pytest
 from conftest import ROOT, free_port
 
 
+ALLOWED_ORIGIN = "http://intranet.nordwerk.test"
+
+
 def start_server(corpus, data_dir, extra_env=None, timeout=240):
     port = free_port()
     env = {
@@ -52,7 +55,7 @@ def server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("server")
     corpus = tmp / "corpus"
     shutil.copytree(ROOT / "corpus", corpus)
-    proc, url = start_server(corpus, tmp / "data")
+    proc, url = start_server(corpus, tmp / "data", {"ASSISTANT_EMBED_ORIGINS": ALLOWED_ORIGIN})
     yield url
     proc.terminate()
     proc.wait(20)
