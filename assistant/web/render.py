@@ -13,6 +13,7 @@ from collections.abc import Callable
 from urllib.parse import quote
 
 from assistant.answer import Answer, Citation
+from assistant.chunking import SECTION_SEPARATOR
 
 TEXT = {
     "de": {
@@ -31,12 +32,14 @@ TEXT = {
     },
 }
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~<>])")
+_MD_SPECIAL = re.compile(r"[\\`*_{}\[\]()#+!|~<>:]")
 
 
 def inert(text: str) -> str:
-    """User or document text as literal Markdown: HTML escaped, Markdown syntax backslash-escaped."""
-    return _MD_SPECIAL.sub(r"\\\1", html.escape(text, quote=False))
+    """User or document text as literal text in Markdown or HTML: tags escaped, and every
+    character Markdown could read as syntax (links, images, emphasis, autolinks) written as a
+    numeric entity, which renders as itself in either context."""
+    return _MD_SPECIAL.sub(lambda m: f"&#{ord(m.group(0))};", html.escape(text, quote=False))
 
 
 def file_url(citation: Citation, base: str = "") -> str:
@@ -49,9 +52,9 @@ def file_url(citation: Citation, base: str = "") -> str:
 
 def _highlight(passage: str, quoted: list[str]) -> str:
     """The passage as HTML with the quoted sentences marked."""
-    escaped = html.escape(passage, quote=False)
+    escaped = inert(passage)
     for sentence in sorted(set(quoted), key=len, reverse=True):
-        target = html.escape(sentence, quote=False)
+        target = inert(sentence)
         if target and target in escaped:
             escaped = escaped.replace(target, f"<mark>{target}</mark>", 1)
     return escaped.replace("\n", "<br>")
@@ -77,20 +80,20 @@ def answer_html(
                 f'rel="noopener noreferrer" title="{text["sources"]} {n}">[{n}]</a>'
             )
 
-        body = re.sub(r"\\\[(\d+)\\\]", marker, body)
+        body = re.sub(r"&#91;(\d+)&#93;", marker, body)
         lines.append(f"- {body}" if bullet else body)
     markdown = "\n".join(lines)
     if not answer.citations:
         return markdown
     cards = []
     for c in answer.citations:
-        where = " › ".join(x for x in (c.title, c.section) if x)
+        where = " › ".join(x for x in (c.title, c.section.replace(SECTION_SEPARATOR, " › ")) if x)
         page = f", {text['page']} {c.page}" if c.page is not None else ""
         open_label = text["open_page"].format(page=c.page) if c.page is not None else text["open"]
         # One line of HTML per card: Markdown leaves an HTML block without blank lines alone.
         cards.append(
             f'<details class="source-card" id="source-{c.n}"><summary><b>[{c.n}]</b> '
-            f"{html.escape(where)}{page}</summary>"
+            f"{inert(where)}{page}</summary>"
             f'<div class="passage">{_highlight(c.text, c.quoted)}</div>'
             f'<div class="source-meta">{html.escape(c.source)} · '
             f'<a href="{html.escape(urls[c.n])}" target="_blank" rel="noopener noreferrer">'

@@ -233,4 +233,7 @@ def build_ui(runtime: Runtime, compact: bool = False) -> gr.Blocks:
                 return {"error": str(exc)}
 
         gr.api(chat, api_name="chat")  # for gradio_client and scripts
+    # Several conversations are answered at once (Gradio's default is one per event); a bounded
+    # queue tells the rest to wait instead of piling up.
+    ui.queue(default_concurrency_limit=8, max_size=256)
     return ui
