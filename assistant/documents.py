@@ -250,8 +250,39 @@ def _load_pdf(path: Path) -> tuple[dict[str, str], list[tuple[int | None, str]]]
         meta["owner"] = str(info["/Author"]).strip()
     pages = []
     for number, text in enumerate(_strip_running_lines(raw_pages), start=1):
-        pages.append((number, _numbered_to_markdown(text)))
+        pages.append((number, _numbered_to_markdown(_reflow(text))))
     return meta, pages
+
+
+_LABEL_START = re.compile(r"^\s*[A-ZÄÖÜ][\w .()/-]{1,40}: \S")
+_BULLET_START = re.compile(r"^\s*([-•·▪●◦*]|\d{1,2}[.)])\s+")
+
+
+def _reflow(text: str) -> str:
+    """Join the lines a PDF wrapped at the page width back into sentences and bullets.
+
+    A line continues the previous one when the previous line ran (almost) to the full width
+    without ending a sentence, or when it starts in lower case; headings and bullets start anew.
+    """
+    lines = [line.rstrip() for line in text.splitlines()]
+    width = max((len(line) for line in lines), default=0)
+    out: list[str] = []
+    for line in lines:
+        prev = out[-1] if out else ""
+        starts_new = (
+            not line.strip()
+            or not prev.strip()
+            or _BULLET_START.match(line)
+            or _heading_level(line)
+            or _heading_level(prev)
+        )
+        wrapped = len(prev) >= 0.75 * width and not prev.endswith((".", "!", "?", ":"))
+        labelled = _LABEL_START.match(line)  # "NordGPT: Chatverläufe …" rows of a table or list
+        if not starts_new and not labelled and (wrapped or line.lstrip()[:1].islower()):
+            out[-1] = f"{prev} {line.strip()}"
+        else:
+            out.append(line)
+    return "\n".join(out)
 
 
 # --- HTML -------------------------------------------------------------------------------------

@@ -19,13 +19,17 @@ log = logging.getLogger(__name__)
 
 
 class QuestionError(ValueError):
-    """A question that cannot be answered as given (empty, too long, ...)."""
+    """A question that cannot be answered as given; `code` names the problem for translations."""
+
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def clean_question(question: object, max_chars: int) -> str:
     """The question with control and bidi-override characters removed; QuestionError if unusable."""
     if not isinstance(question, str):
-        raise QuestionError("question must be text")
+        raise QuestionError("question must be text", "not_text")
     # Cc = control characters (NUL, escape ...), Cf = format characters such as the
     # right-to-left override that can disguise text; whitespace controls become spaces.
     cleaned = "".join(
@@ -35,10 +39,10 @@ def clean_question(question: object, max_chars: int) -> str:
     )
     cleaned = re.sub(r"\s+", " ", cleaned).strip()
     if not cleaned:
-        raise QuestionError("question is empty")
+        raise QuestionError("question is empty", "empty")
     if len(cleaned) > max_chars:
         raise QuestionError(
-            f"question is too long ({len(cleaned)} characters, at most {max_chars})"
+            f"question is too long ({len(cleaned)} characters, at most {max_chars})", "too_long"
         )
     return cleaned
 

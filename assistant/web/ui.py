@@ -40,6 +40,9 @@ UI_TEXT = {
         "thanks": "Danke für Ihr Feedback!",
         "loading": "Die Wissensbasis wird noch geladen … bitte gleich noch einmal versuchen.",
         "examples": "Beispielfragen",
+        "empty": "Bitte geben Sie eine Frage ein.",
+        "too_long": "Die Frage ist zu lang – bitte kürzer fassen (höchstens {max} Zeichen).",
+        "not_text": "Die Frage muss Text sein.",
     },
     "en": {
         "title": "AI Roles Assistant",
@@ -53,6 +56,9 @@ UI_TEXT = {
         "thanks": "Thank you for your feedback!",
         "loading": "The knowledge base is still loading … please try again in a moment.",
         "examples": "Example questions",
+        "empty": "Please enter a question.",
+        "too_long": "The question is too long – please shorten it (at most {max} characters).",
+        "not_text": "The question must be text.",
     },
 }
 LANGUAGES = {"Deutsch": "de", "English": "en"}
@@ -106,7 +112,12 @@ def build_ui(runtime: Runtime, compact: bool = False) -> gr.Blocks:
         try:
             answer = runtime.get().ask(question, history)
         except QuestionError as exc:
-            yield [*chat, {"role": "assistant", "content": inert(str(exc))}], turns[:-1]
+            message = (
+                UI_TEXT[lang]
+                .get(exc.code, str(exc))
+                .format(max=runtime.settings.max_question_chars)
+            )
+            yield [*chat, {"role": "assistant", "content": inert(message)}], turns[:-1]
             return
         base = runtime.public_base(request)
         # Stream the answer text, then replace it with the final message carrying the sources.
@@ -114,13 +125,18 @@ def build_ui(runtime: Runtime, compact: bool = False) -> gr.Blocks:
             yield [*chat, {"role": "assistant", "content": inert(partial) + " …"}], turns
             time.sleep(0.02)
         final = answer_html(answer, base)
-        done = [*turns[:-1], {"question": question, "answer": answer.as_dict()}]
+        # Remember which chat message shows this answer: error and loading replies have no turn,
+        # so chat positions and turns do not line up one to one.
+        done = [
+            *turns[:-1],
+            {"question": question, "answer": answer.as_dict(), "message": len(chat)},
+        ]
         yield [*chat, {"role": "assistant", "content": final}], done
 
     def rate(turns: list, data: gr.LikeData):
-        # Chat messages alternate user/assistant; the liked assistant message i answers turn i // 2.
+        # The rated chat message identifies its turn (see answer_question).
         index = data.index if isinstance(data.index, int) else data.index[0]
-        turn = turns[index // 2] if 0 <= index // 2 < len(turns) else None
+        turn = next((t for t in turns if t.get("message") == index), None)
         if not turn or not turn.get("answer"):
             return None, gr.update(visible=False)
         if data.liked not in (True, False):  # un-liking: nothing to store
@@ -139,7 +155,7 @@ def build_ui(runtime: Runtime, compact: bool = False) -> gr.Blocks:
         t = UI_TEXT[lang]
         return (
             lang,
-            gr.update(value=f"### {t['title']}\n{t['intro']}"),
+            gr.update(value=f"### {t['title']}" if compact else f"### {t['title']}\n{t['intro']}"),
             gr.update(placeholder=t["placeholder"]),
             gr.update(value=t["send"]),
             gr.update(value=t["clear"]),
@@ -161,7 +177,11 @@ def build_ui(runtime: Runtime, compact: bool = False) -> gr.Blocks:
         turns = gr.State([])
         feedback_id = gr.State(None)
         with gr.Row(equal_height=True):
-            header = gr.Markdown(f"### {t['title']}\n{t['intro']}", elem_id="header")
+            # The widget is narrow: its header is the title alone.
+            header = gr.Markdown(
+                f"### {t['title']}" if compact else f"### {t['title']}\n{t['intro']}",
+                elem_id="header",
+            )
             switch = gr.Radio(
                 list(LANGUAGES),
                 value="Deutsch",
@@ -169,7 +189,7 @@ def build_ui(runtime: Runtime, compact: bool = False) -> gr.Blocks:
                 container=False,
                 elem_id="language",
                 scale=0,
-                min_width=200,
+                min_width=120 if compact else 200,
             )
         chatbot = gr.Chatbot(
             elem_id="chat",

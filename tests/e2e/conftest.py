@@ -12,7 +12,6 @@ import httpx
 import pytest
 from conftest import ROOT, free_port
 
-
 ALLOWED_ORIGIN = "http://intranet.nordwerk.test"
 
 
@@ -59,3 +58,142 @@ def server(tmp_path_factory):
     yield url
     proc.terminate()
     proc.wait(20)
+
+
+# --- real-browser tests ------------------------------------------------------------------------
+
+BROWSER_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOTS = ROOT / "artifacts" / "screenshots"
+
+
+class StaticSite:
+    """A tiny web site on its own loopback origin (an "intranet"), serving pages from a dict.
+
+    The port is bound on creation, so it is reserved before anything needs to know it.
+    """
+
+    def __init__(self) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        pages: dict[str, str] = {}
+        self.pages = pages
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 (http.server API)
+                body = pages.get(self.path.split("?")[0])
+                if body is None:
+                    self.send_error(404)
+                    return
+                data = body.encode("utf-8")
+                self.send_response(200)
+                self.send_header("content-type", "text/html; charset=utf-8")
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):  # keep the test output quiet
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        self.origin = f"http://127.0.0.1:{self.port}"
+        import threading
+
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture(scope="session")
+def intranet():
+    """The allowed embedding origin (its port is reserved before the app server starts)."""
+    site = StaticSite()
+    yield site
+    site.close()
+
+
+@pytest.fixture(scope="session")
+def foreign_site():
+    """An origin that is NOT in ASSISTANT_EMBED_ORIGINS."""
+    site = StaticSite()
+    yield site
+    site.close()
+
+
+@pytest.fixture(scope="session")
+def browser_server(tmp_path_factory, intranet):
+    """One app server for all browser tests: (base URL, data dir); the intranet may frame it."""
+    import shutil
+
+    tmp = tmp_path_factory.mktemp("browser-server")
+    corpus = tmp / "corpus"
+    shutil.copytree(ROOT / "corpus", corpus)
+    data_dir = tmp / "data"
+    proc, url = start_server(
+        corpus, data_dir, extra_env={"ASSISTANT_EMBED_ORIGINS": intranet.origin}
+    )
+    yield url, data_dir
+    proc.terminate()
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium driven by Playwright (never a downloaded browser build)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path="/usr/bin/chromium", args=BROWSER_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def new_context(browser):
+    """Factory for browser contexts (German by default), all closed after the test."""
+    contexts = []
+
+    def make(locale: str = "de-DE"):
+        context = browser.new_context(locale=locale, viewport={"width": 1280, "height": 900})
+        context.set_default_timeout(30_000)
+        contexts.append(context)
+        return context
+
+    yield make
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def page(new_context):
+    return new_context().new_page()
+
+
+@pytest.fixture(scope="session")
+def screenshot():
+    """screenshot(page, name): save a PNG under artifacts/screenshots/."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+
+    def shoot(page, name: str, **kwargs) -> Path:
+        path = SCREENSHOTS / f"{name}.png"
+        page.screenshot(path=str(path), **kwargs)
+        return path
+
+    return shoot

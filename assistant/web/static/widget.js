@@ -15,9 +15,12 @@
   button.setAttribute("aria-label", label);
   button.setAttribute("aria-expanded", "false");
   button.title = label;
-  button.textContent = "💬";
+  // An inline icon: an emoji needs a font the intranet PCs may not have.
+  button.innerHTML = '<svg width="28" height="28" viewBox="0 0 24 24" fill="none" stroke="currentColor" ' +
+    'stroke-width="2" stroke-linecap="round" stroke-linejoin="round" aria-hidden="true">' +
+    '<path d="M21 15a2 2 0 0 1-2 2H7l-4 4V5a2 2 0 0 1 2-2h14a2 2 0 0 1 2 2z"/></svg>';
   button.style.cssText = "position:fixed;right:20px;bottom:20px;width:56px;height:56px;border-radius:50%;" +
-    "border:none;background:#2563eb;color:#fff;font-size:26px;cursor:pointer;" +
+    "border:none;background:#2563eb;color:#fff;cursor:pointer;display:flex;align-items:center;justify-content:center;" +
     "box-shadow:0 4px 14px rgba(0,0,0,.25);z-index:2147483000";
 
   var panel = document.createElement("div");
