@@ -7,6 +7,8 @@ subject a bare bullet list lacks); `passage_text` removes it again for quoting.
 
 from __future__ import annotations
 
+import re
+
 from langchain_core.documents import Document
 from langchain_text_splitters import MarkdownHeaderTextSplitter, RecursiveCharacterTextSplitter
 
@@ -28,6 +30,8 @@ def split_document(doc: SourceDocument, chunk_size: int, chunk_overlap: int) -> 
     )
     chunks: list[Document] = []
     carried: dict[str, str] = {}
+    # A single "# heading" is the document's own title line, not a section.
+    single_h1 = sum(len(re.findall(r"^# ", text, re.M)) for _, text in doc.pages) <= 1
     for page, text in doc.pages:
         # A section that runs over a page break keeps its heading path on the next page.
         prefix = "".join(f"{'#' * int(k[1])} {v}\n" for k, v in sorted(carried.items()))
@@ -37,7 +41,7 @@ def split_document(doc: SourceDocument, chunk_size: int, chunk_overlap: int) -> 
             body = section.page_content.replace("  \n", "\n\n").strip()
             if not body:
                 continue
-            path = _section_path(doc.title, carried)
+            path = _section_path(doc.title, carried, drop_h1=single_h1)
             context = SECTION_SEPARATOR.join([doc.title, path]) if path else doc.title
             for piece in sizer.split_text(body):
                 metadata = {
@@ -55,10 +59,11 @@ def split_document(doc: SourceDocument, chunk_size: int, chunk_overlap: int) -> 
     return chunks
 
 
-def _section_path(title: str, headers: dict[str, str]) -> str:
-    names = [v.strip() for k, v in sorted(headers.items())]
-    if names and headers.get("h1", "").strip().lower() == title.strip().lower():
-        names = names[1:]
+def _section_path(title: str, headers: dict[str, str], drop_h1: bool) -> str:
+    h1 = headers.get("h1", "").strip()
+    names = [v.strip() for k, v in sorted(headers.items()) if k != "h1"]
+    if h1 and not drop_h1 and h1.lower() != title.strip().lower():
+        names.insert(0, h1)
     return SECTION_SEPARATOR.join(names)
 
 
