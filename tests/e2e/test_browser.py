@@ -47,6 +47,9 @@ def wait_for_cards(scope, at_least: int = 1) -> None:
 
 def test_answer_streams_then_shows_cited_sources(browser_server, page, screenshot):
     url, _ = browser_server
+    # Offline: every request the page makes goes to the assistant itself (no CDN, fonts, analytics).
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
     open_chat(page, url + "/")
     screenshot(page, "01-start")
     # Record every state of the last bot message as the DOM changes.
@@ -108,6 +111,9 @@ def test_answer_streams_then_shows_cited_sources(browser_server, page, screensho
     assert mark.inner_text().strip()
     card.scroll_into_view_if_needed()
     screenshot(page, "01-source-card-open")
+    assert requested and all(r.startswith(url) or r.startswith("data:") for r in requested), [
+        r for r in requested if not r.startswith(url)
+    ]
 
 
 # --- 2. opening a source -------------------------------------------------------------------------
