@@ -1,7 +1,6 @@
 """Start the KI-Rollen-Assistent web app: python app.py [--host 127.0.0.1] [--port 7860]"""
 
 import argparse
-import logging
 import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -13,6 +12,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import uvicorn  # noqa: E402
 
+from assistant.cli import configure_logging  # noqa: E402
 from assistant.config import load_settings  # noqa: E402
 from assistant.web.server import create_app  # noqa: E402
 
@@ -23,11 +23,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=7860)
     args = parser.parse_args()
     settings = load_settings()
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
-    )
-    for noisy in ("bm25s", "chromadb", "httpx"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    configure_logging(settings)
     print(
         f"KI-Rollen-Assistent: http://{args.host}:{args.port}/  (loading the corpus …)", flush=True
     )

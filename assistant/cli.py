@@ -22,12 +22,17 @@ def _settings(args: argparse.Namespace) -> Settings:
     if getattr(args, "data_dir", None):
         overrides["data_dir"] = Path(args.data_dir)
     settings = load_settings(**overrides)
+    configure_logging(settings)
+    return settings
+
+
+def configure_logging(settings: Settings) -> None:
+    """Log at the configured level; libraries that chatter at INFO/DEBUG only warn."""
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
     )
     for noisy in ("bm25s", "chromadb", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    return settings
 
 
 def run_ingest(settings: Settings, show_progress: bool = True) -> IngestReport:

@@ -49,16 +49,19 @@ class SourceDocument:
         return self.metadata["title"]
 
 
+def is_corpus_file(path: Path, corpus_dir: Path) -> bool:
+    """Whether path is an ingestable file inside corpus_dir (not hidden, not a metadata sidecar)."""
+    try:
+        rel = path.resolve().relative_to(corpus_dir.resolve())
+    except ValueError:
+        return False
+    hidden = any(part.startswith(".") for part in rel.parts)
+    return path.is_file() and not hidden and not path.name.endswith(SIDECAR_SUFFIX)
+
+
 def discover(corpus_dir: Path) -> list[Path]:
-    """All files below corpus_dir that are candidates for ingestion, sorted; hidden files and sidecars excluded."""
-    files = []
-    for path in sorted(corpus_dir.rglob("*")):
-        rel = path.relative_to(corpus_dir)
-        if any(part.startswith(".") for part in rel.parts) or path.name.endswith(SIDECAR_SUFFIX):
-            continue
-        if path.is_file():
-            files.append(path)
-    return files
+    """All files below corpus_dir that are candidates for ingestion, sorted."""
+    return [path for path in sorted(corpus_dir.rglob("*")) if is_corpus_file(path, corpus_dir)]
 
 
 def load_document(

@@ -21,14 +21,12 @@ TEXT = {
         "page": "S.",
         "open": "Dokument öffnen",
         "open_page": "Dokument auf S. {page} öffnen",
-        "refused_hint": "Keine passende Quelle gefunden.",
     },
     "en": {
         "sources": "Sources",
         "page": "p.",
         "open": "Open document",
         "open_page": "Open document at p. {page}",
-        "refused_hint": "No matching source found.",
     },
 }
 

@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 from starlette.middleware.base import BaseHTTPMiddleware
 
 from assistant.config import Settings
-from assistant.documents import discover
+from assistant.documents import is_corpus_file
 from assistant.feedback import FeedbackStore
 from assistant.index import KnowledgeBase
 from assistant.pipeline import Assistant, QuestionError, build_assistant, build_knowledge_base
@@ -144,27 +144,11 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         except QuestionError as exc:
             raise HTTPException(422, detail=str(exc)) from exc
 
-    corpus_files = (
-        {p.relative_to(settings.corpus_dir).as_posix(): p for p in discover(settings.corpus_dir)}
-        if settings.corpus_dir.is_dir()
-        else {}
-    )
-
     @app.get("/files/{source:path}", tags=["documents"], include_in_schema=False)
     def corpus_file(source: str) -> Response:
         """A corpus document, read-only; only files that are part of the corpus, never anything else."""
-        path = corpus_files.get(source)
-        if path is None:
-            # Files added since start-up are served too, but only from inside the corpus folder.
-            candidate = (settings.corpus_dir / source).resolve()
-            root = settings.corpus_dir.resolve()
-            if (
-                candidate.is_file()
-                and candidate.is_relative_to(root)
-                and candidate in {p.resolve() for p in discover(settings.corpus_dir)}
-            ):
-                path = candidate
-        if path is None:
+        path = settings.corpus_dir / source
+        if not is_corpus_file(path, settings.corpus_dir):
             raise HTTPException(404, detail="no such document")
         headers = {"cache-control": "no-store"}
         if path.suffix.lower() in (".html", ".htm"):
