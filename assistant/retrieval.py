@@ -163,7 +163,7 @@ class HybridRetriever:
             if cid in keyword.position
         }
 
-        # Equivalents widen the keyword search at half the weight of the question's own words.
+        # Equivalents widen the keyword search with the same weight as the question's own words.
         bm25 = keyword.scores(stems(question))
         if equivalents:
             bm25 = bm25 + 1.0 * keyword.scores(stems(equivalents))
