@@ -56,8 +56,10 @@ class Answer:
     answer: str
     citations: list[Citation]
     language: str
-    mode: str = "extractive"
+    mode: str = "extractive"  # extractive | llm | fallback (LLM failed, extractive shown)
     query: str = ""  # what was searched, when a follow-up was completed from the conversation
+    notice: str = ""  # shown with the answer: why the fallback was used, what is flagged
+    flagged: list[str] = field(default_factory=list)  # LLM sentences the sources do not back
 
     def as_dict(self) -> dict:
         return asdict(self)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -130,6 +130,46 @@ class Settings(BaseSettings):
     )
     max_request_kb: int = Field(
         64, ge=1, le=10_240, description="Largest request body the API accepts (KB)."
+    )
+
+    # optional language model (answers are verified against the passages either way)
+    llm_provider: Literal["none", "openai", "ollama"] = Field(
+        "none",
+        description="none = extractive answers only (offline default); openai = any "
+        "OpenAI-compatible chat endpoint (OpenAI, Azure OpenAI, vLLM, LM Studio); ollama = Ollama.",
+    )
+    llm_base_url: str = Field(
+        "",
+        description="Chat endpoint base URL, e.g. http://host:8000/v1 (openai) or "
+        "http://host:11434 (ollama).",
+    )
+    llm_model: str = Field("", description="Model name sent to the chat endpoint.")
+    llm_api_key: SecretStr = Field(
+        SecretStr(""), description="API key for the chat endpoint, if it needs one."
+    )
+    llm_timeout_s: float = Field(
+        20.0,
+        gt=0,
+        le=600,
+        description="Longest wait for a whole LLM answer (seconds); after it the extractive "
+        "answer is shown instead.",
+    )
+    llm_temperature: float = Field(
+        0.0, ge=0, le=2, description="Sampling temperature of the LLM (0 = most literal)."
+    )
+    min_support: float = Field(
+        0.90,
+        ge=0,
+        le=1,
+        description="Least embedding similarity between an answer sentence and its cited "
+        "passage for the citation to stand (calibrated with benchmarks/bench_verify.py).",
+    )
+    min_support_overlap: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="Alternatively, least share of a sentence's content words found in its "
+        "cited passage for the citation to stand.",
     )
 
     log_level: str = Field("INFO", description="Logging level of the entry points.")

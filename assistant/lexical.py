@@ -164,6 +164,10 @@ class Glossary:
                     found.setdefault(g, set()).add(i)
         return [(self.groups[g], terms) for g, terms in sorted(found.items())]
 
+    def group_hits(self, text: str) -> list[tuple[list[str], list[str]]]:
+        """(terms of the group, the terms the text uses) for every group the text mentions."""
+        return [(group, [group[i] for i in sorted(found)]) for group, found in self._hits(text)]
+
     def equivalents(self, text: str) -> list[str]:
         """Terms from every group that the text mentions, other than the ones it uses."""
         return [

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import replace
 
-from assistant.answer import Answer, ExtractiveAnswerer
+from assistant.answer import Answer, ExtractiveAnswerer, split_units
 from assistant.config import Settings
 from assistant.conversation import FollowUpResolver
 from assistant.embeddings import build_embeddings
+from assistant.generation import Generator, LLMAnswerer, LLMError, Verifier, build_chat_model
 from assistant.index import KnowledgeBase
-from assistant.lexical import DEFAULT_GLOSSARY, Glossary
-from assistant.retrieval import HybridRetriever
+from assistant.lexical import DEFAULT_GLOSSARY, Glossary, detect_language
+from assistant.retrieval import HybridRetriever, Passage
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +51,7 @@ def clean_question(question: object, max_chars: int) -> str:
 
 
 class Assistant:
-    """Retrieves passages for a question and builds the cited answer."""
+    """Retrieves passages for a question and builds the cited answer (with the LLM if configured)."""
 
     def __init__(
         self,
@@ -56,20 +59,67 @@ class Assistant:
         answerer: ExtractiveAnswerer,
         follow_ups: FollowUpResolver,
         settings: Settings,
+        llm: LLMAnswerer | None = None,
     ) -> None:
         self.retriever = retriever
         self.answerer = answerer
         self.follow_ups = follow_ups
         self.settings = settings
+        self.llm = llm
 
     def ask(self, question: str, history: list[dict] | None = None) -> Answer:
         """Answer one question from the knowledge base; `history` holds earlier turns
         ({"role": "user" | "assistant", "content": ...}) for follow-up questions."""
+        *_, answer = self.ask_stream(question, history)
+        return answer
+
+    def ask_stream(
+        self, question: str, history: list[dict] | None = None
+    ) -> Iterator[str | Answer]:
+        """The LLM's text as it grows (nothing in extractive mode), then the final Answer."""
         question = clean_question(question, self.settings.max_question_chars)
-        query = self.follow_ups.resolve(question, history)
+        deadline = time.monotonic() + self.settings.llm_timeout_s
+        query = self._resolve(question, history or [], deadline)
         passages = self.retriever.retrieve(query)
-        answer = self.answerer.answer(question, passages, self.retriever.subsections)
-        return replace(answer, query=query) if query != question else answer
+
+        def extractive() -> Answer:
+            return self.answerer.answer(question, passages, self.retriever.subsections)
+
+        language = detect_language(question)
+        context = self._context(passages, language)
+        answer = None
+        if self.llm is None or not context:
+            answer = extractive()
+        else:
+            for event in self.llm.stream(question, context, language, extractive, deadline):
+                if isinstance(event, Answer):
+                    answer = event
+                else:
+                    yield event
+        yield replace(answer, query=query) if query != question else answer
+
+    def _resolve(self, question: str, history: list[dict], deadline: float) -> str:
+        """What to search for: with an LLM the question rewritten from the conversation, else
+        (or when the LLM fails) the follow-up heuristic."""
+        if self.llm is not None and history:
+            budget = min(deadline, time.monotonic() + self.settings.llm_timeout_s / 4)
+            try:
+                return self.llm.rewrite(question, history, budget)
+            except LLMError as exc:
+                log.warning("follow-up rewrite failed (%s); heuristic instead", exc)
+        return self.follow_ups.resolve(question, history)
+
+    def _context(self, passages: list[Passage], language: str) -> list[Passage]:
+        """The passages an LLM answers from: the relevant ones, and the subsections of a best
+        passage that only introduces them."""
+        relevant = [p for p in passages if self.answerer.is_relevant(p, language)]
+        if not relevant:
+            return []
+        if len(split_units(relevant[0].text)) > 3:
+            return relevant
+        children = self.retriever.subsections(relevant[0])[: self.settings.max_subsections]
+        seen = {p.id for p in relevant}
+        return relevant + [c for c in children if c.id not in seen]
 
 
 def build_knowledge_base(settings: Settings) -> KnowledgeBase:
@@ -81,9 +131,15 @@ def build_assistant(settings: Settings, kb: KnowledgeBase | None = None) -> Assi
     """An Assistant over the store (opened from the settings unless given)."""
     kb = kb or build_knowledge_base(settings)
     glossary = Glossary.load(settings.glossary_path or DEFAULT_GLOSSARY)
+    retriever = HybridRetriever(kb, settings, glossary)
+    model = build_chat_model(settings)
+    llm = (
+        LLMAnswerer(
+            Generator(model), Verifier(kb.embeddings, retriever.vectors, settings), settings
+        )
+        if model is not None
+        else None
+    )
     return Assistant(
-        HybridRetriever(kb, settings, glossary),
-        ExtractiveAnswerer(settings),
-        FollowUpResolver(glossary),
-        settings,
+        retriever, ExtractiveAnswerer(settings), FollowUpResolver(glossary), settings, llm
     )

@@ -138,6 +138,16 @@ class HybridRetriever:
             for _, chunk_id, content, meta in sorted(children, key=lambda c: c[0])
         ]
 
+    def vectors(self, ids: list[str]) -> dict[str, np.ndarray]:
+        """The stored embeddings of chunks, by id (ids no longer stored are left out)."""
+        if not ids:
+            return {}
+        got = self.kb.collection.get(ids=list(ids), include=["embeddings"])
+        return {
+            cid: np.asarray(vector, dtype=np.float32)
+            for cid, vector in zip(got["ids"], got["embeddings"], strict=True)
+        }
+
     def retrieve(self, question: str, k: int | None = None) -> list[Passage]:
         """The k best passages for the question, best first."""
         k = k or self.settings.top_k

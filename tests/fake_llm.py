@@ -42,6 +42,7 @@ class Reply:
     text: str = ""
     fault: str | None = None
     delay_s: float = 0.0
+    chunk_delay_s: float = 0.0  # pause before each streamed chunk (a model generating slowly)
 
     def __post_init__(self) -> None:
         if self.fault is not None and self.fault not in FAULTS:
@@ -210,13 +211,15 @@ class _Handler(BaseHTTPRequestHandler):
             events = [_ollama_line(model, p) for p in parts] + [_ollama_line(model, "", body, text)]
             out = [(json.dumps(e) + "\n").encode() for e in events]
         if reply.fault == "truncated":  # OpenAI's first event is the role-only one
-            self._write(out[: len(parts) // 2 + (1 if openai else 0)])
+            self._write(out[: len(parts) // 2 + (1 if openai else 0)], reply.chunk_delay_s)
             self._cut()
         else:
-            self._write(out)
+            self._write(out, reply.chunk_delay_s)
 
-    def _write(self, chunks: Iterable[bytes]) -> None:
+    def _write(self, chunks: Iterable[bytes], delay_s: float = 0.0) -> None:
         for chunk in chunks:
+            if delay_s and self.server.fake.closed.wait(delay_s):
+                return  # closed while trickling
             self.wfile.write(chunk)
             self.wfile.flush()
 

@@ -9,8 +9,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-
-from tests.fake_llm import EMPTY, GARBAGE, HANG, HTTP500, TRUNCATED, FakeLLM, Reply, pieces
+from fake_llm import EMPTY, GARBAGE, HANG, HTTP500, TRUNCATED, FakeLLM, Reply, pieces
 
 TEXT = "Die Richtlinie gilt ab dem 1. März 2025 für alle Teams, die KI-Werkzeuge einsetzen."
 MESSAGES = [

@@ -21,12 +21,22 @@ TEXT = {
         "page": "S.",
         "open": "Dokument öffnen",
         "open_page": "Dokument auf S. {page} öffnen",
+        "mode": {
+            "extractive": "Zitate aus den Dokumenten",
+            "llm": "Formuliert vom Sprachmodell, Belege geprüft",
+            "fallback": "Zitate aus den Dokumenten (Sprachmodell nicht genutzt)",
+        },
     },
     "en": {
         "sources": "Sources",
         "page": "p.",
         "open": "Open document",
         "open_page": "Open document at p. {page}",
+        "mode": {
+            "extractive": "Quoted from the documents",
+            "llm": "Worded by the language model, citations checked",
+            "fallback": "Quoted from the documents (language model not used)",
+        },
     },
 }
 
@@ -81,6 +91,12 @@ def answer_html(
         body = re.sub(r"&#91;(\d+)&#93;", marker, body)
         lines.append(f"- {body}" if bullet else body)
     markdown = "\n".join(lines)
+    if answer.notice:
+        markdown += f'\n\n<div class="notice">{inert(answer.notice)}</div>'
+    mode = text["mode"].get(answer.mode, answer.mode)
+    markdown += (
+        f'\n\n<div class="answer-mode mode-{html.escape(answer.mode)}">{inert(mode)}</div>'
+    )
     if not answer.citations:
         return markdown
     cards = []

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import gradio as gr
 
+from assistant.answer import Answer
 from assistant.pipeline import QuestionError
 from assistant.web.render import answer_html, inert
 
@@ -68,6 +69,8 @@ CSS = """
 .source-card mark { background: #fde68a; padding: 0 2px; }
 .source-meta { font-size: 0.8em; opacity: 0.8; }
 a.cite { text-decoration: none; font-weight: 600; }
+.notice { font-size: 0.85em; border-left: 3px solid #f59e0b; padding-left: 8px; }
+.answer-mode { font-size: 0.75em; opacity: 0.7; }
 """
 
 
@@ -107,8 +110,14 @@ def build_ui(runtime: Runtime, compact: bool = False) -> gr.Blocks:
         if not runtime.ready.is_set():
             yield [*chat, {"role": "assistant", "content": UI_TEXT[lang]["loading"]}], turns[:-1]
             return
+        answer = None
         try:
-            answer = runtime.get().ask(question, history)
+            # An LLM's text streams as it is generated; the verified answer replaces it.
+            for event in runtime.get().ask_stream(question, history):
+                if isinstance(event, Answer):
+                    answer = event
+                else:
+                    yield [*chat, {"role": "assistant", "content": inert(event) + " …"}], turns
         except QuestionError as exc:
             message = (
                 UI_TEXT[lang]
@@ -118,10 +127,11 @@ def build_ui(runtime: Runtime, compact: bool = False) -> gr.Blocks:
             yield [*chat, {"role": "assistant", "content": inert(message)}], turns[:-1]
             return
         base = runtime.public_base(request)
-        # Stream the answer text, then replace it with the final message carrying the sources.
-        for partial in _stream(answer.answer):
-            yield [*chat, {"role": "assistant", "content": inert(partial) + " …"}], turns
-            time.sleep(0.02)
+        if answer.mode != "llm":
+            # Extractive answers are ready at once; show them growing like the LLM's, briefly.
+            for partial in _stream(answer.answer):
+                yield [*chat, {"role": "assistant", "content": inert(partial) + " …"}], turns
+                time.sleep(0.02)
         final = answer_html(answer, base)
         # Remember which chat message shows this answer: error and loading replies have no turn,
         # so chat positions and turns do not line up one to one.
