@@ -12,6 +12,7 @@ import re
 from langchain_core.documents import Document
 from langchain_text_splitters import MarkdownHeaderTextSplitter, RecursiveCharacterTextSplitter
 
+from assistant.audience import audience_metadata
 from assistant.documents import SourceDocument
 
 _HEADERS = [("#", "h1"), ("##", "h2"), ("###", "h3"), ("####", "h4"), ("#####", "h5")]
@@ -30,6 +31,7 @@ def split_document(doc: SourceDocument, chunk_size: int, chunk_overlap: int) -> 
     )
     chunks: list[Document] = []
     carried: dict[str, str] = {}
+    readers = audience_metadata(doc.metadata.get("audience"), doc.source)
     # A single "# heading" is the document's own title line, not a section.
     single_h1 = sum(len(re.findall(r"^# ", text, re.M)) for _, text in doc.pages) <= 1
     for page, text in doc.pages:
@@ -50,6 +52,7 @@ def split_document(doc: SourceDocument, chunk_size: int, chunk_overlap: int) -> 
                     "format": doc.format,
                     "section": path,
                     "chunk": len(chunks),
+                    **readers,
                 }
                 if page is not None:
                     metadata["page"] = page

@@ -172,6 +172,61 @@ class Settings(BaseSettings):
         "cited passage for the citation to stand.",
     )
 
+    # identity (who is asking decides which documents can be quoted)
+    jwt_secret: SecretStr = Field(
+        SecretStr(""),
+        description="Shared secret (HS256) that verifies the intranet's widget tokens; "
+        "empty = no HS256 tokens accepted.",
+    )
+    jwt_public_key: str = Field(
+        "",
+        description="PEM public key (RS256/ES256) that verifies widget tokens, instead of a secret.",
+    )
+    jwt_audience: str = Field(
+        "", description="Required `aud` claim of widget tokens (empty = not checked)."
+    )
+    jwt_issuer: str = Field(
+        "", description="Required `iss` claim of widget tokens (empty = not checked)."
+    )
+    trusted_proxies: str = Field(
+        "",
+        description="Comma-separated addresses/networks of the SSO proxy; only requests from "
+        "them may name the user in headers.",
+    )
+    sso_user_header: str = Field(
+        "X-Forwarded-User", description="Header in which the SSO proxy names the user."
+    )
+    sso_groups_header: str = Field(
+        "X-Forwarded-Groups", description="Header with the user's groups (comma-separated)."
+    )
+    login_users: SecretStr = Field(
+        SecretStr(""),
+        description="Small setups without SSO: `user:password:group1|group2` entries separated "
+        "by commas turn on a login page for the chat.",
+    )
+    session_secret: SecretStr = Field(
+        SecretStr(""),
+        description="Key that signs links to restricted documents (set the same on every "
+        "replica; empty = a random key per process).",
+    )
+    audit_retention_days: int = Field(
+        90, ge=1, le=3650, description="Days the audit log of answers is kept."
+    )
+
+    # limits
+    rate_limit_per_minute: int = Field(
+        30, ge=1, description="Questions one user (or address, when anonymous) may ask per minute."
+    )
+    max_concurrent_asks: int = Field(
+        8, ge=1, description="Questions answered at the same time; more wait in the queue."
+    )
+    max_waiting_asks: int = Field(
+        64,
+        ge=0,
+        description="Questions that may wait for a free slot; beyond that the answer is "
+        "'busy, try again' (HTTP 503).",
+    )
+
     log_level: str = Field("INFO", description="Logging level of the entry points.")
 
     @property

@@ -13,12 +13,13 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    create_engine,
     insert,
     select,
     update,
 )
 from sqlalchemy.engine import Engine
+
+from assistant.storage import make_engine
 
 metadata = MetaData()
 
@@ -41,8 +42,7 @@ class FeedbackStore:
     """Where ratings of answers are kept, with the question, answer and citations they rate."""
 
     def __init__(self, url: str) -> None:
-        connect_args = {"check_same_thread": False} if url.startswith("sqlite") else {}
-        self.engine: Engine = create_engine(url, connect_args=connect_args, pool_pre_ping=True)
+        self.engine: Engine = make_engine(url)
         metadata.create_all(self.engine)
 
     def add(self, answer: dict, rating: int, comment: str = "") -> int:

@@ -6,7 +6,7 @@ import logging
 import re
 import time
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 
 from assistant.answer import Answer, ExtractiveAnswerer, split_units
@@ -16,7 +16,7 @@ from assistant.embeddings import build_embeddings
 from assistant.generation import Generator, LLMAnswerer, LLMError, Verifier, build_chat_model
 from assistant.index import KnowledgeBase
 from assistant.lexical import DEFAULT_GLOSSARY, Glossary, detect_language
-from assistant.retrieval import HybridRetriever, Passage
+from assistant.retrieval import PUBLIC, HybridRetriever, Passage
 
 log = logging.getLogger(__name__)
 
@@ -67,26 +67,35 @@ class Assistant:
         self.settings = settings
         self.llm = llm
 
-    def ask(self, question: str, history: list[dict] | None = None) -> Answer:
+    def ask(
+        self, question: str, history: list[dict] | None = None, groups: frozenset[str] = PUBLIC
+    ) -> Answer:
         """Answer one question from the knowledge base; `history` holds earlier turns
-        ({"role": "user" | "assistant", "content": ...}) for follow-up questions."""
-        *_, answer = self.ask_stream(question, history)
+        ({"role": "user" | "assistant", "content": ...}) for follow-up questions; `groups` are
+        the asker's audience groups (only documents for them are searched)."""
+        *_, answer = self.ask_stream(question, history, groups)
         return answer
 
     def ask_stream(
-        self, question: str, history: list[dict] | None = None
+        self,
+        question: str,
+        history: list[dict] | None = None,
+        groups: frozenset[str] = PUBLIC,
     ) -> Iterator[str | Answer]:
         """The LLM's text as it grows (nothing in extractive mode), then the final Answer."""
         question = clean_question(question, self.settings.max_question_chars)
         deadline = time.monotonic() + self.settings.llm_timeout_s
         query = self._resolve(question, history or [], deadline)
-        passages = self.retriever.retrieve(query)
+        passages = self.retriever.retrieve(query, groups=groups)
+
+        def subsections(passage: Passage) -> list[Passage]:
+            return self.retriever.subsections(passage, groups)
 
         def extractive() -> Answer:
-            return self.answerer.answer(question, passages, self.retriever.subsections)
+            return self.answerer.answer(question, passages, subsections)
 
         language = detect_language(question)
-        context = self._context(passages, language)
+        context = self._context(passages, language, subsections)
         answer = None
         if self.llm is None or not context:
             answer = extractive()
@@ -109,7 +118,12 @@ class Assistant:
                 log.warning("follow-up rewrite failed (%s); heuristic instead", exc)
         return self.follow_ups.resolve(question, history)
 
-    def _context(self, passages: list[Passage], language: str) -> list[Passage]:
+    def _context(
+        self,
+        passages: list[Passage],
+        language: str,
+        subsections: Callable[[Passage], list[Passage]],
+    ) -> list[Passage]:
         """The passages an LLM answers from: the relevant ones, and the subsections of a best
         passage that only introduces them."""
         relevant = [p for p in passages if self.answerer.is_relevant(p, language)]
@@ -117,7 +131,7 @@ class Assistant:
             return []
         if len(split_units(relevant[0].text)) > 3:
             return relevant
-        children = self.retriever.subsections(relevant[0])[: self.settings.max_subsections]
+        children = subsections(relevant[0])[: self.settings.max_subsections]
         seen = {p.id for p in relevant}
         return relevant + [c for c in children if c.id not in seen]
 

@@ -15,12 +15,14 @@ from dataclasses import dataclass, field
 import bm25s
 import numpy as np
 
+from assistant.audience import EVERYONE, visible, where_filter
 from assistant.chunking import SECTION_SEPARATOR, passage_text
 from assistant.config import Settings
 from assistant.index import KnowledgeBase
 from assistant.lexical import Glossary, detect_language, stems
 
 log = logging.getLogger(__name__)
+PUBLIC = frozenset({EVERYONE})
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,7 @@ class _KeywordIndex:
         self.contents = contents
         self.metadatas = metadatas
         self.position = {chunk_id: i for i, chunk_id in enumerate(ids)}
+        self._masks: dict[frozenset[str], np.ndarray] = {}
         self.bm25 = bm25s.BM25()
         if ids:
             # Section headings count twice (a field boost): they say what a passage is about,
@@ -76,13 +79,22 @@ class _KeywordIndex:
                 show_progress=False,
             )
 
-    def scores(self, tokens: list[str]) -> np.ndarray:
+    def mask(self, groups: frozenset[str]) -> np.ndarray:
+        """1.0 for the chunks these groups may read, 0.0 for the others (cached per group set)."""
+        if groups not in self._masks:
+            self._masks[groups] = np.array(
+                [visible(m, groups) for m in self.metadatas], dtype=np.float32
+            )
+        return self._masks[groups]
+
+    def scores(self, tokens: list[str], groups: frozenset[str]) -> np.ndarray:
+        """BM25 scores of every chunk; zero for chunks outside the reader's audience."""
         if not self.ids:
             return np.zeros(0, dtype=np.float32)
         token_ids = self.bm25.get_tokens_ids(tokens)
         if not token_ids:
             return np.zeros(len(self.ids), dtype=np.float32)
-        return self.bm25.get_scores(token_ids)
+        return self.bm25.get_scores(token_ids) * self.mask(groups)
 
 
 def _minmax(values: np.ndarray) -> np.ndarray:
@@ -116,7 +128,12 @@ class HybridRetriever:
                 log.info("BM25 index built: %d chunks, corpus version %s", len(got["ids"]), version)
             return self._keyword
 
-    def subsections(self, passage: Passage) -> list[Passage]:
+    def readable(self, source: str, groups: frozenset[str]) -> bool:
+        """Whether the reader may see anything of a stored document."""
+        keyword = self._keyword_index()
+        return any(m.get("source") == source and visible(m, groups) for m in keyword.metadatas)
+
+    def subsections(self, passage: Passage, groups: frozenset[str] = PUBLIC) -> list[Passage]:
         """Chunks under the passage's section (deeper headings), in reading order.
 
         A section that opens with one sentence and keeps its substance in subsections ("The
@@ -131,7 +148,9 @@ class HybridRetriever:
             for chunk_id, content, meta in zip(
                 keyword.ids, keyword.contents, keyword.metadatas, strict=True
             )
-            if meta.get("source") == passage.source and meta.get("section", "").startswith(prefix)
+            if meta.get("source") == passage.source
+            and meta.get("section", "").startswith(prefix)
+            and visible(meta, groups)
         ]
         return [
             Passage(chunk_id, content, meta, passage.score, passage.dense, passage.keyword)
@@ -148,8 +167,14 @@ class HybridRetriever:
             for cid, vector in zip(got["ids"], got["embeddings"], strict=True)
         }
 
-    def retrieve(self, question: str, k: int | None = None) -> list[Passage]:
-        """The k best passages for the question, best first."""
+    def retrieve(
+        self, question: str, k: int | None = None, groups: frozenset[str] = PUBLIC
+    ) -> list[Passage]:
+        """The k best passages for the question that the reader's groups may see, best first.
+
+        The audience is enforced here, in both searches (a Chroma `where` filter and a mask on
+        BM25), so a restricted passage never reaches an answer, a citation or a prompt.
+        """
         k = k or self.settings.top_k
         keyword = self._keyword_index()
         if not keyword.ids:
@@ -164,7 +189,10 @@ class HybridRetriever:
             query_vector /= np.linalg.norm(query_vector)
         n = min(self.settings.candidates, len(keyword.ids))
         hits = self.kb.collection.query(
-            query_embeddings=[query_vector.tolist()], n_results=n, include=["distances"]
+            query_embeddings=[query_vector.tolist()],
+            n_results=n,
+            where=where_filter(groups),
+            include=["distances"],
         )
         # An id the BM25 snapshot lacks was added after it was built; the next query sees it.
         dense = {
@@ -174,9 +202,9 @@ class HybridRetriever:
         }
 
         # Equivalents widen the keyword search with the same weight as the question's own words.
-        bm25 = keyword.scores(stems(question))
+        bm25 = keyword.scores(stems(question), groups)
         if equivalents:
-            bm25 = bm25 + 1.0 * keyword.scores(stems(equivalents))
+            bm25 = bm25 + 1.0 * keyword.scores(stems(equivalents), groups)
         top_keyword = [keyword.ids[i] for i in np.argsort(-bm25)[:n] if bm25[i] > 0]
         missing = [cid for cid in top_keyword if cid not in dense]
         if missing:

@@ -94,9 +94,7 @@ def answer_html(
     if answer.notice:
         markdown += f'\n\n<div class="notice">{inert(answer.notice)}</div>'
     mode = text["mode"].get(answer.mode, answer.mode)
-    markdown += (
-        f'\n\n<div class="answer-mode mode-{html.escape(answer.mode)}">{inert(mode)}</div>'
-    )
+    markdown += f'\n\n<div class="answer-mode mode-{html.escape(answer.mode)}">{inert(mode)}</div>'
     if not answer.citations:
         return markdown
     cards = []

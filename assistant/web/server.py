@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hmac
 import html
 import logging
+import re
 import threading
 from pathlib import Path
 
@@ -14,11 +16,22 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.middleware.base import BaseHTTPMiddleware
 
+from assistant.answer import Answer
+from assistant.audit import AuditLog
 from assistant.config import Settings
 from assistant.documents import is_corpus_file
 from assistant.feedback import FeedbackStore
+from assistant.identity import (
+    ANONYMOUS,
+    Identity,
+    IdentityError,
+    LinkSigner,
+    login_users,
+    resolve,
+)
 from assistant.index import KnowledgeBase
 from assistant.pipeline import Assistant, QuestionError, build_assistant, build_knowledge_base
+from assistant.web.limits import BusyError, Gate, RateLimiter
 from assistant.web.ui import CSS, build_ui
 
 log = logging.getLogger(__name__)
@@ -36,6 +49,10 @@ class Runtime:
         self.assistant: Assistant | None = None
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.feedback = FeedbackStore(settings.feedback_url)
+        self.audit = AuditLog(settings.feedback_url, settings.audit_retention_days)
+        self.links = LinkSigner(settings)
+        self.limiter = RateLimiter(settings.rate_limit_per_minute)
+        self.gate = Gate(settings.max_concurrent_asks, settings.max_waiting_asks)
 
     def start(self) -> None:
         """Open the store and bring it in line with the corpus, in the background."""
@@ -59,6 +76,25 @@ class Runtime:
         except Exception as exc:  # reported on /healthz instead of killing the server
             log.exception("startup failed")
             self.error = f"{type(exc).__name__}: {exc}"
+
+    def admit(self, who: Identity, address: str | None) -> None:
+        """Rate limit per user (per address when anonymous): HTTPException 429 when exceeded."""
+        key = who.user or f"ip:{address or 'unknown'}"
+        wait = self.limiter.retry_after(key)
+        if wait:
+            raise HTTPException(
+                429,
+                detail=f"too many questions: at most {self.settings.rate_limit_per_minute} per "
+                f"minute; try again in {wait:.0f} s",
+                headers={"retry-after": str(int(wait) + 1)},
+            )
+
+    def answered(self, who: Identity, answer: Answer, channel: str) -> None:
+        """Audit trail entry for an answer (never fails the answer itself)."""
+        try:
+            self.audit.record(who, answer, channel)
+        except Exception:  # noqa: BLE001 - a full disk must not take the chat down
+            log.exception("audit log write failed")
 
     def get(self) -> Assistant:
         if not self.ready.is_set() or self.assistant is None:
@@ -89,15 +125,25 @@ class AskRequest(BaseModel):
     )
 
 
-class SecurityHeaders(BaseHTTPMiddleware):
-    """Who may frame our pages (CSP frame-ancestors), no MIME sniffing, and a body size limit."""
+# API descriptions and monitoring (ours and Gradio's, under / and /embed): only for signed-in users.
+_INFO_PATHS = re.compile(
+    r"^(/embed)?(/gradio_api)?/(info|openapi\.json|docs|redoc|monitoring)(/|$)", re.IGNORECASE
+)
 
-    def __init__(self, app, frame_ancestors: str, max_body: int) -> None:
+
+class SecurityHeaders(BaseHTTPMiddleware):
+    """Who may frame our pages (CSP frame-ancestors), no MIME sniffing, a body size limit, and
+    API-description routes closed to anonymous callers."""
+
+    def __init__(self, app, frame_ancestors: str, max_body: int, signed_in) -> None:
         super().__init__(app)
         self.frame_ancestors = frame_ancestors
         self.max_body = max_body
+        self.signed_in = signed_in
 
     async def dispatch(self, request: Request, call_next):
+        if _INFO_PATHS.match(request.url.path) and not self.signed_in(request):
+            return JSONResponse({"detail": "sign in to read the API description"}, status_code=401)
         length = request.headers.get("content-length")
         if length and length.isdigit() and int(length) > self.max_body:
             return JSONResponse(
@@ -135,21 +181,54 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
             "corpus_version": runtime.kb.version(),
         }
 
+    def identity(request: Request) -> Identity:
+        try:
+            return resolve(
+                request.headers, request.client.host if request.client else None, settings
+            )
+        except IdentityError as exc:
+            raise HTTPException(401, detail=str(exc)) from exc
+
     @app.post("/api/ask", tags=["chat"])
-    def ask(request: AskRequest) -> dict:
-        """Answer a question with cited passages (same JSON as `python -m assistant ask --json`)."""
+    def ask(body: AskRequest, request: Request) -> dict:
+        """Answer a question with cited passages (same JSON as `python -m assistant ask --json`).
+
+        Who asks decides which documents are searched: `Authorization: Bearer <token>` (the
+        intranet's JWT) or the SSO proxy's headers; without either, documents for `all` only."""
+        who = identity(request)
+        runtime.admit(who, request.client.host if request.client else None)
         assistant = runtime.get()
         try:
-            return assistant.ask(request.question, request.history).as_dict()
+            with runtime.gate:
+                answer = assistant.ask(body.question, body.history, who.groups)
         except QuestionError as exc:
             raise HTTPException(422, detail=str(exc)) from exc
+        except BusyError as exc:
+            raise HTTPException(503, detail=str(exc), headers={"retry-after": "5"}) from exc
+        runtime.answered(who, answer, "api")
+        return answer.as_dict()
 
     @app.get("/files/{source:path}", tags=["documents"], include_in_schema=False)
-    def corpus_file(source: str) -> Response:
-        """A corpus document, read-only; only files that are part of the corpus, never anything else."""
+    def corpus_file(
+        source: str, request: Request, exp: str | None = None, sig: str | None = None
+    ) -> Response:
+        """A corpus document, read-only; only files that are part of the corpus, and only for
+        readers in its audience (or with a signed link from an answer shown to one)."""
         path = settings.corpus_dir / source
         if not is_corpus_file(path, settings.corpus_dir):
             raise HTTPException(404, detail="no such document")
+        assistant = runtime.get()
+        if not runtime.links.check(source, exp, sig):
+            try:
+                who = resolve(
+                    request.headers, request.client.host if request.client else None, settings
+                )
+            except IdentityError:
+                who = ANONYMOUS
+            if not assistant.retriever.readable(source, who.groups):
+                # The same answer as for a missing file: a restricted document's existence is
+                # not revealed either.
+                raise HTTPException(404, detail="no such document")
         headers = {"cache-control": "no-store"}
         if path.suffix.lower() in (".html", ".htm"):
             # A document's own HTML must not run in our origin.
@@ -194,10 +273,18 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         allow_headers=["content-type"],
         allow_credentials=False,
     )
+
+    def signed_in(request: Request) -> bool:
+        try:
+            return identity(request).user is not None
+        except HTTPException:
+            return False
+
     app.add_middleware(
         SecurityHeaders,
         frame_ancestors=" ".join(["'self'", *origins]),
         max_body=settings.max_request_kb * 1024,
+        signed_in=signed_in,
     )
     app.router.on_startup.append(runtime.start)
     # System fonts only: the default themes would fetch web fonts from a CDN, which an
@@ -215,11 +302,20 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         enable_monitoring=False,
         ssr_mode=False,
     )
+    users = login_users(settings)
     gr.mount_gradio_app(
         app,
         build_ui(runtime),
         path="/",
-        footer_links=["api"],
+        # Small setups without SSO: a login page with the configured users.
+        auth=(
+            lambda user, password: (
+                user in users and hmac.compare_digest(users[user][0].encode(), password.encode())
+            )
+        )
+        if users
+        else None,
+        footer_links=[],
         css=CSS,
         theme=theme,
         enable_monitoring=False,

@@ -8,9 +8,18 @@ from typing import TYPE_CHECKING
 
 import gradio as gr
 
-from assistant.answer import Answer
+from assistant.answer import Answer, Citation
+from assistant.identity import (
+    ANONYMOUS,
+    Identity,
+    IdentityError,
+    from_login,
+    from_proxy,
+    verify_token,
+)
 from assistant.pipeline import QuestionError
-from assistant.web.render import answer_html, inert
+from assistant.web.limits import BusyError
+from assistant.web.render import answer_html, file_url, inert
 
 if TYPE_CHECKING:
     from assistant.web.server import Runtime
@@ -43,6 +52,10 @@ UI_TEXT = {
         "empty": "Bitte geben Sie eine Frage ein.",
         "too_long": "Die Frage ist zu lang – bitte kürzer fassen (höchstens {max} Zeichen).",
         "not_text": "Die Frage muss Text sein.",
+        "signin": "Anmeldung abgelehnt: {reason}. Bitte öffnen Sie den Assistenten erneut über "
+        "das Intranet.",
+        "rate": "Sie haben gerade sehr viele Fragen gestellt – bitte warten Sie {wait} Sekunden.",
+        "busy": "Der Assistent ist gerade ausgelastet – bitte versuchen Sie es gleich noch einmal.",
     },
     "en": {
         "title": "AI Roles Assistant",
@@ -58,6 +71,9 @@ UI_TEXT = {
         "empty": "Please enter a question.",
         "too_long": "The question is too long – please shorten it (at most {max} characters).",
         "not_text": "The question must be text.",
+        "signin": "Sign-in refused: {reason}. Please open the assistant again from the intranet.",
+        "rate": "You have asked a lot of questions just now – please wait {wait} seconds.",
+        "busy": "The assistant is busy right now – please try again in a moment.",
     },
 }
 LANGUAGES = {"Deutsch": "de", "English": "en"}
@@ -93,6 +109,30 @@ def _stream(text: str) -> Iterator[str]:
 
 def build_ui(runtime: Runtime, compact: bool = False) -> gr.Blocks:
     """The chat page (compact=True: the widget for an iframe)."""
+    settings = runtime.settings
+
+    def identify(request: gr.Request | None) -> Identity | dict:
+        """Who this browser session belongs to: the widget's token (from the page URL), the
+        login, or the SSO proxy; a dict with the reason when a presented token is refused."""
+        if request is None:
+            return ANONYMOUS
+        token = (request.query_params or {}).get("token")
+        try:
+            if token:
+                return verify_token(token, settings)
+        except IdentityError as exc:
+            return {"error": str(exc)}
+        client = request.client.host if request.client else None
+        return (
+            from_login(getattr(request, "username", None), settings)
+            or from_proxy(request.headers, client, settings)
+            or ANONYMOUS
+        )
+
+    def signed_link(citation: Citation, base: str) -> str:
+        """The document link with a signature, so a restricted document opens for its reader."""
+        url, _, page = file_url(citation, base).partition("#")
+        return f"{url}?{runtime.links.sign(citation.source)}" + (f"#{page}" if page else "")
 
     def add_question(message: str, chat: list, turns: list):
         message = (message or "").strip()
@@ -101,38 +141,54 @@ def build_ui(runtime: Runtime, compact: bool = False) -> gr.Blocks:
         shown = {"role": "user", "content": inert(message)}
         return "", [*chat, shown], [*turns, {"question": message, "answer": None}]
 
-    def answer_question(chat: list, turns: list, lang: str, request: gr.Request):
+    def answer_question(chat: list, turns: list, lang: str, who, request: gr.Request):
         if not turns or turns[-1]["answer"] is not None:
             yield chat, turns
             return
         question = turns[-1]["question"]
         history = [{"role": "user", "content": t["question"]} for t in turns[:-1]]
+
+        def refuse(message: str):
+            return [*chat, {"role": "assistant", "content": inert(message)}], turns[:-1]
+
         if not runtime.ready.is_set():
-            yield [*chat, {"role": "assistant", "content": UI_TEXT[lang]["loading"]}], turns[:-1]
+            yield refuse(UI_TEXT[lang]["loading"])
+            return
+        who = who if who is not None else identify(request)
+        if isinstance(who, dict) or who.expired:
+            reason = who["error"] if isinstance(who, dict) else "the sign-in token has expired"
+            yield refuse(UI_TEXT[lang]["signin"].format(reason=reason))
+            return
+        client = request.client.host if request and request.client else None
+        wait = runtime.limiter.retry_after(who.user or f"ip:{client}")
+        if wait:
+            yield refuse(UI_TEXT[lang]["rate"].format(wait=int(wait) + 1))
             return
         answer = None
         try:
-            # An LLM's text streams as it is generated; the verified answer replaces it.
-            for event in runtime.get().ask_stream(question, history):
-                if isinstance(event, Answer):
-                    answer = event
-                else:
-                    yield [*chat, {"role": "assistant", "content": inert(event) + " …"}], turns
+            with runtime.gate:
+                # An LLM's text streams as it is generated; the verified answer replaces it.
+                for event in runtime.get().ask_stream(question, history, who.groups):
+                    if isinstance(event, Answer):
+                        answer = event
+                    else:
+                        yield [*chat, {"role": "assistant", "content": inert(event) + " …"}], turns
         except QuestionError as exc:
-            message = (
-                UI_TEXT[lang]
-                .get(exc.code, str(exc))
-                .format(max=runtime.settings.max_question_chars)
+            yield refuse(
+                UI_TEXT[lang].get(exc.code, str(exc)).format(max=settings.max_question_chars)
             )
-            yield [*chat, {"role": "assistant", "content": inert(message)}], turns[:-1]
             return
+        except BusyError:
+            yield refuse(UI_TEXT[lang]["busy"])
+            return
+        runtime.answered(who, answer, "widget" if compact else "chat")
         base = runtime.public_base(request)
         if answer.mode != "llm":
             # Extractive answers are ready at once; show them growing like the LLM's, briefly.
             for partial in _stream(answer.answer):
                 yield [*chat, {"role": "assistant", "content": inert(partial) + " …"}], turns
                 time.sleep(0.02)
-        final = answer_html(answer, base)
+        final = answer_html(answer, base, link=signed_link)
         # Remember which chat message shows this answer: error and loading replies have no turn,
         # so chat positions and turns do not line up one to one.
         done = [
@@ -172,9 +228,9 @@ def build_ui(runtime: Runtime, compact: bool = False) -> gr.Blocks:
             gr.update(value=t["comment_send"]),
         )
 
-    def detect_language(request: gr.Request):
+    def on_load(request: gr.Request):
         lang = browser_language(request)
-        return "Deutsch" if lang == "de" else "English"
+        return ("Deutsch" if lang == "de" else "English"), identify(request)
 
     def pick_example(chat: list, turns: list, data: gr.SelectData):
         return add_question(data.value["text"], chat, turns)[1:]
@@ -183,6 +239,7 @@ def build_ui(runtime: Runtime, compact: bool = False) -> gr.Blocks:
     with gr.Blocks(title="KI-Rollen-Assistent", fill_height=True) as ui:
         lang = gr.State("de")
         turns = gr.State([])
+        who = gr.State(None)  # the session's Identity (or {"error": ...}), set on page load
         feedback_id = gr.State(None)
         with gr.Row(equal_height=True):
             # The widget is narrow: its header is the title alone.
@@ -230,10 +287,10 @@ def build_ui(runtime: Runtime, compact: bool = False) -> gr.Blocks:
         submit_events = [box.submit, send.click]
         for event in submit_events:
             event(add_question, [box, chatbot, turns], [box, chatbot, turns], queue=False).then(
-                answer_question, [chatbot, turns, lang], [chatbot, turns], api_name=False
+                answer_question, [chatbot, turns, lang, who], [chatbot, turns], api_name=False
             )
         chatbot.example_select(pick_example, [chatbot, turns], [chatbot, turns], queue=False).then(
-            answer_question, [chatbot, turns, lang], [chatbot, turns], api_name=False
+            answer_question, [chatbot, turns, lang, who], [chatbot, turns], api_name=False
         )
         chatbot.like(rate, [turns], [feedback_id, comment_row], api_name=False)
         comment_send.click(
@@ -251,12 +308,14 @@ def build_ui(runtime: Runtime, compact: bool = False) -> gr.Blocks:
             [lang, header, box, send, clear, chatbot, comment, comment_send],
             api_name=False,
         )
-        ui.load(detect_language, None, [switch], api_name=False)
+        ui.load(on_load, None, [switch, who], api_name=False)
 
         def chat(question: str) -> dict:
             """Answer one question; the same JSON as POST /api/ask."""
             try:
-                return runtime.get().ask(question).as_dict()
+                answer = runtime.get().ask(question)  # anonymous: documents for all only
+                runtime.answered(ANONYMOUS, answer, "api")
+                return answer.as_dict()
             except QuestionError as exc:
                 return {"error": str(exc)}
 

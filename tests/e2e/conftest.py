@@ -13,6 +13,15 @@ import pytest
 from conftest import ROOT, free_port
 
 ALLOWED_ORIGIN = "http://intranet.nordwerk.test"
+JWT_SECRET = "test-only-intranet-signing-secret-0123456789"  # noqa: S105 (a test fixture)
+
+
+def make_token(sub: str = "u123", groups=("hr",), ttl_s: int = 600, secret: str = JWT_SECRET):
+    """A widget token as the intranet would sign it."""
+    import jwt
+
+    claims = {"sub": sub, "groups": list(groups), "exp": int(time.time()) + ttl_s}
+    return jwt.encode(claims, secret, algorithm="HS256")
 
 
 def start_server(corpus, data_dir, extra_env=None, timeout=240):
@@ -47,14 +56,29 @@ def start_server(corpus, data_dir, extra_env=None, timeout=240):
 
 
 @pytest.fixture(scope="session")
-def server(tmp_path_factory):
-    """The app on a copy of the shipped corpus; yields its base URL."""
+def server_store(tmp_path_factory):
+    """(corpus, data dir): a copy of the shipped corpus and the store `server` keeps for it."""
     import shutil
 
     tmp = tmp_path_factory.mktemp("server")
     corpus = tmp / "corpus"
     shutil.copytree(ROOT / "corpus", corpus)
-    proc, url = start_server(corpus, tmp / "data", {"ASSISTANT_EMBED_ORIGINS": ALLOWED_ORIGIN})
+    return corpus, tmp / "data"
+
+
+@pytest.fixture(scope="session")
+def server(server_store):
+    """The app on a copy of the shipped corpus; yields its base URL."""
+    corpus, data_dir = server_store
+    proc, url = start_server(
+        corpus,
+        data_dir,
+        {
+            "ASSISTANT_EMBED_ORIGINS": ALLOWED_ORIGIN,
+            "ASSISTANT_JWT_SECRET": JWT_SECRET,
+            "ASSISTANT_RATE_LIMIT_PER_MINUTE": "1000",  # many tests, one address
+        },
+    )
     yield url
     proc.terminate()
     proc.wait(20)
@@ -143,7 +167,13 @@ def browser_server(tmp_path_factory, intranet):
     shutil.copytree(ROOT / "corpus", corpus)
     data_dir = tmp / "data"
     proc, url = start_server(
-        corpus, data_dir, extra_env={"ASSISTANT_EMBED_ORIGINS": intranet.origin}
+        corpus,
+        data_dir,
+        extra_env={
+            "ASSISTANT_EMBED_ORIGINS": intranet.origin,
+            "ASSISTANT_JWT_SECRET": JWT_SECRET,
+            "ASSISTANT_RATE_LIMIT_PER_MINUTE": "1000",
+        },
     )
     yield url, data_dir
     proc.terminate()

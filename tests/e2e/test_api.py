@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from e2e.conftest import ALLOWED_ORIGIN
+from e2e.conftest import ALLOWED_ORIGIN, make_token
 
 
 def ask(server, payload, **kwargs):
@@ -146,14 +146,18 @@ def test_corpus_document_served_read_only(server):
 
 def test_chat_page_and_openapi_served(server):
     assert httpx.get(server + "/").status_code == 200
-    assert "/api/ask" in httpx.get(server + "/openapi.json").json()["paths"]
-    assert httpx.get(server + "/docs").status_code == 200
+    signed_in = {"Authorization": f"Bearer {make_token()}"}
+    assert "/api/ask" in httpx.get(server + "/openapi.json", headers=signed_in).json()["paths"]
+    assert httpx.get(server + "/docs", headers=signed_in).status_code == 200
 
 
 def test_gradio_client_chat_endpoint(server):
     from gradio_client import Client
 
-    client = Client(server + "/", verbose=False)
+    # The API description is for signed-in callers only (see test_identity.py).
+    client = Client(
+        server + "/", verbose=False, headers={"Authorization": f"Bearer {make_token()}"}
+    )
     result = client.predict("What must a CAIO bring?", api_name="/chat")
     assert result["answered"] and result["citations"]
     assert result["citations"][0]["source"] == "rollen/rollenprofil-caio.docx"

@@ -1,5 +1,7 @@
 /* KI-Rollen-Assistent widget loader: a floating chat button that opens the assistant in an iframe.
-   Paste <script src="https://<assistant-host>/widget.js" defer></script> into an intranet page. */
+   Paste <script src="https://<assistant-host>/widget.js" data-token="<JWT>" defer></script> into an
+   intranet page; the token (signed by the intranet: sub, groups, exp) decides which documents the
+   employee may see. Without it the widget answers from documents for everyone. */
 (function () {
   "use strict";
   var script = document.currentScript;
@@ -36,7 +38,9 @@
       frame = document.createElement("iframe");
       frame.id = "ki-assistent-frame";
       frame.title = label;
-      frame.src = base + "/embed/";
+      // The intranet passes the signed-in employee as a short-lived token: data-token="<JWT>".
+      var token = script.getAttribute("data-token");
+      frame.src = base + "/embed/" + (token ? "?token=" + encodeURIComponent(token) : "");
       frame.style.cssText = "width:100%;height:100%;border:0";
       panel.appendChild(frame);
     }

@@ -1,0 +1,86 @@
+"""The audit trail: every answer with who asked (user id only, never a token), kept for a set time."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    delete,
+    insert,
+    select,
+)
+
+from assistant.answer import Answer
+from assistant.identity import Identity
+from assistant.storage import make_engine
+
+metadata = MetaData()
+
+audit_table = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("user_id", String(200), nullable=False),  # "anonymous" when nobody signed in
+    Column("via", String(16), nullable=False),  # anonymous | token | proxy | login
+    Column("groups", String(500), nullable=False),
+    Column("channel", String(16), nullable=False),  # api | chat | widget
+    Column("question", Text, nullable=False),
+    Column("answered", Integer, nullable=False),
+    Column("mode", String(32), nullable=False),
+    Column("sources", Text, nullable=False),  # JSON list of cited documents
+)
+
+
+class AuditLog:
+    """Append-only log of answers; rows older than the retention period are deleted."""
+
+    def __init__(self, url: str, retention_days: int, purge_every_s: float = 3600) -> None:
+        self.engine = make_engine(url)
+        metadata.create_all(self.engine)
+        self.retention = timedelta(days=retention_days)
+        self.purge_every_s = purge_every_s
+        self._last_purge = 0.0
+        self._lock = threading.Lock()
+
+    def record(self, who: Identity, answer: Answer, channel: str) -> None:
+        row = {
+            "created_at": datetime.now(UTC),
+            "user_id": who.user or "anonymous",
+            "via": who.via,
+            "groups": ",".join(sorted(who.groups)),
+            "channel": channel,
+            "question": answer.question,
+            "answered": int(answer.answered),
+            "mode": answer.mode,
+            "sources": json.dumps(sorted({c.source for c in answer.citations})),
+        }
+        with self.engine.begin() as conn:
+            conn.execute(insert(audit_table).values(**row))
+        if time.monotonic() - self._last_purge > self.purge_every_s:
+            self.purge()
+
+    def purge(self, now: datetime | None = None) -> int:
+        """Delete rows past the retention period; returns how many."""
+        with self._lock:
+            self._last_purge = time.monotonic()
+            cutoff = (now or datetime.now(UTC)) - self.retention
+            with self.engine.begin() as conn:
+                return conn.execute(
+                    delete(audit_table).where(audit_table.c.created_at < cutoff)
+                ).rowcount
+
+    def rows(self) -> list[dict]:
+        with self.engine.connect() as conn:
+            result = conn.execute(select(audit_table).order_by(audit_table.c.id)).mappings()
+            return [{**r, "sources": json.loads(r["sources"])} for r in result]

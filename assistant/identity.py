@@ -1,0 +1,156 @@
+"""Who is asking: a verified widget token, the SSO proxy's headers, a login, or nobody.
+
+- Widget: the intranet signs a short-lived JWT (`sub`, `groups`, `exp`) and passes it to the
+  widget URL; `verify_token` checks signature, expiry (and `aud`/`iss` if configured).
+- Full chat page behind SSO: the proxy names the user and groups in headers, which count only when
+  the request comes from a configured proxy address (anyone else could set them).
+- Small setups: `ASSISTANT_LOGIN_USERS` turns on a login page with fixed users and groups.
+- Nobody: only documents for `all`.
+
+Only the user id ever leaves this module for the audit log; tokens are not stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import secrets
+import time
+from dataclasses import dataclass, field
+
+import jwt
+
+from assistant.audience import reader_groups
+from assistant.config import Settings
+
+
+class IdentityError(Exception):
+    """A token that was presented but cannot be accepted (expired, forged, malformed)."""
+
+
+@dataclass(frozen=True)
+class Identity:
+    user: str | None
+    groups: frozenset[str] = field(default_factory=lambda: reader_groups())
+    via: str = "anonymous"  # anonymous | token | proxy | login
+    expires: float | None = None  # token expiry (epoch seconds)
+
+    @property
+    def expired(self) -> bool:
+        return self.expires is not None and time.time() >= self.expires
+
+
+ANONYMOUS = Identity(None)
+
+
+def verify_token(token: str, settings: Settings) -> Identity:
+    """The identity in a widget token; IdentityError naming the problem otherwise."""
+    secret = settings.jwt_secret.get_secret_value()
+    if settings.jwt_public_key:
+        key, algorithms = settings.jwt_public_key, ["RS256", "ES256"]
+    elif secret:
+        key, algorithms = secret, ["HS256"]
+    else:
+        raise IdentityError("sign-in tokens are not configured on this server")
+    try:
+        claims = jwt.decode(
+            token,
+            key,
+            algorithms=algorithms,
+            audience=settings.jwt_audience or None,
+            issuer=settings.jwt_issuer or None,
+            options={
+                "require": ["exp", "sub"],
+                "verify_aud": bool(settings.jwt_audience),
+            },
+            leeway=30,
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise IdentityError("the sign-in token has expired; reload the intranet page") from exc
+    except jwt.InvalidSignatureError as exc:
+        raise IdentityError("the sign-in token's signature is invalid") from exc
+    except jwt.InvalidTokenError as exc:
+        raise IdentityError(f"the sign-in token is invalid: {exc}") from exc
+    groups = claims.get("groups", [])
+    if not isinstance(groups, list) or not all(isinstance(g, str) for g in groups):
+        raise IdentityError("the sign-in token's `groups` claim must be a list of names")
+    return Identity(str(claims["sub"]), reader_groups(groups), "token", float(claims["exp"]))
+
+
+def _trusted(address: str | None, settings: Settings) -> bool:
+    if not address or not settings.trusted_proxies:
+        return False
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    for entry in settings.trusted_proxies.split(","):
+        entry = entry.strip()
+        if entry:
+            try:
+                if ip in ipaddress.ip_network(entry, strict=False):
+                    return True
+            except ValueError:
+                continue
+    return False
+
+
+def from_proxy(headers, client: str | None, settings: Settings) -> Identity | None:
+    """The SSO proxy's user, if the request comes from a trusted proxy and names one."""
+    if not _trusted(client, settings):
+        return None
+    user = (headers.get(settings.sso_user_header) or "").strip()
+    if not user:
+        return None
+    groups = (headers.get(settings.sso_groups_header) or "").split(",")
+    return Identity(user[:200], reader_groups(groups), "proxy")
+
+
+def login_users(settings: Settings) -> dict[str, tuple[str, frozenset[str]]]:
+    """user -> (password, groups) from ASSISTANT_LOGIN_USERS."""
+    users = {}
+    for entry in settings.login_users.get_secret_value().split(","):
+        parts = entry.strip().split(":")
+        if len(parts) >= 2 and parts[0]:
+            groups = parts[2].split("|") if len(parts) > 2 else []
+            users[parts[0]] = (parts[1], reader_groups(groups))
+    return users
+
+
+def from_login(username: str | None, settings: Settings) -> Identity | None:
+    users = login_users(settings)
+    if username and username in users:
+        return Identity(username, users[username][1], "login")
+    return None
+
+
+def resolve(headers, client: str | None, settings: Settings, token: str | None = None) -> Identity:
+    """The asker: a presented token must be valid (IdentityError otherwise), then the proxy,
+    else anonymous. Bearer tokens come from the Authorization header or `token`."""
+    auth = headers.get("authorization") or ""
+    bearer = auth[7:].strip() if auth.lower().startswith("bearer ") else None
+    if token or bearer:
+        return verify_token(token or bearer, settings)
+    return from_proxy(headers, client, settings) or ANONYMOUS
+
+
+class LinkSigner:
+    """Signed, expiring links to restricted documents: a citation's link works for the person
+    it was shown to (for a day), without their token in the URL."""
+
+    def __init__(self, settings: Settings, ttl_s: int = 86_400) -> None:
+        secret = settings.session_secret.get_secret_value()
+        self.key = secret.encode() if secret else secrets.token_bytes(32)
+        self.ttl_s = ttl_s
+
+    def sign(self, source: str, now: float | None = None) -> str:
+        expires = int((now or time.time()) + self.ttl_s)
+        mac = hmac.new(self.key, f"{source}\n{expires}".encode(), hashlib.sha256).hexdigest()
+        return f"exp={expires}&sig={mac[:32]}"
+
+    def check(self, source: str, expires: str | None, sig: str | None) -> bool:
+        if not expires or not sig or not expires.isdigit() or int(expires) < time.time():
+            return False
+        mac = hmac.new(self.key, f"{source}\n{expires}".encode(), hashlib.sha256).hexdigest()
+        return hmac.compare_digest(mac[:32], sig)
