@@ -8,6 +8,7 @@ import logging
 import re
 import threading
 from pathlib import Path
+from typing import Literal
 
 import gradio as gr
 from fastapi import FastAPI, HTTPException, Request
@@ -125,6 +126,16 @@ class AskRequest(BaseModel):
     )
 
 
+class FeedbackRequest(BaseModel):
+    question: str = Field(..., max_length=4000)
+    answer: str = Field(..., max_length=20_000)
+    citations: list[dict] = Field(default_factory=list, max_length=20)
+    answered: bool = True
+    mode: str = Field("extractive", max_length=32)
+    rating: Literal[1, -1] = Field(..., description="+1 thumbs up, -1 thumbs down")
+    comment: str = Field("", max_length=2000)
+
+
 # API descriptions and monitoring (ours and Gradio's, under / and /embed): only for signed-in users.
 _INFO_PATHS = re.compile(
     r"^(/embed)?(/gradio_api)?/(info|openapi\.json|docs|redoc|monitoring)(/|$)", re.IGNORECASE
@@ -207,6 +218,19 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
             raise HTTPException(503, detail=str(exc), headers={"retry-after": "5"}) from exc
         runtime.answered(who, answer, "api")
         return answer.as_dict()
+
+    @app.post("/api/feedback", tags=["chat"])
+    def feedback(body: FeedbackRequest, request: Request) -> dict:
+        """Rate an answer (the JSON /api/ask returned): +1 or -1, with an optional comment."""
+        identity(request)  # a presented token must be valid
+        answer = {
+            "question": body.question,
+            "answer": body.answer,
+            "citations": body.citations,
+            "answered": body.answered,
+            "mode": body.mode,
+        }
+        return {"id": runtime.feedback.add(answer, body.rating, body.comment)}
 
     @app.get("/files/{source:path}", tags=["documents"], include_in_schema=False)
     def corpus_file(
