@@ -65,6 +65,8 @@ def format_report(report: IngestReport) -> str:
     ):
         lines.extend(f"  {label}: {name}" for name in names)
     lines.extend(f"  FAILED {f['source']}: {f['reason']}" for f in report.failed)
+    if report.error:
+        lines.append(f"STOPPED: {report.error}")
     return "\n".join(lines)
 
 
@@ -76,7 +78,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         print(f"ingest: {exc}", file=sys.stderr)
         return 2
     print(json.dumps(report.as_dict(), ensure_ascii=False) if args.json else format_report(report))
-    return 0 if report.ok else 1
+    # 2: the run itself failed (store not writable), as for a busy store; 1: some files failed.
+    return 2 if report.error else 0 if report.ok else 1
 
 
 def _format_answer(answer) -> str:

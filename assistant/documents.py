@@ -9,12 +9,18 @@ properties) and from an optional sidecar `<file>.meta.yaml`, which wins.
 from __future__ import annotations
 
 import re
+import unicodedata
+import zipfile
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
+
+if TYPE_CHECKING:
+    from pypdf import PdfReader
 
 SIDECAR_SUFFIX = ".meta.yaml"
 # Metadata keys a document may declare; anything else in front matter is ignored.
@@ -29,6 +35,14 @@ METADATA_KEYS = (
     "doc_type",
     "source_publisher",
 )
+# Longest metadata value: metadata is copied onto every chunk, and YAML aliases can repeat one
+# value many times in a few bytes of front matter.
+MAX_METADATA_CHARS = 1000
+# Characters a file name may not carry into the store: control (Cc) and format (Cf) characters such
+# as a newline or the right-to-left override U+202E (which shows "gpj.md" as "dm.jpg"), surrogates
+# (Cs: bytes that are not UTF-8), line and paragraph separators (Zl, Zp). They would forge lines in
+# logs and reports or disguise a name in a citation.
+_UNSAFE_NAME_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
 
 
 class DocumentError(Exception):
@@ -60,32 +74,94 @@ def is_corpus_file(path: Path, corpus_dir: Path) -> bool:
 
 
 def discover(corpus_dir: Path) -> list[Path]:
-    """All files below corpus_dir that are candidates for ingestion, sorted."""
+    """All files below corpus_dir that are candidates for ingestion, sorted.
+
+    Symlinks that lead out of the corpus are left out (is_corpus_file resolves them), and rglob
+    does not descend into symlinked folders, so a link loop cannot make discovery run forever.
+    """
     return [path for path in sorted(corpus_dir.rglob("*")) if is_corpus_file(path, corpus_dir)]
+
+
+def source_name(path: Path, corpus_dir: Path) -> str:
+    """The name a file below corpus_dir is stored, cited and reported under.
+
+    Corpus-relative with "/", in Unicode NFC: a name saved on macOS arrives decomposed ("U" plus a
+    combining diaeresis) and must equal the same name typed elsewhere. Characters unsafe to show
+    are escaped as \\uXXXX; load_document refuses such files, the escaped name reports them.
+    """
+    rel = path.absolute().relative_to(corpus_dir.absolute()).as_posix()
+    return _escape(unicodedata.normalize("NFC", rel))
+
+
+def _escape(text: str) -> str:
+    return "".join(f"\\u{ord(ch):04x}" if _unsafe(ch) else ch for ch in text)
+
+
+def _unsafe(ch: str) -> bool:
+    return unicodedata.category(ch) in _UNSAFE_NAME_CATEGORIES
+
+
+def _checked_source(path: Path, corpus_dir: Path) -> str:
+    """source_name(path), or DocumentError if the path leads out of the corpus or the name is unsafe.
+
+    load_document is an API: a caller may hand it any path, not only one discover() found.
+    """
+    if ".." in path.parts:
+        raise DocumentError(f"path {_escape(str(path))} contains '..'; only corpus files are read")
+    try:
+        rel = path.absolute().relative_to(corpus_dir.absolute())
+    except ValueError:
+        raise DocumentError(
+            f"{_escape(str(path))} is outside the corpus folder {corpus_dir}"
+        ) from None
+    if not _inside(path, corpus_dir):
+        raise DocumentError(
+            f"{_escape(str(path))} links to a file outside the corpus folder; copy the file in"
+        )
+    unsafe = sorted({ch for ch in str(rel) if _unsafe(ch)})
+    if unsafe:
+        codes = ", ".join(
+            f"U+{ord(ch):04X} {unicodedata.name(ch, unicodedata.category(ch))}" for ch in unsafe
+        )
+        raise DocumentError(f"file name contains control or bidi characters ({codes}); rename it")
+    return source_name(path, corpus_dir)
+
+
+def _inside(path: Path, corpus_dir: Path) -> bool:
+    """Whether path, with every symlink followed, is inside corpus_dir."""
+    return path.resolve().is_relative_to(corpus_dir.resolve())
+
+
+def _check_size(path: Path, max_bytes: int, label: str = "file") -> None:
+    """Refuse by the size on disk, before a byte is read (a sparse 200 MB file costs no I/O)."""
+    size = path.stat().st_size
+    if size == 0:
+        raise DocumentError(f"empty {label} (0 bytes)")
+    if size > max_bytes:
+        raise DocumentError(
+            f"{label} is {size / 1e6:.1f} MB, above the limit of {max_bytes / 1e6:.1f} MB "
+            "(ASSISTANT_MAX_FILE_MB)"
+        )
 
 
 def load_document(
     path: Path, corpus_dir: Path, *, max_bytes: int, default_audience: str = "all"
 ) -> SourceDocument:
     """Load one file; raises DocumentError with a readable reason for anything that cannot be used."""
-    source = path.relative_to(corpus_dir).as_posix()
+    source = _checked_source(path, corpus_dir)
     suffix = path.suffix.lower()
     if suffix not in _LOADERS:
         raise DocumentError(
             f"unsupported file type '{suffix or path.name}' "
             f"(supported: {', '.join(sorted(_LOADERS))})"
         )
-    size = path.stat().st_size
-    if size == 0:
-        raise DocumentError("empty file (0 bytes)")
-    if size > max_bytes:
-        raise DocumentError(
-            f"file is {size / 1e6:.1f} MB, above the limit of {max_bytes / 1e6:.1f} MB "
-            "(ASSISTANT_MAX_FILE_MB)"
-        )
     fmt, loader = _LOADERS[suffix]
-    meta, pages = loader(path)
-    meta.update(_read_sidecar(path))
+    try:
+        _check_size(path, max_bytes)
+        meta, pages = loader(path, max_bytes)
+        meta.update(_read_sidecar(path, corpus_dir, max_bytes))
+    except OSError as exc:  # unreadable (permissions), or gone since discovery
+        raise DocumentError(f"cannot read the file: {exc.strerror or exc}") from exc
     if not any(text.strip() for _, text in pages):
         if suffix == ".pdf":
             raise DocumentError("PDF has no text layer (scanned image?); run OCR first")
@@ -108,12 +184,23 @@ def _clean_metadata(raw: dict | None, origin: str) -> dict[str, str]:
         value = raw.get(key)
         if value is None or value == "":
             continue
-        if isinstance(value, list | tuple):
-            value = ",".join(str(v).strip() for v in value)
-        elif isinstance(value, date | datetime):
-            value = value.isoformat()
-        meta[key] = str(value).strip()
+        meta[key] = _metadata_text(key, value, origin)
     return meta
+
+
+def _metadata_text(key: str, value: object, origin: str) -> str:
+    """One metadata value as text: a scalar or a flat list of scalars, at most MAX_METADATA_CHARS.
+
+    Nested lists are refused before anything is joined: YAML aliases let a few hundred bytes of
+    front matter nest a list that str() would expand to gigabytes.
+    """
+    items = value if isinstance(value, list | tuple) else [value]
+    if any(isinstance(item, list | tuple | dict) for item in items):
+        raise DocumentError(f"{origin}: '{key}' must be text or a list of texts, not nested")
+    texts = [item.isoformat() if isinstance(item, date | datetime) else str(item) for item in items]
+    if sum(len(text) for text in texts) > MAX_METADATA_CHARS:
+        raise DocumentError(f"{origin}: '{key}' is longer than {MAX_METADATA_CHARS} characters")
+    return ",".join(text.strip() for text in texts).strip()
 
 
 def _parse_yaml(text: str, origin: str) -> dict[str, str]:
@@ -123,11 +210,16 @@ def _parse_yaml(text: str, origin: str) -> dict[str, str]:
         raise DocumentError(f"{origin} is not valid YAML: {exc}".splitlines()[0]) from exc
 
 
-def _read_sidecar(path: Path) -> dict[str, str]:
+def _read_sidecar(path: Path, corpus_dir: Path, max_bytes: int) -> dict[str, str]:
+    """The sidecar's metadata; it is held to the same rules as the file it describes."""
     sidecar = path.with_name(path.name + SIDECAR_SUFFIX)
     if not sidecar.exists():
         return {}
-    return _parse_yaml(_decode(sidecar.read_bytes(), sidecar.name), f"metadata file {sidecar.name}")
+    label = f"metadata file {sidecar.name}"
+    if not _inside(sidecar, corpus_dir):
+        raise DocumentError(f"{label} links to a file outside the corpus folder")
+    _check_size(sidecar, max_bytes, label)
+    return _parse_yaml(_decode(sidecar.read_bytes(), sidecar.name), label)
 
 
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.S)
@@ -193,7 +285,7 @@ def _numbered_to_markdown(text: str) -> str:
     return "\n".join(out)
 
 
-def _load_text(path: Path) -> tuple[dict[str, str], list[tuple[int | None, str]]]:
+def _load_text(path: Path, max_bytes: int) -> tuple[dict[str, str], list[tuple[int | None, str]]]:
     meta, body = _split_front_matter(_decode(path.read_bytes(), path.name))
     if "title" in meta and not body.lstrip().startswith("#"):
         body = f"# {meta['title']}\n\n{_numbered_to_markdown(body)}"
@@ -202,7 +294,9 @@ def _load_text(path: Path) -> tuple[dict[str, str], list[tuple[int | None, str]]
     return meta, [(None, body)]
 
 
-def _load_markdown(path: Path) -> tuple[dict[str, str], list[tuple[int | None, str]]]:
+def _load_markdown(
+    path: Path, max_bytes: int
+) -> tuple[dict[str, str], list[tuple[int | None, str]]]:
     meta, body = _split_front_matter(_decode(path.read_bytes(), path.name))
     return meta, [(None, body)]
 
@@ -230,22 +324,32 @@ def _strip_running_lines(pages: list[str]) -> list[str]:
     return cleaned
 
 
-def _load_pdf(path: Path) -> tuple[dict[str, str], list[tuple[int | None, str]]]:
-    from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
+# pypdf's limits on what one stream may decompress to; the file size limit applies to each.
+_PDF_OUTPUT_LIMITS = (
+    "zlib_maximum_output_length",
+    "lzw_maximum_output_length",
+    "run_length_maximum_output_length",
+    "brotli_maximum_output_length",
+    "array_based_stream_maximum_output_length",
+)
+
+
+def _load_pdf(path: Path, max_bytes: int) -> tuple[dict[str, str], list[tuple[int | None, str]]]:
+    from pypdf import PdfReader, apply_configuration
 
     try:
-        reader = PdfReader(path, strict=False)
-        if reader.is_encrypted and not reader.decrypt(""):
-            raise DocumentError("PDF is encrypted (password protected); upload an unprotected copy")
-        raw_pages = [page.extract_text() or "" for page in reader.pages]
-        info = reader.metadata or {}
-    except DocumentError:
+        with apply_configuration(**dict.fromkeys(_PDF_OUTPUT_LIMITS, max_bytes)):
+            reader = PdfReader(path, strict=False)
+            if reader.is_encrypted and not reader.decrypt(""):
+                raise DocumentError(
+                    "PDF is encrypted (password protected); upload an unprotected copy"
+                )
+            raw_pages = _pdf_page_texts(reader, max_bytes)
+            info = reader.metadata or {}
+    except (DocumentError, OSError):  # OSError: the file itself is unreadable
         raise
-    except PdfReadError as exc:
-        raise DocumentError(f"corrupt or unreadable PDF: {exc}") from exc
     except Exception as exc:  # pypdf raises many types on damaged files
-        raise DocumentError(f"corrupt or unreadable PDF: {type(exc).__name__}: {exc}") from exc
+        raise DocumentError(_pdf_failure(exc, max_bytes)) from exc
     meta = {}
     if info.get("/Title"):
         meta["title"] = str(info["/Title"]).strip()
@@ -255,6 +359,44 @@ def _load_pdf(path: Path) -> tuple[dict[str, str], list[tuple[int | None, str]]]
     for number, text in enumerate(_strip_running_lines(raw_pages), start=1):
         pages.append((number, _numbered_to_markdown(_reflow(text))))
     return meta, pages
+
+
+def _pdf_page_texts(reader: PdfReader, max_chars: int) -> list[str]:
+    """The text of every page; refused once it adds up to more than the file size limit.
+
+    Each stream is capped by pypdf's limits, but many pages just under the cap could still add up
+    to gigabytes of text.
+    """
+    texts: list[str] = []
+    total = 0
+    for page in reader.pages:
+        texts.append(page.extract_text() or "")
+        total += len(texts[-1])
+        if total > max_chars:
+            raise DocumentError(
+                f"PDF text inflates beyond {max_chars / 1e6:.1f} MB, the file size limit "
+                "(ASSISTANT_MAX_FILE_MB); refused as a possible decompression bomb"
+            )
+    return texts
+
+
+def _pdf_failure(exc: Exception, max_bytes: int) -> str:
+    """A readable reason for what pypdf raised; its limit and cycle errors share generic types."""
+    from pypdf.errors import LimitReachedError, PdfReadError
+
+    message = str(exc)
+    if isinstance(exc, LimitReachedError) and message.startswith("Limit reached while decompress"):
+        return (
+            f"PDF stream inflates beyond {max_bytes / 1e6:.1f} MB, the file size limit "
+            "(ASSISTANT_MAX_FILE_MB); refused as a possible decompression bomb"
+        )
+    if isinstance(exc, RecursionError) or re.search(r"cycl|loop|recursion", message, re.I):
+        return f"PDF has circular object references ({message}); save it anew as PDF"
+    if isinstance(exc, LimitReachedError):
+        return f"PDF exceeds a safety limit of the PDF reader: {message}"
+    if isinstance(exc, PdfReadError):
+        return f"corrupt or unreadable PDF: {message}"
+    return f"corrupt or unreadable PDF: {type(exc).__name__}: {message}"
 
 
 _LABEL_START = re.compile(r"^\s*[A-ZÄÖÜ][\w .()/-]{1,40}: \S")
@@ -307,7 +449,7 @@ _HTML_BLOCKS = [
 ]
 
 
-def _load_html(path: Path) -> tuple[dict[str, str], list[tuple[int | None, str]]]:
+def _load_html(path: Path, max_bytes: int) -> tuple[dict[str, str], list[tuple[int | None, str]]]:
     from bs4 import BeautifulSoup
 
     soup = BeautifulSoup(_decode(path.read_bytes(), path.name), "html.parser")
@@ -357,13 +499,27 @@ def _load_html(path: Path) -> tuple[dict[str, str], list[tuple[int | None, str]]
 # --- DOCX -------------------------------------------------------------------------------------
 
 
-def _load_docx(path: Path) -> tuple[dict[str, str], list[tuple[int | None, str]]]:
-    import zipfile
+def _check_inflated_size(path: Path, max_bytes: int) -> None:
+    """Refuse a DOCX (a zip) whose parts unpack to more than the file size limit: python-docx
+    reads every part into memory. zipfile never unpacks more than a part's declared size."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            inflated = sum(info.file_size for info in archive.infolist())
+    except zipfile.BadZipFile as exc:
+        raise DocumentError(f"corrupt or unreadable DOCX: {exc}") from exc
+    if inflated > max_bytes:
+        raise DocumentError(
+            f"DOCX inflates to {inflated / 1e6:.1f} MB, above the limit of "
+            f"{max_bytes / 1e6:.1f} MB (ASSISTANT_MAX_FILE_MB); refused as a possible zip bomb"
+        )
 
+
+def _load_docx(path: Path, max_bytes: int) -> tuple[dict[str, str], list[tuple[int | None, str]]]:
     from docx import Document as open_docx
     from docx.table import Table
     from docx.text.paragraph import Paragraph
 
+    _check_inflated_size(path, max_bytes)
     try:
         doc = open_docx(str(path))
     except (zipfile.BadZipFile, KeyError, ValueError) as exc:
@@ -404,7 +560,8 @@ def _load_docx(path: Path) -> tuple[dict[str, str], list[tuple[int | None, str]]
     return meta, [(None, "\n".join(lines))]
 
 
-# suffix -> (format name stored on every chunk, loader)
+# suffix -> (format name stored on every chunk, loader). Every loader gets the file size limit;
+# PDF and DOCX, being compressed, also apply it to what they unpack to.
 _LOADERS = {
     ".pdf": ("pdf", _load_pdf),
     ".md": ("markdown", _load_markdown),

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import yaml
 
+from assistant.audience import reader_groups
 from assistant.pipeline import Assistant
 from assistant.retrieval import Passage
 
@@ -22,6 +23,7 @@ class GoldenItem:
     question: str
     answerable: bool
     expected: list[dict]
+    groups: list[str] = field(default_factory=list)  # the asker's audience groups
 
 
 def _norm(text: str) -> str:
@@ -45,6 +47,7 @@ def load_golden(path: Path) -> list[GoldenItem]:
                 entry["question"],
                 bool(entry["answerable"]),
                 list(entry.get("expected") or []),
+                list(entry.get("groups") or []),
             )
         )
     return items
@@ -63,7 +66,9 @@ def evaluate(assistant: Assistant, items: list[GoldenItem]) -> dict:
     """Run every golden question once through retrieval and the answerer."""
     rows = []
     for item in items:
-        passages = assistant.retriever.retrieve(item.question, k=max(KS))
+        passages = assistant.retriever.retrieve(
+            item.question, k=max(KS), groups=reader_groups(item.groups)
+        )
         answer = assistant.answerer.answer(item.question, passages[: assistant.settings.top_k])
         rank = next(
             (

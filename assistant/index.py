@@ -5,13 +5,20 @@ and a `corpus_version` marker in the collection metadata) and the record manager
 (content hash of every stored chunk, grouped by source file). langchain's `index()` compares the
 hashes, so unchanged files cost no embedding, a changed file's old chunks are replaced, and chunk
 ids are derived from content (deterministic; a re-run upserts the same ids, never duplicates).
+
+A process killed mid-ingest can leave the two out of step; the next ingest reconciles them first.
+A store this process may not write is opened as a private read-only copy: questions are answered,
+ingests are refused with a clear reason.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import logging
 import os
+import shutil
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -24,12 +31,13 @@ from chromadb.api.shared_system_client import SharedSystemClient
 from chromadb.config import Settings as ChromaSettings
 from langchain_chroma import Chroma
 from langchain_classic.indexes import SQLRecordManager
+from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 from langchain_core.indexing import index
 
 from assistant.chunking import split_document
 from assistant.config import Settings
-from assistant.documents import DocumentError, discover, load_document
+from assistant.documents import DocumentError, discover, load_document, source_name
 
 log = logging.getLogger(__name__)
 
@@ -64,10 +72,13 @@ class IngestReport:
     chunks_embedded: int = 0
     chunks_deleted: int = 0
     seconds: float = 0.0
+    # Why the run stopped before the end (the store could not be written); files it did not reach
+    # keep what was stored for them.
+    error: str = ""
 
     @property
     def ok(self) -> bool:
-        return not self.failed
+        return not self.failed and not self.error
 
     def as_dict(self) -> dict:
         return {**asdict(self), "ok": self.ok}
@@ -80,15 +91,35 @@ class KnowledgeBase:
         self.settings = settings
         self.embeddings = embeddings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        self._open()
-        self.records = SQLRecordManager(
-            namespace=f"chroma/{settings.collection_name}", db_url=settings.record_db_url
+        # Chroma cannot even open a store it may not write, so a read-only one is copied.
+        self.read_only = not _writable(settings)
+        self._snapshot = _snapshot(settings) if self.read_only else None
+        store_dir = Path(self._snapshot.name) if self._snapshot else settings.data_dir
+        self._chroma_dir = store_dir / settings.chroma_dir.name
+        record_url = (
+            f"sqlite:///{store_dir / _RECORDS_FILE}" if self._snapshot else settings.record_db_url
         )
-        self.records.create_schema()
+        with self._creation_lock():
+            self._open()
+            self.records = SQLRecordManager(
+                namespace=f"chroma/{settings.collection_name}", db_url=record_url
+            )
+            self.records.create_schema()
+
+    @contextmanager
+    def _creation_lock(self) -> Iterator[None]:
+        """Hold off other processes while the store's tables are created: two ingests started
+        together on a fresh data dir would otherwise both create them, and one fail."""
+        if self.read_only:
+            yield
+            return
+        with open(self.settings.data_dir / "open.lock", "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            yield
 
     def _open(self) -> None:
         self.client = chromadb.PersistentClient(
-            path=str(self.settings.chroma_dir),
+            path=str(self._chroma_dir),
             settings=ChromaSettings(anonymized_telemetry=False),
         )
         # embedding_function=None inside langchain's Chroma: Chroma never loads its default
@@ -162,37 +193,77 @@ class KnowledgeBase:
         """Bring the store in line with corpus_dir: add new, replace changed, delete removed files.
 
         A file that fails to load is reported and skipped; whatever was stored for it before stays.
+        A store that cannot be written (read-only, disk full) ends the run with `report.error`;
+        nothing stored before is lost, since new chunks are added before old ones are deleted.
         """
         started = time.perf_counter()
         report = IngestReport()
         if not corpus_dir.is_dir():
             raise FileNotFoundError(f"corpus folder not found: {corpus_dir}")
-        with self._ingest_lock():
-            paths = discover(corpus_dir)
-            report.files_seen = len(paths)
-            loaded = []
-            for path in paths:
-                source = path.relative_to(corpus_dir).as_posix()
-                try:
-                    doc = load_document(
-                        path,
-                        corpus_dir,
-                        max_bytes=int(self.settings.max_file_mb * 1_000_000),
-                        default_audience=self.settings.default_audience,
-                    )
-                    chunks = split_document(
-                        doc, self.settings.chunk_size, self.settings.chunk_overlap
-                    )
-                except DocumentError as exc:
-                    log.warning("skipped %s: %s", source, exc)
-                    report.failed.append({"source": source, "reason": str(exc)})
-                    continue
-                loaded.append((source, chunks))
-            if on_total:
-                on_total(sum(len(chunks) for _, chunks in loaded))
+        if self.read_only:
+            report.error = _READ_ONLY.format(self.settings.data_dir)
+            return report
+        try:
+            with self._ingest_lock():
+                loaded, present = self._load_corpus(corpus_dir, report)
+                if on_total:
+                    on_total(sum(len(chunks) for _, chunks in loaded))
+                self._write(loaded, present, report, progress)
+        except IngestBusyError:
+            raise
+        except Exception as exc:
+            report.error = _store_failure(exc, self.settings.data_dir)
+            if not report.error:
+                raise
+            log.error("ingest stopped: %s", report.error)
+        report.seconds = round(time.perf_counter() - started, 3)
+        return report
 
+    def _load_corpus(
+        self, corpus_dir: Path, report: IngestReport
+    ) -> tuple[list[tuple[str, list[Document]]], set[str]]:
+        """Chunks of every loadable file, and the source names of all files found (a file that
+        fails to load is still present: its stored chunks stay)."""
+        paths = discover(corpus_dir)
+        report.files_seen = len(paths)
+        loaded: list[tuple[str, list[Document]]] = []
+        present: set[str] = set()
+        for path in paths:
+            source = source_name(path, corpus_dir)
+            try:
+                if source in present:
+                    raise DocumentError(
+                        "another file has the same name once Unicode is normalised (NFC); "
+                        "rename one of them"
+                    )
+                present.add(source)
+                doc = load_document(
+                    path,
+                    corpus_dir,
+                    max_bytes=int(self.settings.max_file_mb * 1_000_000),
+                    default_audience=self.settings.default_audience,
+                )
+                chunks = split_document(doc, self.settings.chunk_size, self.settings.chunk_overlap)
+            except DocumentError as exc:
+                log.warning("skipped %s: %s", source, exc)
+                report.failed.append({"source": source, "reason": str(exc)})
+                continue
+            loaded.append((source, chunks))
+        return loaded, present
+
+    def _write(
+        self,
+        loaded: list[tuple[str, list[Document]]],
+        present: set[str],
+        report: IngestReport,
+        progress: Callable[[int], None] | None,
+    ) -> None:
+        """Store the loaded files and drop removed ones; bump the version if anything changed,
+        even when a write fails halfway (readers must see what did change)."""
+        changed = False
+        try:
+            changed = self._reconcile() > 0
             stored = self.stored_sources()
-            changed = False
             for source, chunks in loaded:
                 result = index(
                     chunks,
@@ -212,16 +283,39 @@ class KnowledgeBase:
                     report.skipped.append(source)
                 if progress:
                     progress(len(chunks))
-
-            present = {path.relative_to(corpus_dir).as_posix() for path in paths}
             for source in sorted(stored - present):
                 report.chunks_deleted += self.delete_source(source)
                 report.deleted.append(source)
                 changed = True
+        finally:
             if changed:
                 self._bump_version()
-        report.seconds = round(time.perf_counter() - started, 3)
-        return report
+
+    def _reconcile(self) -> int:
+        """Make the records and the collection agree again; returns how many entries it dropped.
+
+        index() writes the collection first and the records second, and deletes in that order too,
+        so a process killed in between leaves chunks the records do not know (never cleaned up when
+        their file changes) or records of chunks the collection lost (their file would count as
+        unchanged, its chunks stay missing). Both are dropped; the ingest that follows re-adds
+        whatever the corpus still holds.
+        """
+        stored = set(self.collection.get(include=[])["ids"])
+        recorded = set(self.records.list_keys())
+        unrecorded = sorted(stored - recorded)
+        lost = sorted(recorded - stored)
+        if unrecorded:
+            self.store.delete(ids=unrecorded)
+        if lost:
+            self.records.delete_keys(lost)
+        if unrecorded or lost:
+            log.warning(
+                "repaired an interrupted ingest: dropped %d unrecorded chunks, %d records of "
+                "missing chunks",
+                len(unrecorded),
+                len(lost),
+            )
+        return len(unrecorded) + len(lost)
 
     def delete_source(self, source: str) -> int:
         """Remove every chunk of one source file from the store and the records."""
@@ -231,3 +325,59 @@ class KnowledgeBase:
             self.store.delete(ids=ids)
             self.records.delete_keys(ids)
         return len(ids)
+
+
+_RECORDS_FILE = "records.sqlite"
+_READ_ONLY = "store is read-only: {}; make it writable for this user to ingest"
+
+
+def _writable(settings: Settings) -> bool:
+    """Whether this process may write every part of the store that exists already."""
+    chroma = settings.chroma_dir
+    parts = [
+        settings.data_dir,
+        settings.data_dir / _RECORDS_FILE,
+        settings.data_dir / "ingest.lock",
+    ]
+    if chroma.exists():
+        parts += [chroma, *chroma.rglob("*")]
+    return all(os.access(part, os.W_OK) for part in parts if part.exists())
+
+
+def _snapshot(settings: Settings) -> tempfile.TemporaryDirectory:
+    """A private, writable copy of a read-only store, removed when the process ends."""
+    log.warning("store %s is read-only: answering from a copy, ingest disabled", settings.data_dir)
+    snapshot = tempfile.TemporaryDirectory(prefix="assistant-store-")
+    target = Path(snapshot.name)
+    if settings.chroma_dir.exists():
+        copy = target / settings.chroma_dir.name
+        shutil.copytree(settings.chroma_dir, copy, copy_function=shutil.copyfile)
+        for folder in [copy, *(p for p in copy.rglob("*") if p.is_dir())]:
+            folder.chmod(0o700)  # copytree copied the read-only mode of the folders
+    if (settings.data_dir / _RECORDS_FILE).exists():
+        shutil.copyfile(settings.data_dir / _RECORDS_FILE, target / _RECORDS_FILE)
+    return snapshot
+
+
+def _store_failure(exc: BaseException, data_dir: Path) -> str:
+    """A clear reason if exc, or an error behind it, means the store cannot be written; else "".
+
+    Chroma and SQLAlchemy wrap the operating system's error, often only as message text.
+    """
+    cause: BaseException | None = exc
+    while cause is not None:
+        text = str(cause).lower()
+        code = cause.errno if isinstance(cause, OSError) else None
+        if code in (errno.ENOSPC, errno.EDQUOT) or "disk is full" in text:
+            return f"no space left on device while writing the store in {data_dir}"
+        if code == errno.EROFS or "readonly database" in text or _denied_in(cause, data_dir):
+            return _READ_ONLY.format(data_dir)
+        cause = cause.__cause__ or cause.__context__
+    return ""
+
+
+def _denied_in(exc: BaseException, data_dir: Path) -> bool:
+    """Whether exc is a permission error on a file of the store (not, say, of the corpus)."""
+    if not isinstance(exc, PermissionError) or exc.filename is None:
+        return False
+    return Path(os.fsdecode(exc.filename)).absolute().is_relative_to(data_dir.absolute())
