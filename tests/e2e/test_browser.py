@@ -125,12 +125,14 @@ def test_pdf_source_link_serves_the_document(browser_server, page, screenshot):
     ask(page, "Wie lange werden Chatverläufe in NordGPT gespeichert?")
     wait_for_cards(page)
     link = page.locator(
-        "#chat .source-card .source-meta a[href*='/files/richtlinien/datenschutz-ki-tools.pdf#page=']"
+        "#chat .source-card .source-meta "
+        "a[href*='/files/richtlinien/datenschutz-ki-tools.pdf?'][href*='#page=']"
     ).first
     link.wait_for(state="attached")
     href = link.get_attribute("href")
     assert href.startswith(url + "/files/")
     assert int(href.rsplit("#page=", 1)[1]) >= 1
+    assert "sig=" in href  # signed: a restricted document would open for this reader too
     assert link.get_attribute("target") == "_blank"
     link.locator("xpath=ancestor::details").locator("summary").click()
     link.scroll_into_view_if_needed()
