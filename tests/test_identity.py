@@ -47,8 +47,8 @@ def test_valid_token_gives_user_and_groups(settings):
     ("claims", "message"),
     [
         ({"sub": "u1", "groups": ["hr"], "exp": int(time.time()) - 300}, "expired"),
-        ({"sub": "u1", "groups": "hr", "exp": int(time.time()) + 60}, "list of names"),
-        ({"groups": ["hr"], "exp": int(time.time()) + 60}, "sub"),
+        ({"sub": "u1", "groups": "hr", "exp": int(time.time()) + 3600}, "list of names"),
+        ({"groups": ["hr"], "exp": int(time.time()) + 3600}, "sub"),
         ({"sub": "u1", "groups": ["hr"]}, "exp"),
     ],
     ids=["expired", "groups-not-a-list", "no-sub", "no-exp"],

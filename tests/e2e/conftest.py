@@ -16,7 +16,7 @@ ALLOWED_ORIGIN = "http://intranet.nordwerk.test"
 JWT_SECRET = "test-only-intranet-signing-secret-0123456789"  # noqa: S105 (a test fixture)
 
 
-def make_token(sub: str = "u123", groups=("hr",), ttl_s: int = 600, secret: str = JWT_SECRET):
+def make_token(sub: str = "u123", groups=("hr",), ttl_s: int = 3600, secret: str = JWT_SECRET):
     """A widget token as the intranet would sign it."""
     import jwt
 
