@@ -46,6 +46,20 @@ class Citation:
     score: float
     quoted: list[str] = field(default_factory=list)
 
+    @classmethod
+    def of(cls, n: int, passage: Passage, quoted: list[str]) -> Citation:
+        """Source n: where the passage is, the whole passage, and the sentences quoted from it."""
+        return cls(
+            n=n,
+            source=passage.source,
+            title=passage.title,
+            section=passage.section,
+            page=passage.page,
+            text=passage.text,
+            score=passage.score,
+            quoted=quoted,
+        )
+
 
 @dataclass(frozen=True)
 class Answer:
@@ -84,6 +98,11 @@ def split_units(text: str) -> list[tuple[str, bool]]:
     return units
 
 
+def is_intro(passage: Passage) -> bool:
+    """A short section opening (at most three sentences) whose subsections carry the substance."""
+    return len(split_units(passage.text)) <= 3
+
+
 class ExtractiveAnswerer:
     """Builds a cited answer from ranked passages without a language model."""
 
@@ -111,7 +130,7 @@ class ExtractiveAnswerer:
             return Answer(question, False, REFUSAL[language], [], language)
         best = relevant[0]
         children = subsections(best) if subsections else []
-        if children and len(split_units(best.text)) <= 3:
+        if children and is_intro(best):
             # A short section intro: its subsections carry the answer.
             chosen = [best] + children[: self.settings.max_subsections]
         else:
@@ -151,18 +170,7 @@ class ExtractiveAnswerer:
             if paragraph:
                 lines.append(" ".join(paragraph))
             blocks.append("\n".join(lines))
-            citations.append(
-                Citation(
-                    n=n,
-                    source=passage.source,
-                    title=passage.title,
-                    section=passage.section,
-                    page=passage.page,
-                    text=passage.text,
-                    score=passage.score,
-                    quoted=[text for text, _ in units],
-                )
-            )
+            citations.append(Citation.of(n, passage, [text for text, _ in units]))
         text = "\n\n".join(blocks)
         if language == "en" and any(p.metadata.get("language", "de") != "en" for p in chosen):
             text += "\n\n" + _TRANSLATION_NOTE

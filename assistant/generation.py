@@ -396,13 +396,4 @@ class LLMAnswerer:
             best = max(units, key=lambda u: len(words & set(stems(u))), default=None)
             if best and words & set(stems(best)) and best not in quoted:
                 quoted.append(best)
-        return Citation(
-            n=n,
-            source=passage.source,
-            title=passage.title,
-            section=passage.section,
-            page=passage.page,
-            text=passage.text,
-            score=passage.score,
-            quoted=quoted,
-        )
+        return Citation.of(n, passage, quoted)

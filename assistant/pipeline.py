@@ -9,7 +9,7 @@ import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 
-from assistant.answer import Answer, ExtractiveAnswerer, split_units
+from assistant.answer import Answer, ExtractiveAnswerer, is_intro
 from assistant.config import Settings
 from assistant.conversation import FollowUpResolver
 from assistant.embeddings import build_embeddings
@@ -129,7 +129,7 @@ class Assistant:
         relevant = [p for p in passages if self.answerer.is_relevant(p, language)]
         if not relevant:
             return []
-        if len(split_units(relevant[0].text)) > 3:
+        if not is_intro(relevant[0]):
             return relevant
         children = subsections(relevant[0])[: self.settings.max_subsections]
         seen = {p.id for p in relevant}

@@ -34,7 +34,10 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(tmp: Path) -> tuple[subprocess.Popen, str]:
+def start_server(
+    tmp: Path, extra_env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen, str]:
+    """app.py on a copy of corpus/, data dir <tmp>/data; returns once /healthz answers 200."""
     corpus = tmp / "corpus"
     shutil.copytree(ROOT / "corpus", corpus)
     port = free_port()
@@ -44,6 +47,7 @@ def start_server(tmp: Path) -> tuple[subprocess.Popen, str]:
         "ASSISTANT_DATA_DIR": str(tmp / "data"),
         "ASSISTANT_LOG_LEVEL": "WARNING",
         "HF_HUB_OFFLINE": "1",
+        **(extra_env or {}),
     }
     proc = subprocess.Popen(
         [sys.executable, "app.py", "--host", "127.0.0.1", "--port", str(port)],
@@ -54,7 +58,7 @@ def start_server(tmp: Path) -> tuple[subprocess.Popen, str]:
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 300
-    while time.time() < deadline:
+    while time.time() < deadline and proc.poll() is None:
         try:
             if httpx.get(url + "/healthz", timeout=2).status_code == 200:
                 return proc, url
@@ -62,7 +66,7 @@ def start_server(tmp: Path) -> tuple[subprocess.Popen, str]:
             pass
         time.sleep(0.5)
     proc.kill()
-    raise SystemExit("server did not become ready within 300 s")
+    raise SystemExit(f"server not ready within 300 s (exit code {proc.poll()})")
 
 
 def run_level(url: str, questions: list[str], clients: int, requests: int) -> dict:

@@ -17,11 +17,8 @@ import argparse
 import json
 import os
 import random
-import shutil
-import socket
 import sqlite3
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -32,6 +29,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import yaml
+from bench_api import start_server  # noqa: E402 (benchmarks/ is the script's own folder)
 
 ROOT = Path(__file__).resolve().parents[1]
 ANSWER_KEYS = ("question", "answer", "citations", "answered", "mode")
@@ -44,38 +42,6 @@ class UserStats:
     asks_ok: int = 0
     feedback_ok: int = 0
     errors: Counter[str] = field(default_factory=Counter)
-
-
-def start_server(tmp: Path) -> tuple[subprocess.Popen, str]:
-    """app.py on a copy of corpus/, data dir <tmp>/data; returns once /healthz answers 200."""
-    shutil.copytree(ROOT / "corpus", tmp / "corpus")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    env = {k: v for k, v in os.environ.items() if k != "ASSISTANT_FEEDBACK_DB_URL"}
-    env |= {
-        "ASSISTANT_CORPUS_DIR": str(tmp / "corpus"),
-        "ASSISTANT_DATA_DIR": str(tmp / "data"),
-        "ASSISTANT_RATE_LIMIT_PER_MINUTE": "100000",
-        "ASSISTANT_LOG_LEVEL": "WARNING",
-        "OMP_WAIT_POLICY": "PASSIVE",
-        "HF_HUB_OFFLINE": "1",
-    }
-    cmd = [sys.executable, "app.py", "--host", "127.0.0.1", "--port", str(port)]
-    proc = subprocess.Popen(
-        cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            if httpx.get(url + "/healthz", timeout=2).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    proc.kill()
-    raise SystemExit(f"server not ready within 300 s (exit code {proc.poll()})")
 
 
 def stop_server(proc: subprocess.Popen) -> None:
@@ -155,7 +121,14 @@ def main() -> None:
     questions = [item["question"] for item in golden]
     users = [UserStats() for _ in range(args.users)]
     with tempfile.TemporaryDirectory() as tmp:
-        proc, url = start_server(Path(tmp))
+        proc, url = start_server(
+            Path(tmp),
+            {
+                "ASSISTANT_FEEDBACK_DB_URL": "",  # the default: <data dir>/app.sqlite, counted below
+                "ASSISTANT_RATE_LIMIT_PER_MINUTE": "100000",  # one address, many users
+                "OMP_WAIT_POLICY": "PASSIVE",
+            },
+        )
         try:
             warm = httpx.post(url + "/api/ask", json={"question": questions[0]}, timeout=120)
             if not warm.is_success:
