@@ -45,6 +45,11 @@ class Citation:
     text: str
     score: float
     quoted: list[str] = field(default_factory=list)
+    # Whether the document is in force: current | expired | superseded | pending (since when,
+    # and for a superseded one the title of the version in force).
+    status: str = "current"
+    status_since: str = ""
+    replaced_by: str = ""
 
     @classmethod
     def of(cls, n: int, passage: Passage, quoted: list[str]) -> Citation:
@@ -58,6 +63,9 @@ class Citation:
             text=passage.text,
             score=passage.score,
             quoted=quoted,
+            status=passage.validity.status,
+            status_since=passage.validity.since,
+            replaced_by=passage.validity.replaced_by_title,
         )
 
 

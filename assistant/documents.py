@@ -30,6 +30,7 @@ METADATA_KEYS = (
     "effective_date",
     "expiry_date",
     "version",
+    "document_id",  # versions of one document share it (else they share the title)
     "audience",
     "language",
     "doc_type",
@@ -91,6 +92,21 @@ def source_name(path: Path, corpus_dir: Path) -> str:
     """
     rel = path.absolute().relative_to(corpus_dir.absolute()).as_posix()
     return _escape(unicodedata.normalize("NFC", rel))
+
+
+def find_corpus_file(corpus_dir: Path, source: str) -> Path | None:
+    """The corpus file that is stored and cited as `source` (see source_name), or None.
+
+    The name on disk may differ from the source: a name saved decomposed (NFD, as macOS writes
+    it) is stored composed (NFC). Only a non-ASCII source can differ, so only then is the corpus
+    searched.
+    """
+    path = corpus_dir / source
+    if is_corpus_file(path, corpus_dir) and source_name(path, corpus_dir) == source:
+        return path
+    if source.isascii():
+        return None
+    return next((p for p in discover(corpus_dir) if source_name(p, corpus_dir) == source), None)
 
 
 def _escape(text: str) -> str:
@@ -571,3 +587,8 @@ _LOADERS = {
     ".htm": ("html", _load_html),
     ".docx": ("docx", _load_docx),
 }
+
+
+def supported_suffixes() -> frozenset[str]:
+    """File endings the loaders read (lower case, with the dot)."""
+    return frozenset(_LOADERS)

@@ -17,6 +17,7 @@ from assistant.generation import Generator, LLMAnswerer, LLMError, Verifier, bui
 from assistant.index import KnowledgeBase
 from assistant.lexical import DEFAULT_GLOSSARY, Glossary, detect_language
 from assistant.retrieval import PUBLIC, HybridRetriever, Passage
+from assistant.validity import outdated_notice
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +106,9 @@ class Assistant:
                     answer = event
                 else:
                     yield event
+        outdated = outdated_notice(answer.citations, answer.language)
+        if outdated:
+            answer = replace(answer, notice=" ".join(filter(None, [answer.notice, outdated])))
         yield replace(answer, query=query) if query != question else answer
 
     def _resolve(self, question: str, history: list[dict], deadline: float) -> str:

@@ -20,6 +20,7 @@ from assistant.chunking import SECTION_SEPARATOR, passage_text
 from assistant.config import Settings
 from assistant.index import KnowledgeBase
 from assistant.lexical import Glossary, detect_language, stems
+from assistant.validity import Validity, Versions
 
 log = logging.getLogger(__name__)
 PUBLIC = frozenset({EVERYONE})
@@ -35,6 +36,7 @@ class Passage:
     score: float
     dense: float
     keyword: float
+    validity: Validity = field(default=Validity(), hash=False)  # is its document in force today
 
     @property
     def source(self) -> str:
@@ -66,6 +68,7 @@ class _KeywordIndex:
         self.contents = contents
         self.metadatas = metadatas
         self.position = {chunk_id: i for i, chunk_id in enumerate(ids)}
+        self.versions = Versions(metadatas)
         self._masks: dict[frozenset[str], np.ndarray] = {}
         self.bm25 = bm25s.BM25()
         if ids:
@@ -153,7 +156,15 @@ class HybridRetriever:
             and visible(meta, groups)
         ]
         return [
-            Passage(chunk_id, content, meta, passage.score, passage.dense, passage.keyword)
+            Passage(
+                chunk_id,
+                content,
+                meta,
+                passage.score,
+                passage.dense,
+                passage.keyword,
+                passage.validity,
+            )
             for _, chunk_id, content, meta in sorted(children, key=lambda c: c[0])
         ]
 
@@ -221,7 +232,12 @@ class HybridRetriever:
             self.settings.dense_weight * _minmax(dense_raw)
             + self.settings.bm25_weight * keyword_norm
         )
-        order = np.argsort(-fused)[:k]
+        # A superseded version is not cited when the version in force is among the candidates.
+        sources = [keyword.metadatas[keyword.position[cid]].get("source", "") for cid in ids]
+        validity = [keyword.versions.validity(source) for source in sources]
+        candidates = set(sources)
+        keep = [not (v.status == "superseded" and v.replaced_by in candidates) for v in validity]
+        order = [i for i in np.argsort(-fused) if keep[i]][:k]
         passages = []
         for i in order:
             pos = keyword.position[ids[i]]
@@ -233,6 +249,7 @@ class HybridRetriever:
                     score=round(float(fused[i]), 4),
                     dense=round(float(dense_raw[i]), 4),
                     keyword=round(float(keyword_norm[i]), 4),
+                    validity=validity[i],
                 )
             )
         return passages

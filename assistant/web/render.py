@@ -26,6 +26,11 @@ TEXT = {
             "llm": "Formuliert vom Sprachmodell, Belege geprüft",
             "fallback": "Zitate aus den Dokumenten (Sprachmodell nicht genutzt)",
         },
+        "status": {
+            "expired": "abgelaufen",
+            "superseded": "ersetzt",
+            "pending": "noch nicht gültig",
+        },
     },
     "en": {
         "sources": "Sources",
@@ -37,6 +42,7 @@ TEXT = {
             "llm": "Worded by the language model, citations checked",
             "fallback": "Quoted from the documents (language model not used)",
         },
+        "status": {"expired": "expired", "superseded": "superseded", "pending": "not yet valid"},
     },
 }
 
@@ -102,10 +108,16 @@ def answer_html(
         where = " › ".join(x for x in (c.title, c.section.replace(SECTION_SEPARATOR, " › ")) if x)
         page = f", {text['page']} {c.page}" if c.page is not None else ""
         open_label = text["open_page"].format(page=c.page) if c.page is not None else text["open"]
+        status = text["status"].get(c.status, "")
+        badge = (
+            f' <span class="outdated status-{html.escape(c.status)}">{html.escape(status)}</span>'
+            if status
+            else ""
+        )
         # One line of HTML per card: Markdown leaves an HTML block without blank lines alone.
         cards.append(
             f'<details class="source-card" id="source-{c.n}"><summary><b>[{c.n}]</b> '
-            f"{inert(where)}{page}</summary>"
+            f"{inert(where)}{page}{badge}</summary>"
             f'<div class="passage">{_highlight(c.text, c.quoted)}</div>'
             f'<div class="source-meta">{html.escape(c.source)} · '
             f'<a href="{html.escape(urls[c.n])}" target="_blank" rel="noopener noreferrer">'
