@@ -22,7 +22,7 @@ from sqlalchemy import (
 
 from assistant.answer import Answer
 from assistant.identity import Identity
-from assistant.storage import make_engine
+from assistant.storage import create_tables, make_engine
 
 metadata = MetaData()
 
@@ -47,7 +47,7 @@ class AuditLog:
 
     def __init__(self, url: str, retention_days: int, purge_every_s: float = 3600) -> None:
         self.engine = make_engine(url)
-        metadata.create_all(self.engine)
+        create_tables(self.engine, metadata)
         self.retention = timedelta(days=retention_days)
         self.purge_every_s = purge_every_s
         self._last_purge = 0.0

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+log = logging.getLogger(__name__)
 
 
 class Settings(BaseSettings):
@@ -61,6 +64,22 @@ class Settings(BaseSettings):
 
     # index
     collection_name: str = Field("ki_rollen", description="Name of the Chroma collection.")
+    chroma_url: str = Field(
+        "",
+        description="URL of a Chroma server (e.g. http://chroma.internal:8000) that several app "
+        "instances share; empty = the embedded store in the data dir.",
+    )
+    chroma_token: SecretStr = Field(
+        SecretStr(""),
+        description="Token sent to the Chroma server as `Authorization: Bearer <token>` "
+        "(Chroma's token auth), if set.",
+    )
+    database_url: str = Field(
+        "",
+        description="SQLAlchemy URL of the one database for ingest records, feedback, audit log "
+        "and admin records, e.g. postgresql+psycopg://user:password@host/assistant (shared by "
+        "every replica); empty = SQLite files in the data dir (records.sqlite, app.sqlite).",
+    )
 
     # retrieval
     corpus_language: str = Field(
@@ -126,7 +145,8 @@ class Settings(BaseSettings):
     )
     feedback_db_url: str = Field(
         "",
-        description="SQLAlchemy URL for feedback records (default: SQLite file app.sqlite in the data dir).",
+        description="Deprecated, use database_url: SQLAlchemy URL for feedback, audit and admin "
+        "records only (ingest records stay in the data dir); ignored when database_url is set.",
     )
     max_request_kb: int = Field(
         64, ge=1, le=10_240, description="Largest request body the API accepts (KB)."
@@ -240,14 +260,52 @@ class Settings(BaseSettings):
         return _origins(self.embed_origins)
 
     @property
+    def app_db_url(self) -> str:
+        """SQLAlchemy URL of the app's records: feedback, audit log, admin records."""
+        return (
+            self.database_url
+            or self.feedback_db_url
+            or f"sqlite:///{(self.data_dir / 'app.sqlite').resolve()}"
+        )
+
+    @property
     def feedback_url(self) -> str:
-        """SQLAlchemy URL of the feedback store."""
-        return self.feedback_db_url or f"sqlite:///{(self.data_dir / 'app.sqlite').resolve()}"
+        """The same as app_db_url (the name older callers use)."""
+        return self.app_db_url
 
     @property
     def record_db_url(self) -> str:
         """SQLAlchemy URL of the ingest record manager (content hashes per chunk)."""
-        return f"sqlite:///{(self.data_dir / 'records.sqlite').resolve()}"
+        return self.database_url or f"sqlite:///{(self.data_dir / 'records.sqlite').resolve()}"
+
+    @field_validator("chroma_url")
+    @classmethod
+    def _chroma_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://, e.g. http://127.0.0.1:8000")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        value = value.strip()
+        if value and not value.startswith(("sqlite", "postgresql")):
+            # langchain's SQLRecordManager (the ingest records) speaks SQLite and PostgreSQL only.
+            raise ValueError(
+                "must be a SQLite or PostgreSQL URL, e.g. postgresql+psycopg://user:pw@host/db"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _deprecated_feedback_db_url(self) -> Settings:
+        if self.feedback_db_url:
+            log.warning(
+                "ASSISTANT_FEEDBACK_DB_URL is deprecated%s: set ASSISTANT_DATABASE_URL, the one "
+                "database for ingest records, feedback, audit and admin records",
+                " and ignored (ASSISTANT_DATABASE_URL is set)" if self.database_url else "",
+            )
+        return self
 
 
 def _origins(value: str) -> list[str]:

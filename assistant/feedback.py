@@ -19,7 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine
 
-from assistant.storage import make_engine
+from assistant.storage import create_tables, make_engine
 
 metadata = MetaData()
 
@@ -43,7 +43,7 @@ class FeedbackStore:
 
     def __init__(self, url: str) -> None:
         self.engine: Engine = make_engine(url)
-        metadata.create_all(self.engine)
+        create_tables(self.engine, metadata)
 
     def add(self, answer: dict, rating: int, comment: str = "") -> int:
         """Store one rating of an answer (the dict of Answer.as_dict()); returns its id."""

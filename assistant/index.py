@@ -1,14 +1,20 @@
 """The Chroma store and incremental ingestion through langchain's indexing API.
 
-State lives in two places under the data dir: the Chroma collection (vectors, passages, metadata,
-and a `corpus_version` marker in the collection metadata) and the record manager's SQLite database
-(content hash of every stored chunk, grouped by source file). langchain's `index()` compares the
-hashes, so unchanged files cost no embedding, a changed file's old chunks are replaced, and chunk
-ids are derived from content (deterministic; a re-run upserts the same ids, never duplicates).
+State lives in two places: the Chroma collection (vectors, passages, metadata, and a
+`corpus_version` marker in the collection metadata), embedded in the data dir or on a Chroma server
+(settings.chroma_url), and the record manager's SQL database (content hash of every stored chunk,
+grouped by source file), SQLite in the data dir or settings.database_url. langchain's `index()`
+compares the hashes, so unchanged files cost no embedding, a changed file's old chunks are replaced,
+and chunk ids are derived from content (deterministic; a re-run upserts the same ids, never
+duplicates).
 
 A process killed mid-ingest can leave the two out of step; the next ingest reconciles them first.
 A store this process may not write is opened as a private read-only copy: questions are answered,
 ingests are refused with a clear reason.
+
+Writers exclude each other with two locks ("open" while the tables are created, "ingest" while the
+store is written). They follow the records: with PostgreSQL they are advisory locks in it, shared
+by every machine that writes the store; with SQLite, file locks in the data dir.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ from langchain_core.indexing import index
 from assistant.chunking import split_document
 from assistant.config import Settings
 from assistant.documents import DocumentError, discover, load_document, source_name
+from assistant.storage import advisory_lock, is_shared, make_engine
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +53,10 @@ VERSION_KEY = "corpus_version"
 
 class IngestBusyError(RuntimeError):
     """Another ingest holds the lock on this data dir."""
+
+
+class StoreUnavailableError(RuntimeError):
+    """The Chroma server cannot be reached or refuses this client."""
 
 
 @dataclass
@@ -91,20 +102,37 @@ class KnowledgeBase:
         self.settings = settings
         self.embeddings = embeddings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        # A Chroma server: vectors and the version marker live there, nothing in the data dir.
+        self.server = bool(settings.chroma_url)
         # Chroma cannot even open a store it may not write, so a read-only one is copied.
-        self.read_only = not _writable(settings)
+        self.read_only = not self.server and not _writable(settings)
         self._snapshot = _snapshot(settings) if self.read_only else None
         store_dir = Path(self._snapshot.name) if self._snapshot else settings.data_dir
         self._chroma_dir = store_dir / settings.chroma_dir.name
         record_url = (
-            f"sqlite:///{store_dir / _RECORDS_FILE}" if self._snapshot else settings.record_db_url
+            f"sqlite:///{store_dir / _RECORDS_FILE}"
+            if self._snapshot and not settings.database_url
+            else settings.record_db_url
         )
+        # The records' SQLite file keeps its default journal: a read-only store copies it whole.
+        self._engine = make_engine(record_url, wal=False)
+        if self.server and not is_shared(self._engine):
+            log.warning(
+                "Chroma server with ingest records in local SQLite: ingest from this machine only, "
+                "or set ASSISTANT_DATABASE_URL to a PostgreSQL database every machine shares"
+            )
         with self._creation_lock():
             self._open()
             self.records = SQLRecordManager(
-                namespace=f"chroma/{settings.collection_name}", db_url=record_url
+                namespace=f"chroma/{settings.collection_name}", engine=self._engine
             )
             self.records.create_schema()
+
+    def _shared_lock(self, name: str, wait: bool):
+        """PostgreSQL advisory lock `name` for this collection (every machine sees it)."""
+        return advisory_lock(
+            self._engine, f"assistant/{name}/{self.settings.collection_name}", wait=wait
+        )
 
     @contextmanager
     def _creation_lock(self) -> Iterator[None]:
@@ -113,15 +141,46 @@ class KnowledgeBase:
         if self.read_only:
             yield
             return
+        if is_shared(self._engine):
+            with self._shared_lock("open", wait=True):
+                yield
+            return
         with open(self.settings.data_dir / "open.lock", "a") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             yield
 
     def _open(self) -> None:
-        self.client = chromadb.PersistentClient(
-            path=str(self._chroma_dir),
-            settings=ChromaSettings(anonymized_telemetry=False),
+        self.client = self._connect()
+        self._open_collection()
+
+    def _connect(self):
+        """A client of the Chroma server (settings.chroma_url) or of the embedded store."""
+        if not self.server:
+            return chromadb.PersistentClient(
+                path=str(self._chroma_dir), settings=ChromaSettings(anonymized_telemetry=False)
+            )
+        token = self.settings.chroma_token.get_secret_value()
+        auth = (
+            {
+                # Sent as `Authorization: Bearer <token>` on every request.
+                "chroma_client_auth_provider": "chromadb.auth.token_authn.TokenAuthClientProvider",
+                "chroma_client_auth_credentials": token,
+            }
+            if token
+            else {}
         )
+        try:
+            return chromadb.HttpClient(
+                host=self.settings.chroma_url,
+                settings=ChromaSettings(anonymized_telemetry=False, **auth),
+            )
+        except Exception as exc:  # Chroma reports a refusal or an unreachable server as it likes
+            raise StoreUnavailableError(
+                f"Chroma server {self.settings.chroma_url} not usable: {exc} (check "
+                "ASSISTANT_CHROMA_URL and ASSISTANT_CHROMA_TOKEN)"
+            ) from exc
+
+    def _open_collection(self) -> None:
         # embedding_function=None inside langchain's Chroma: Chroma never loads its default
         # (downloading) embedding model; vectors always come from self.embeddings.
         self.store = Chroma(
@@ -145,10 +204,16 @@ class KnowledgeBase:
 
         An embedded Chroma client keeps its vector index in memory and does not see vectors
         another process added; the collection metadata (the version marker) is read from disk.
+        A Chroma server serves every writer's vectors already; only the collection's metadata
+        this process holds is stale, so the collection is fetched again (callers such as the
+        BM25 index compare version() to know what to rebuild).
         """
         fresh = self.client.get_collection(self.settings.collection_name).metadata or {}
         if fresh.get(VERSION_KEY, "") == self._seen_version:
             return False
+        if self.server:
+            self._open_collection()
+            return True
         # Chroma caches one System per path; drop only ours so the next client loads from disk
         # (clear_system_cache() would also break every other client in this process).
         SharedSystemClient._identifier_to_system.pop(self.client._identifier, None)
@@ -172,6 +237,16 @@ class KnowledgeBase:
 
     @contextmanager
     def _ingest_lock(self) -> Iterator[None]:
+        if is_shared(self._engine):
+            with self._shared_lock("ingest", wait=False) as got:
+                if not got:
+                    raise IngestBusyError(
+                        f"another ingest is running on collection {self.settings.collection_name}"
+                        f" of {self.settings.chroma_url or self.settings.data_dir}; try again "
+                        "when it ends"
+                    )
+                yield
+            return
         path = self.settings.data_dir / "ingest.lock"
         with open(path, "w") as handle:
             try:

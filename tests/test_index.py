@@ -1,20 +1,23 @@
-"""Incremental ingestion into real Chroma: add, change, delete, re-run, bad files, lock."""
+"""Incremental ingestion into real Chroma: add, change, delete, re-run, bad files, lock; each test
+runs on the embedded store and on a Chroma server with PostgreSQL records."""
 
 from __future__ import annotations
 
 import shutil
 
 import pytest
-from conftest import write_markdown
+from conftest import STORE_MODES, make_settings, write_markdown
 
-from assistant.index import IngestBusyError
+from assistant.index import IngestBusyError, KnowledgeBase
+
+pytestmark = pytest.mark.parametrize("store_mode", STORE_MODES, indirect=True)
 
 
 def stored_ids(kb):
     return set(kb.collection.get(include=[])["ids"])
 
 
-def test_first_ingest_stores_every_file(small_corpus, kb_factory):
+def test_first_ingest_stores_every_file(small_corpus, kb_factory, store_mode):
     kb = kb_factory(small_corpus)
     report = kb.ingest(small_corpus)
     assert report.ok and report.files_seen == 5
@@ -30,6 +33,11 @@ def test_first_ingest_stores_every_file(small_corpus, kb_factory):
     assert kb.count() == report.chunks_total == report.chunks_embedded > 0
     assert kb.collection.configuration["hnsw"]["space"] == "cosine"
     assert kb.stored_sources() == set(report.added)
+    # In server mode nothing of the store is in the data dir: vectors on the Chroma server,
+    # ingest records in PostgreSQL.
+    data = kb.settings.data_dir
+    embedded = store_mode == "embedded"
+    assert (data / "chroma").exists() == embedded == (data / "records.sqlite").exists()
 
 
 def test_rerun_embeds_nothing_and_keeps_ids(small_corpus, kb_factory, shared_embeddings):
@@ -69,16 +77,15 @@ def test_removed_file_is_deleted(small_corpus, kb_factory):
     assert kb.records.list_keys(group_ids=["coffee.html"]) == []
 
 
-def test_same_content_gives_same_ids_in_a_fresh_store(small_corpus, tmp_path, kb_factory):
+def test_same_content_gives_same_ids_in_a_fresh_store(
+    small_corpus, tmp_path, kb_factory, new_store
+):
     first = kb_factory(small_corpus)
     first.ingest(small_corpus)
     other = tmp_path / "other"
     other.mkdir()
-    from conftest import make_settings
-
-    from assistant.index import KnowledgeBase
-
-    second = KnowledgeBase(make_settings(other, small_corpus), first.embeddings)
+    second = KnowledgeBase(make_settings(other, small_corpus, **new_store()), first.embeddings)
+    assert second.count() == 0
     second.ingest(small_corpus)
     assert stored_ids(first) == stored_ids(second)
 

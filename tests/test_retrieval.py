@@ -1,4 +1,5 @@
-"""Hybrid retrieval on real Chroma: ranking, fusion scores, and a store changed by another process."""
+"""Hybrid retrieval on real Chroma: ranking, fusion scores, and a store changed by another process;
+each test runs on the embedded store and on a Chroma server with PostgreSQL records."""
 
 from __future__ import annotations
 
@@ -6,14 +7,25 @@ import os
 import subprocess
 import sys
 
-from conftest import ROOT, make_settings, write_markdown
+import pytest
+from conftest import ROOT, STORE_MODES, make_settings, store_env, write_markdown
 
 from assistant.config import Settings
 from assistant.pipeline import build_assistant
 
+pytestmark = pytest.mark.parametrize("store_mode", STORE_MODES, indirect=True)
 
-def test_hybrid_ranks_the_answering_passage_first(real_assistant):
-    passages = real_assistant.retriever.retrieve("Welche Soft Skills braucht ein AI Product Owner?")
+
+@pytest.fixture
+def assistant(store_mode, request):
+    """The shipped corpus, ingested once per session into the store mode's store."""
+    return request.getfixturevalue(
+        "real_assistant" if store_mode == "embedded" else "real_server_assistant"
+    )
+
+
+def test_hybrid_ranks_the_answering_passage_first(assistant):
+    passages = assistant.retriever.retrieve("Welche Soft Skills braucht ein AI Product Owner?")
     assert len(passages) == 5
     assert "product-owner" in passages[0].source
     assert all(a.score >= b.score for a, b in zip(passages, passages[1:], strict=False))
@@ -22,35 +34,35 @@ def test_hybrid_ranks_the_answering_passage_first(real_assistant):
         assert not p.text.startswith(p.title)  # the context line is not part of the quote
 
 
-def test_english_question_finds_german_passage(real_assistant):
-    passages = real_assistant.retriever.retrieve(
-        "When is a data protection impact assessment required?"
-    )
+def test_english_question_finds_german_passage(assistant):
+    passages = assistant.retriever.retrieve("When is a data protection impact assessment required?")
     assert any(
         p.source == "richtlinien/datenschutz-ki-tools.pdf" and "DSFA" in p.text
         for p in passages[:3]
     )
 
 
-def test_subsections_in_reading_order(real_assistant):
-    top = real_assistant.retriever.retrieve("Was muss ein CAIO mitbringen?")[0]
-    children = real_assistant.retriever.subsections(top)
+def test_subsections_in_reading_order(assistant):
+    top = assistant.retriever.retrieve("Was muss ein CAIO mitbringen?")[0]
+    children = assistant.retriever.subsections(top)
     assert children and all(c.section.startswith(top.section + " > ") for c in children)
     assert [c.metadata["chunk"] for c in children] == sorted(c.metadata["chunk"] for c in children)
 
 
-def test_empty_store_retrieves_nothing(tmp_path, shared_embeddings):
+def test_empty_store_retrieves_nothing(tmp_path, shared_embeddings, store_overrides):
     from assistant.index import KnowledgeBase
 
-    settings = make_settings(tmp_path, tmp_path)
+    settings = make_settings(tmp_path, tmp_path, **store_overrides)
     kb = KnowledgeBase(settings, shared_embeddings)
     assert build_assistant(settings, kb).retriever.retrieve("Was ist ein CAIO?") == []
 
 
-def test_sees_an_ingest_run_by_another_process(small_corpus, tmp_path, shared_embeddings):
+def test_sees_an_ingest_run_by_another_process(
+    small_corpus, tmp_path, shared_embeddings, store_overrides
+):
     from assistant.index import KnowledgeBase
 
-    settings: Settings = make_settings(tmp_path, small_corpus)
+    settings: Settings = make_settings(tmp_path, small_corpus, **store_overrides)
     kb = KnowledgeBase(settings, shared_embeddings)
     kb.ingest(small_corpus)
     assistant = build_assistant(settings, kb)
@@ -69,6 +81,7 @@ def test_sees_an_ingest_run_by_another_process(small_corpus, tmp_path, shared_em
         **os.environ,
         "ASSISTANT_CORPUS_DIR": str(small_corpus),
         "ASSISTANT_DATA_DIR": str(settings.data_dir),
+        **store_env(store_overrides),
     }
     result = subprocess.run(
         [sys.executable, "ingest.py", "--json"],
@@ -79,7 +92,10 @@ def test_sees_an_ingest_run_by_another_process(small_corpus, tmp_path, shared_em
         timeout=300,
     )
     assert result.returncode == 0, result.stderr
-    # The running retriever notices the new corpus version and reopens the store.
+    # The running retriever notices the new corpus version, reopens the store (embedded) or
+    # re-reads the collection (server), and rebuilds its BM25 index.
     passages = assistant.retriever.retrieve(question)
     assert any(p.source == "quanten.md" for p in passages[:2])
     assert kb.count() == len(kb.collection.get(include=[])["ids"])
+    assert assistant.retriever._keyword_version == kb.version()
+    assert "quanten.md" in {m["source"] for m in assistant.retriever._keyword_index().metadatas}

@@ -30,7 +30,7 @@ from assistant.identity import (
     login_users,
     resolve,
 )
-from assistant.index import KnowledgeBase
+from assistant.index import IngestBusyError, IngestReport, KnowledgeBase
 from assistant.pipeline import Assistant, QuestionError, build_assistant, build_knowledge_base
 from assistant.web.limits import BusyError, Gate, RateLimiter
 from assistant.web.ui import CSS, build_ui
@@ -62,7 +62,13 @@ class Runtime:
     def _load(self) -> None:
         try:
             self.kb = build_knowledge_base(self.settings)
-            report = self.kb.ingest(self.settings.corpus_dir)
+            try:
+                report = self.kb.ingest(self.settings.corpus_dir)
+            except IngestBusyError as exc:
+                # Another replica (or ingest.py) is writing the shared store: serve what is
+                # stored; its changes show up here through the corpus version marker.
+                log.info("startup ingest skipped: %s", exc)
+                report = IngestReport()
             log.info(
                 "corpus ready: %d chunks (%d embedded now), %d failed files",
                 self.kb.count(),
