@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -201,6 +204,26 @@ def store_overrides(new_store) -> dict:
 def store_env(overrides: dict) -> dict[str, str]:
     """store_overrides as ASSISTANT_* variables, for a subprocess."""
     return {f"ASSISTANT_{key.upper()}": str(value) for key, value in overrides.items()}
+
+
+def run_ingest(corpus: Path, data_dir: Path, overrides: dict) -> dict:
+    """`python ingest.py --json` in a process of its own (as another machine runs it); its report."""
+    env = {
+        **os.environ,
+        "ASSISTANT_CORPUS_DIR": str(corpus),
+        "ASSISTANT_DATA_DIR": str(data_dir),
+        **store_env(overrides),
+    }
+    result = subprocess.run(
+        [sys.executable, "ingest.py", "--json"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
 
 
 @pytest.fixture

@@ -3,12 +3,8 @@ each test runs on the embedded store and on a Chroma server with PostgreSQL reco
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
-from conftest import ROOT, STORE_MODES, make_settings, store_env, write_markdown
+from conftest import STORE_MODES, make_settings, run_ingest, write_markdown
 
 from assistant.config import Settings
 from assistant.pipeline import build_assistant
@@ -77,21 +73,7 @@ def test_sees_an_ingest_run_by_another_process(
         .replace("2. Klasse", "1. Klasse"),
         encoding="utf-8",
     )
-    env = {
-        **os.environ,
-        "ASSISTANT_CORPUS_DIR": str(small_corpus),
-        "ASSISTANT_DATA_DIR": str(settings.data_dir),
-        **store_env(store_overrides),
-    }
-    result = subprocess.run(
-        [sys.executable, "ingest.py", "--json"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr
+    assert run_ingest(small_corpus, settings.data_dir, store_overrides)["added"] == ["quanten.md"]
     # The running retriever notices the new corpus version, reopens the store (embedded) or
     # re-reads the collection (server), and rebuilds its BM25 index.
     passages = assistant.retriever.retrieve(question)

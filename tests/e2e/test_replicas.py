@@ -4,15 +4,12 @@ feedback and the audit trail land in the shared database, a link one signs opens
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-from conftest import ROOT, store_env, write_markdown, write_text
+from conftest import run_ingest, store_env, write_markdown, write_text
 from servers import unique_name
 
 from assistant.audit import AuditLog
@@ -71,26 +68,6 @@ def replicas(tmp_path_factory, chroma_server, postgres):
             proc.wait(10)
 
 
-def ingest(corpus, store, data_dir) -> dict:
-    """`python ingest.py --json` as a third machine runs it."""
-    env = {
-        **os.environ,
-        "ASSISTANT_CORPUS_DIR": str(corpus),
-        "ASSISTANT_DATA_DIR": str(data_dir),
-        **store_env(store),
-    }
-    result = subprocess.run(
-        [sys.executable, "ingest.py", "--json"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
-
-
 def ask(url: str) -> dict:
     response = httpx.post(f"{url}/api/ask", json={"question": QUESTION}, timeout=120)
     assert response.status_code == 200, response.text
@@ -106,7 +83,7 @@ def test_two_replicas_share_one_store_and_one_database(replicas, tmp_path):
     assert all("quanten.md" not in cited(ask(url)) for url in urls)
 
     (corpus / "quanten.md").write_text(NEW_DOC, encoding="utf-8")
-    report = ingest(corpus, store, tmp_path / "ingest-machine" / "data")
+    report = run_ingest(corpus, tmp_path / "ingest-machine" / "data", store)
     assert report["added"] == ["quanten.md"]
     answers = [ask(url) for url in urls]  # the next question sees it: no restart, no timer
     for answer in answers:
@@ -114,7 +91,7 @@ def test_two_replicas_share_one_store_and_one_database(replicas, tmp_path):
         assert "drei Monaten" in answer["citations"][0]["text"]
 
     (corpus / "quanten.md").unlink()
-    report = ingest(corpus, store, tmp_path / "ingest-machine" / "data")
+    report = run_ingest(corpus, tmp_path / "ingest-machine" / "data", store)
     assert report["deleted"] == ["quanten.md"]
     assert all("quanten.md" not in cited(ask(url)) for url in urls)
 
