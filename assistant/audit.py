@@ -17,8 +17,11 @@ from sqlalchemy import (
     Text,
     delete,
     insert,
+    inspect,
     select,
+    text,
 )
+from sqlalchemy.exc import DBAPIError
 
 from assistant.answer import Answer
 from assistant.identity import Identity
@@ -39,7 +42,33 @@ audit_table = Table(
     Column("answered", Integer, nullable=False),
     Column("mode", String(32), nullable=False),
     Column("sources", Text, nullable=False),  # JSON list of cited documents
+    # question to answer, in ms (queue wait included); NULL in rows written before it was kept
+    Column("latency_ms", Integer, nullable=True),
 )
+
+# Columns added after the first release: tables made before them get them on start.
+_ADDED_COLUMNS = {"latency_ms": "INTEGER"}
+
+
+def add_missing_columns(engine) -> list[str]:
+    """Bring an existing audit_log table up to date (idempotent, SQLite and PostgreSQL; safe
+    when several processes start together); returns the columns it added."""
+
+    def present() -> set[str]:
+        return {c["name"] for c in inspect(engine).get_columns(audit_table.name)}
+
+    added = []
+    for name, sql_type in _ADDED_COLUMNS.items():
+        if name in present():
+            continue
+        try:
+            with engine.begin() as conn:
+                conn.execute(text(f"ALTER TABLE {audit_table.name} ADD COLUMN {name} {sql_type}"))
+            added.append(name)
+        except DBAPIError:
+            if name not in present():  # not a concurrent start that added it first
+                raise
+    return added
 
 
 class AuditLog:
@@ -48,12 +77,15 @@ class AuditLog:
     def __init__(self, url: str, retention_days: int, purge_every_s: float = 3600) -> None:
         self.engine = make_engine(url)
         create_tables(self.engine, metadata)
+        add_missing_columns(self.engine)
         self.retention = timedelta(days=retention_days)
         self.purge_every_s = purge_every_s
         self._last_purge = 0.0
         self._lock = threading.Lock()
 
-    def record(self, who: Identity, answer: Answer, channel: str) -> None:
+    def record(
+        self, who: Identity, answer: Answer, channel: str, latency_ms: int | None = None
+    ) -> None:
         row = {
             "created_at": datetime.now(UTC),
             "user_id": who.user or "anonymous",
@@ -64,6 +96,7 @@ class AuditLog:
             "answered": int(answer.answered),
             "mode": answer.mode,
             "sources": json.dumps(sorted({c.source for c in answer.citations})),
+            "latency_ms": None if latency_ms is None else max(0, int(latency_ms)),
         }
         with self.engine.begin() as conn:
             conn.execute(insert(audit_table).values(**row))

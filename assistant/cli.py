@@ -133,12 +133,18 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from assistant.evaluation import evaluate, format_results, load_golden
+    from assistant.regression import load_promoted
 
     settings = _settings(args)
     assistant = _ready_assistant(settings)
-    results = evaluate(assistant, load_golden(Path(args.golden)))
+    # Answers admins promoted from thumbs-up feedback (admin page, "Regressionstests").
+    promoted = [] if args.no_promoted else load_promoted(settings.feedback_url)
+    results = evaluate(assistant, load_golden(Path(args.golden)) + promoted)
+    results["promoted"] = len(promoted)
     print(
-        json.dumps(results, ensure_ascii=False, indent=2) if args.json else format_results(results)
+        json.dumps(results, ensure_ascii=False, indent=2)
+        if args.json
+        else f"Promoted from feedback: {len(promoted)}\n{format_results(results)}"
     )
     return 0
 
@@ -161,6 +167,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_ask)
     p = sub.add_parser("eval", help="recall@k, MRR and refusal accuracy on the golden set")
     p.add_argument("--golden", default="eval/golden.yaml", help="golden question set (YAML)")
+    p.add_argument(
+        "--no-promoted",
+        action="store_true",
+        help="leave out the answers promoted from feedback (read from the app database)",
+    )
     common(p)
     p.set_defaults(func=cmd_eval)
     return parser

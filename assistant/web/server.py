@@ -7,6 +7,7 @@ import html
 import logging
 import re
 import threading
+import time
 from pathlib import Path
 from typing import Literal
 
@@ -32,6 +33,7 @@ from assistant.identity import (
 )
 from assistant.index import IngestBusyError, IngestReport, KnowledgeBase
 from assistant.pipeline import Assistant, QuestionError, build_assistant, build_knowledge_base
+from assistant.retention import RetentionJob
 from assistant.web.limits import BusyError, Gate, RateLimiter
 from assistant.web.ui import CSS, build_ui
 
@@ -51,6 +53,10 @@ class Runtime:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.feedback = FeedbackStore(settings.feedback_url)
         self.audit = AuditLog(settings.feedback_url, settings.audit_retention_days)
+        # Question text expires even when nobody asks: audit rows and feedback text, hourly.
+        self.retention = RetentionJob(
+            self.audit, self.feedback.engine, settings.audit_retention_days
+        )
         self.links = LinkSigner(settings)
         self.limiter = RateLimiter(settings.rate_limit_per_minute)
         self.gate = Gate(settings.max_concurrent_asks, settings.max_waiting_asks)
@@ -58,6 +64,7 @@ class Runtime:
     def start(self) -> None:
         """Open the store and bring it in line with the corpus, in the background."""
         threading.Thread(target=self._load, name="startup-ingest", daemon=True).start()
+        self.retention.start()
 
     def _load(self) -> None:
         try:
@@ -96,10 +103,12 @@ class Runtime:
                 headers={"retry-after": str(int(wait) + 1)},
             )
 
-    def answered(self, who: Identity, answer: Answer, channel: str) -> None:
-        """Audit trail entry for an answer (never fails the answer itself)."""
+    def answered(
+        self, who: Identity, answer: Answer, channel: str, latency_ms: int | None = None
+    ) -> None:
+        """Audit trail entry for an answer, with how long it took (never fails the answer)."""
         try:
-            self.audit.record(who, answer, channel)
+            self.audit.record(who, answer, channel, latency_ms)
         except Exception:  # noqa: BLE001 - a full disk must not take the chat down
             log.exception("audit log write failed")
 
@@ -215,6 +224,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         who = identity(request)
         runtime.admit(who, request.client.host if request.client else None)
         assistant = runtime.get()
+        started = time.monotonic()
         try:
             with runtime.gate:
                 answer = assistant.ask(body.question, body.history, who.groups)
@@ -222,7 +232,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
             raise HTTPException(422, detail=str(exc)) from exc
         except BusyError as exc:
             raise HTTPException(503, detail=str(exc), headers={"retry-after": "5"}) from exc
-        runtime.answered(who, answer, "api")
+        runtime.answered(who, answer, "api", round((time.monotonic() - started) * 1000))
         return answer.as_dict()
 
     @app.post("/api/feedback", tags=["chat"])

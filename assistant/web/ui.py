@@ -165,6 +165,7 @@ def build_ui(runtime: Runtime, compact: bool = False) -> gr.Blocks:
             yield refuse(UI_TEXT[lang]["rate"].format(wait=int(wait) + 1))
             return
         answer = None
+        started = time.monotonic()
         try:
             with runtime.gate:
                 # An LLM's text streams as it is generated; the verified answer replaces it.
@@ -181,7 +182,8 @@ def build_ui(runtime: Runtime, compact: bool = False) -> gr.Blocks:
         except BusyError:
             yield refuse(UI_TEXT[lang]["busy"])
             return
-        runtime.answered(who, answer, "widget" if compact else "chat")
+        latency_ms = round((time.monotonic() - started) * 1000)
+        runtime.answered(who, answer, "widget" if compact else "chat", latency_ms)
         base = runtime.public_base(request)
         if answer.mode != "llm":
             # Extractive answers are ready at once; show them growing like the LLM's, briefly.
@@ -313,8 +315,10 @@ def build_ui(runtime: Runtime, compact: bool = False) -> gr.Blocks:
         def chat(question: str) -> dict:
             """Answer one question; the same JSON as POST /api/ask."""
             try:
+                started = time.monotonic()
                 answer = runtime.get().ask(question)  # anonymous: documents for all only
-                runtime.answered(ANONYMOUS, answer, "api")
+                latency_ms = round((time.monotonic() - started) * 1000)
+                runtime.answered(ANONYMOUS, answer, "api", latency_ms)
                 return answer.as_dict()
             except QuestionError as exc:
                 return {"error": str(exc)}
