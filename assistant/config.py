@@ -229,6 +229,14 @@ class Settings(BaseSettings):
         description="Key that signs links to restricted documents (set the same on every "
         "replica; empty = a random key per process).",
     )
+    admin_group: str = Field(
+        "admin",
+        description="Group whose members may use the admin pages (documents, analytics).",
+    )
+    analytics_show_users: bool = Field(
+        False,
+        description="Show who asked in the admin analytics (off: questions only, never user ids).",
+    )
     audit_retention_days: int = Field(
         90, ge=1, le=3650, description="Days the audit log of answers is kept."
     )

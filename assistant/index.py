@@ -37,9 +37,11 @@ from chromadb.api.shared_system_client import SharedSystemClient
 from chromadb.config import Settings as ChromaSettings
 from langchain_chroma import Chroma
 from langchain_classic.indexes import SQLRecordManager
+from langchain_classic.indexes._sql_record_manager import UpsertionRecord
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 from langchain_core.indexing import index
+from sqlalchemy import func, select
 
 from assistant.chunking import split_document
 from assistant.config import Settings
@@ -340,14 +342,7 @@ class KnowledgeBase:
             changed = self._reconcile() > 0
             stored = self.stored_sources()
             for source, chunks in loaded:
-                result = index(
-                    chunks,
-                    self.records,
-                    self.store,
-                    cleanup="incremental",
-                    source_id_key="source",
-                    key_encoder="sha256",
-                )
+                result = self._index(chunks)
                 report.chunks_total += len(chunks)
                 report.chunks_embedded += result["num_added"]
                 report.chunks_deleted += result["num_deleted"]
@@ -358,7 +353,8 @@ class KnowledgeBase:
                     report.skipped.append(source)
                 if progress:
                     progress(len(chunks))
-            for source in sorted(stored - present):
+            # Uploaded documents are not files of the corpus folder: only the admin deletes them.
+            for source in sorted(s for s in stored - present if not is_upload(s)):
                 report.chunks_deleted += self.delete_source(source)
                 report.deleted.append(source)
                 changed = True
@@ -400,6 +396,60 @@ class KnowledgeBase:
             self.store.delete(ids=ids)
             self.records.delete_keys(ids)
         return len(ids)
+
+    def _index(self, chunks: list[Document]) -> dict:
+        """langchain's indexing API: add new chunks, replace the source's old ones (by hash)."""
+        return index(
+            chunks,
+            self.records,
+            self.store,
+            cleanup="incremental",
+            source_id_key="source",
+            key_encoder="sha256",
+        )
+
+    def replace_source(self, source: str, chunks: list[Document]) -> dict:
+        """Store one document's chunks in place of what was stored for it (the admin's upload and
+        re-index); the new version is searchable at once (the version marker moves)."""
+        if not chunks:
+            raise ValueError(f"no chunks for {source}")
+        if any(c.metadata.get("source") != source for c in chunks):
+            raise ValueError(f"every chunk must belong to {source}")
+        if self.read_only:
+            raise PermissionError(_READ_ONLY.format(self.settings.data_dir))
+        with self._ingest_lock():
+            result = self._index(chunks)
+            if result["num_added"] or result["num_deleted"]:
+                self._bump_version()
+        return result
+
+    def remove_source(self, source: str) -> int:
+        """Delete one document from the store at once; returns how many chunks left."""
+        if self.read_only:
+            raise PermissionError(_READ_ONLY.format(self.settings.data_dir))
+        with self._ingest_lock():
+            removed = self.delete_source(source)
+            if removed:
+                self._bump_version()
+        return removed
+
+    def last_indexed(self) -> dict[str, float]:
+        """When each stored document was last written (epoch seconds, from the ingest records)."""
+        with self.records._make_session() as session:
+            rows = session.execute(
+                select(UpsertionRecord.group_id, func.max(UpsertionRecord.updated_at))
+                .where(UpsertionRecord.namespace == self.records.namespace)
+                .group_by(UpsertionRecord.group_id)
+            ).all()
+        return {group: float(updated) for group, updated in rows if group}
+
+
+UPLOAD_PREFIX = "upload:"
+
+
+def is_upload(source: str) -> bool:
+    """Whether a stored source is a document uploaded by an admin (not a file of corpus/)."""
+    return source.startswith(UPLOAD_PREFIX)
 
 
 _RECORDS_FILE = "records.sqlite"

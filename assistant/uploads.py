@@ -1,0 +1,420 @@
+"""Documents HR uploads in the browser: stored, indexed at once, listed, re-indexed, deleted.
+
+An upload is kept twice: the bytes and the form's metadata in the app database (table `uploads`,
+the record every replica shares), and a file under a generated name in `<data dir>/uploads/` (what
+the loaders read and `/files/` serves; written again from the database when a replica lacks it).
+The original file name is metadata only. In the store an upload's chunks have the source
+`upload:<generated name>`, so the corpus ingest never mistakes them for deleted corpus files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import uuid
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    delete,
+    insert,
+    select,
+    update,
+)
+
+from assistant.audience import parse_groups
+from assistant.chunking import split_document
+from assistant.config import Settings
+from assistant.documents import (
+    DocumentError,
+    SourceDocument,
+    discover,
+    load_document,
+    source_name,
+    supported_suffixes,
+)
+from assistant.index import UPLOAD_PREFIX, KnowledgeBase, is_upload
+from assistant.storage import make_engine
+from assistant.validity import Versions, parse_date
+
+log = logging.getLogger(__name__)
+
+metadata = MetaData()
+
+uploads_table = Table(
+    "uploads",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("source", String(300), nullable=False, unique=True),  # upload:<id><suffix>
+    Column("original_name", String(300), nullable=False),
+    Column("title", String(1000), nullable=False),
+    Column("audience", String(1000), nullable=False),
+    Column("owner", String(1000), nullable=False, default=""),
+    Column("effective_date", String(10), nullable=False, default=""),
+    Column("expiry_date", String(10), nullable=False, default=""),
+    Column("version", String(100), nullable=False, default=""),
+    Column("document_id", String(300), nullable=False, default=""),
+    Column("uploaded_by", String(200), nullable=False),
+    Column("uploaded_at", DateTime(timezone=True), nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("content", LargeBinary, nullable=False),
+    Column("status", String(16), nullable=False),  # indexed | failed
+    Column("error", Text, nullable=False, default=""),
+    Column("chunks", Integer, nullable=False, default=0),
+    Column("indexed_at", DateTime(timezone=True)),
+)
+
+
+class UploadError(ValueError):
+    """An upload that cannot be taken; the message names the problem."""
+
+
+@dataclass
+class UploadMeta:
+    """What HR enters with an upload; empty fields fall back to the document's own metadata."""
+
+    title: str = ""
+    audience: str = ""
+    owner: str = ""
+    effective_date: str = ""
+    expiry_date: str = ""
+    version: str = ""
+    document_id: str = ""
+
+    def checked(self) -> UploadMeta:
+        """Trimmed values; UploadError for a date that is not YYYY-MM-DD, an expiry before the
+        effective date, an audience without group names, or an overlong value."""
+        values = {k: (v or "").strip() for k, v in asdict(self).items()}
+        for key, value in values.items():
+            if len(value) > 300:
+                raise UploadError(f"{key} is longer than 300 characters")
+            if "\n" in value or "\r" in value:
+                raise UploadError(f"{key} must be one line")
+        for key in ("effective_date", "expiry_date"):
+            if values[key] and (
+                parse_date(values[key]) is None or len(values[key]) != len("2025-01-31")
+            ):
+                raise UploadError(f"{key} must be a date like 2025-01-31, got '{values[key]}'")
+        effective, expiry = parse_date(values["effective_date"]), parse_date(values["expiry_date"])
+        if effective and expiry and expiry < effective:
+            raise UploadError("expiry_date is before effective_date")
+        if values["audience"] and not parse_groups(values["audience"]):
+            raise UploadError(
+                f"audience '{values['audience']}' names no group (e.g. all, or hr, it)"
+            )
+        return UploadMeta(**values)
+
+    def overrides(self) -> dict[str, str]:
+        return {k: v for k, v in asdict(self).items() if v}
+
+
+@dataclass
+class UploadResult:
+    """What happened to one uploaded file."""
+
+    original_name: str
+    status: str  # indexed | failed
+    source: str = ""
+    chunks: int = 0
+    error: str = ""
+
+
+@dataclass
+class DocumentRow:
+    """One document in the admin list (corpus file or upload)."""
+
+    source: str
+    title: str
+    kind: str  # corpus | upload
+    chunks: int
+    audience: str
+    owner: str
+    effective_date: str
+    expiry_date: str
+    version: str
+    status: str  # current | expired | superseded | pending | failed | not indexed
+    last_ingest: str
+    original_name: str = ""
+    uploaded_by: str = ""
+    error: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+class DocumentAdmin:
+    """Upload, list, re-index and delete documents of one knowledge base."""
+
+    def __init__(self, settings: Settings, kb: KnowledgeBase, db_url: str | None = None) -> None:
+        self.settings = settings
+        self.kb = kb
+        self.folder = settings.data_dir / "uploads"
+        self.engine = make_engine(db_url or settings.feedback_url)
+        metadata.create_all(self.engine)
+
+    # --- upload ---------------------------------------------------------------------------
+
+    def upload(self, original_name: str, data: bytes, meta: UploadMeta, who: str) -> UploadResult:
+        """Store, load, chunk and index one file; a failure leaves nothing behind."""
+        result = UploadResult(original_name=_display_name(original_name), status="failed")
+        try:
+            meta = meta.checked()
+            suffix = _checked_suffix(original_name)
+            if not data:
+                raise UploadError("the file is empty")
+            limit = int(self.settings.max_file_mb * 1_000_000)
+            if len(data) > limit:
+                raise UploadError(
+                    f"file is {len(data) / 1e6:.1f} MB, the limit is {self.settings.max_file_mb:g} MB"
+                )
+            upload_id = uuid.uuid4().hex
+            stored = f"{upload_id}{suffix}"
+            source = UPLOAD_PREFIX + stored
+            path = self._write_file(stored, data)
+            try:
+                doc = self._load(path, source, meta, original_name)
+                chunks = split_document(doc, self.settings.chunk_size, self.settings.chunk_overlap)
+                self.kb.replace_source(source, chunks)
+            except Exception:
+                path.unlink(missing_ok=True)
+                raise
+            row = {
+                "id": upload_id,
+                "source": source,
+                "original_name": result.original_name,
+                "title": doc.title,
+                "audience": doc.metadata.get("audience", ""),
+                "owner": doc.metadata.get("owner", ""),
+                "effective_date": doc.metadata.get("effective_date", ""),
+                "expiry_date": doc.metadata.get("expiry_date", ""),
+                "version": doc.metadata.get("version", ""),
+                "document_id": doc.metadata.get("document_id", ""),
+                "uploaded_by": who,
+                "uploaded_at": datetime.now(UTC),
+                "size": len(data),
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "content": data,
+                "status": "indexed",
+                "error": "",
+                "chunks": len(chunks),
+                "indexed_at": datetime.now(UTC),
+            }
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(insert(uploads_table).values(**row))
+            except Exception:
+                # Without its record the upload could not be listed or deleted: take it back out.
+                self.kb.remove_source(source)
+                path.unlink(missing_ok=True)
+                raise
+        except (UploadError, DocumentError) as exc:
+            result.error = str(exc)
+            return result
+        except PermissionError as exc:  # the store is read-only
+            result.error = str(exc)
+            return result
+        log.info("uploaded %s as %s: %d chunks", result.original_name, source, len(chunks))
+        return replace(result, status="indexed", source=source, chunks=len(chunks))
+
+    def _load(self, path: Path, source: str, meta: UploadMeta, original_name: str):
+        doc = load_document(
+            path,
+            self.folder,
+            max_bytes=int(self.settings.max_file_mb * 1_000_000),
+            default_audience=self.settings.default_audience,
+        )
+        metadata = {**doc.metadata, **meta.overrides()}
+        if not meta.title and metadata.get("title") == path.stem:
+            # No heading and no title given: the generated name is no title, the original is.
+            metadata["title"] = Path(_display_name(original_name)).stem
+        return SourceDocument(source=source, format=doc.format, metadata=metadata, pages=doc.pages)
+
+    def _write_file(self, stored: str, data: bytes) -> Path:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self.folder / stored
+        partial = path.with_name(f".{stored}.partial")
+        partial.write_bytes(data)
+        os.replace(partial, path)
+        return path
+
+    # --- list, re-index, delete -------------------------------------------------------------
+
+    def uploads(self) -> list[dict]:
+        columns = [c for c in uploads_table.c if c.name != "content"]
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(*columns).order_by(uploads_table.c.uploaded_at)).mappings()
+            return [dict(r) for r in rows]
+
+    def documents(self, today: date | None = None) -> list[DocumentRow]:
+        """Every document: what the store holds (chunks, metadata, validity) and the uploads'
+        records; corpus files that failed to load show as `not indexed`."""
+        got = self.kb.collection.get(include=["metadatas"])
+        metadatas = [m for m in got["metadatas"] or [] if m]
+        versions = Versions(metadatas)
+        first: dict[str, dict] = {}
+        counts: dict[str, int] = {}
+        for meta in metadatas:
+            source = meta.get("source", "")
+            first.setdefault(source, meta)
+            counts[source] = counts.get(source, 0) + 1
+        indexed = self.kb.last_indexed()
+        uploads = {u["source"]: u for u in self.uploads()}
+        rows = []
+        for source in sorted(set(first) | set(uploads)):
+            meta = first.get(source, {})
+            upload = uploads.get(source, {})
+            stored = source in first
+            rows.append(
+                DocumentRow(
+                    source=source,
+                    title=meta.get("title") or upload.get("title", ""),
+                    kind="upload" if is_upload(source) else "corpus",
+                    chunks=counts.get(source, 0),
+                    audience=meta.get("audience") or upload.get("audience", ""),
+                    owner=meta.get("owner") or upload.get("owner", ""),
+                    effective_date=meta.get("effective_date") or upload.get("effective_date", ""),
+                    expiry_date=meta.get("expiry_date") or upload.get("expiry_date", ""),
+                    version=meta.get("version") or upload.get("version", ""),
+                    status=versions.validity(source, today).status if stored else "not indexed",
+                    last_ingest=_iso(indexed.get(source)),
+                    original_name=upload.get("original_name", ""),
+                    uploaded_by=upload.get("uploaded_by", ""),
+                    error=upload.get("error", ""),
+                )
+            )
+        return rows
+
+    def delete(self, source: str) -> int:
+        """Remove an uploaded document: its chunks leave the store (and so the BM25 index) at
+        once, then its file and record. Returns the number of chunks removed."""
+        upload = self._upload(source)
+        removed = self.kb.remove_source(source)
+        with self.engine.begin() as conn:
+            conn.execute(delete(uploads_table).where(uploads_table.c.source == source))
+        (self.folder / upload["source"].removeprefix(UPLOAD_PREFIX)).unlink(missing_ok=True)
+        log.info("deleted upload %s (%s): %d chunks", upload["original_name"], source, removed)
+        return removed
+
+    def reindex(self, source: str) -> UploadResult:
+        """Load one document again (upload or corpus file) and replace its chunks."""
+        if is_upload(source):
+            upload = self._upload(source)
+            path = self.file_path(source)
+            meta = UploadMeta(
+                **{k: upload[k] for k in UploadMeta.__dataclass_fields__ if upload.get(k)}
+            )
+            name = upload["original_name"]
+        else:
+            path = self._corpus_path(source)
+            meta, name = UploadMeta(), source
+        result = UploadResult(original_name=name, status="failed", source=source)
+        try:
+            if is_upload(source):
+                doc = self._load(path, source, meta, name)
+            else:
+                doc = load_document(
+                    path,
+                    self.settings.corpus_dir,
+                    max_bytes=int(self.settings.max_file_mb * 1_000_000),
+                    default_audience=self.settings.default_audience,
+                )
+            chunks = split_document(doc, self.settings.chunk_size, self.settings.chunk_overlap)
+            self.kb.replace_source(source, chunks)
+        except (DocumentError, PermissionError) as exc:
+            result.error = str(exc)
+            self._set_status(source, "failed", str(exc))
+            return result
+        self._set_status(source, "indexed", "", len(chunks))
+        return replace(result, status="indexed", chunks=len(chunks))
+
+    def reindex_all(self) -> list[UploadResult]:
+        """The corpus folder (incremental ingest) and every upload again."""
+        report = self.kb.ingest(self.settings.corpus_dir)
+        results = [
+            UploadResult(source, "indexed", source)
+            for source in report.added + report.updated + report.skipped
+        ]
+        results += [
+            UploadResult(f["source"], "failed", f["source"], error=f["reason"])
+            for f in report.failed
+        ]
+        if report.error:
+            results.append(UploadResult("corpus", "failed", error=report.error))
+        results += [self.reindex(u["source"]) for u in self.uploads()]
+        return results
+
+    def file_path(self, source: str) -> Path:
+        """The file of an upload, written again from the database if this machine lacks it."""
+        self._upload(source)  # KeyError for an unknown upload
+        path = self.folder / source.removeprefix(UPLOAD_PREFIX)
+        if not path.exists():
+            with self.engine.connect() as conn:
+                data = conn.execute(
+                    select(uploads_table.c.content).where(uploads_table.c.source == source)
+                ).scalar_one()
+            self._write_file(path.name, data)
+        return path
+
+    def original_name(self, source: str) -> str:
+        return self._upload(source)["original_name"]
+
+    def _upload(self, source: str) -> dict:
+        columns = [c for c in uploads_table.c if c.name != "content"]
+        with self.engine.connect() as conn:
+            row = (
+                conn.execute(select(*columns).where(uploads_table.c.source == source))
+                .mappings()
+                .first()
+            )
+        if row is None:
+            raise KeyError(f"no uploaded document {source}")
+        return dict(row)
+
+    def _corpus_path(self, source: str) -> Path:
+        for path in discover(self.settings.corpus_dir):
+            if source_name(path, self.settings.corpus_dir) == source:
+                return path
+        raise KeyError(f"no corpus file {source}")
+
+    def _set_status(self, source: str, status: str, error: str, chunks: int | None = None) -> None:
+        if not is_upload(source):
+            return
+        values = {"status": status, "error": error}
+        if chunks is not None:
+            values |= {"chunks": chunks, "indexed_at": datetime.now(UTC)}
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(uploads_table).where(uploads_table.c.source == source).values(**values)
+            )
+
+
+def _checked_suffix(name: str) -> str:
+    suffix = Path(name or "").suffix.lower()
+    if suffix not in supported_suffixes():
+        raise UploadError(
+            f"unsupported file type '{suffix or name or '(no name)'}' "
+            f"(supported: {', '.join(sorted(supported_suffixes()))})"
+        )
+    return suffix
+
+
+def _display_name(name: str) -> str:
+    """The original file name as metadata: the last path part, without control characters."""
+    base = Path((name or "").replace("\\", "/")).name
+    cleaned = "".join(ch for ch in base if ch.isprintable())
+    return cleaned[:300] or "(no name)"
+
+
+def _iso(epoch: float | None) -> str:
+    if not epoch:
+        return ""
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M")

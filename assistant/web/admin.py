@@ -1,0 +1,339 @@
+"""The admin page at /admin (group `admin`): documents, analytics, knowledge gaps, regression set.
+
+Every event checks the admin again (the AdminGate middleware has already refused everybody else
+for the whole /admin path); none of these events is part of the public Gradio API.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import gradio as gr
+import pandas as pd
+from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
+from starlette.concurrency import run_in_threadpool
+
+from assistant.index import IngestBusyError, is_upload
+from assistant.uploads import UploadMeta, UploadResult
+from assistant.web.admin_auth import AdminDenied
+
+if TYPE_CHECKING:
+    from assistant.web.server import Runtime
+
+LIST_COLUMNS = {
+    "title": "Titel",
+    "status": "Status",
+    "kind": "Art",
+    "chunks": "Abschnitte",
+    "audience": "Zielgruppe",
+    "owner": "Verantwortlich",
+    "effective_date": "Gültig ab",
+    "expiry_date": "Gültig bis",
+    "version": "Version",
+    "last_ingest": "Zuletzt indexiert (UTC)",
+    "original_name": "Originalname",
+    "uploaded_by": "Hochgeladen von",
+    "source": "Quelle",
+}
+RESULT_COLUMNS = {
+    "original_name": "Datei",
+    "status": "Ergebnis",
+    "chunks": "Abschnitte",
+    "error": "Fehler",
+    "source": "Quelle",
+}
+STATUS_DE = {
+    "indexed": "indexiert",
+    "failed": "fehlgeschlagen",
+    "current": "gültig",
+    "expired": "abgelaufen",
+    "superseded": "ersetzt",
+    "pending": "noch nicht gültig",
+    "not indexed": "nicht indexiert",
+}
+
+
+def _checked(runtime: Runtime, request: gr.Request | Request):
+    try:
+        return runtime.require_admin(request)
+    except AdminDenied as exc:
+        raise gr.Error(str(exc)) from exc
+
+
+def _documents_frame(runtime: Runtime) -> pd.DataFrame:
+    rows = [vars(r) for r in runtime.documents_admin().documents()]
+    frame = (
+        pd.DataFrame(rows, columns=[*LIST_COLUMNS, "error"])
+        if rows
+        else pd.DataFrame(columns=[*LIST_COLUMNS, "error"])
+    )
+    frame["status"] = frame["status"].map(lambda s: STATUS_DE.get(s, s))
+    return frame[list(LIST_COLUMNS)].rename(columns=LIST_COLUMNS)
+
+
+def _results_frame(results: list[UploadResult]) -> pd.DataFrame:
+    frame = pd.DataFrame([vars(r) for r in results], columns=list(RESULT_COLUMNS))
+    frame["status"] = frame["status"].map(lambda s: STATUS_DE.get(s, s))
+    return frame.rename(columns=RESULT_COLUMNS)
+
+
+def _choices(runtime: Runtime) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(all documents, uploads only) as dropdown choices (label, source)."""
+    rows = runtime.documents_admin().documents()
+    every = [(f"{r.title} ({r.original_name or r.source})", r.source) for r in rows]
+    uploads = [(label, source) for label, source in every if is_upload(source)]
+    return every, uploads
+
+
+def documents_tab(runtime: Runtime) -> None:
+    """Upload with metadata and per-file results; the list; re-index one or all; delete."""
+
+    def refresh(request: gr.Request):
+        _checked(runtime, request)
+        every, uploads = _choices(runtime)
+        return (
+            _documents_frame(runtime),
+            gr.update(choices=every, value=None),
+            gr.update(choices=uploads, value=None),
+        )
+
+    def upload(
+        files,
+        title,
+        audience,
+        owner,
+        effective,
+        expiry,
+        version,
+        request: gr.Request,
+        progress=gr.Progress(),  # noqa: B008 - Gradio's progress hook
+    ):
+        who = _checked(runtime, request)
+        if not files:
+            raise gr.Error("Bitte mindestens eine Datei auswählen.")
+        meta = UploadMeta(
+            title or "", audience or "", owner or "", _day(effective), _day(expiry), version or ""
+        )
+        admin = runtime.documents_admin()
+        results = []
+        for file in progress.tqdm(files, desc="Dokumente werden indexiert"):
+            path = Path(file if isinstance(file, str) else file.name)
+            original = getattr(file, "orig_name", None) or path.name
+            try:
+                data = path.read_bytes()
+            except OSError as exc:
+                results.append(UploadResult(original, "failed", error=f"cannot read upload: {exc}"))
+                continue
+            results.append(admin.upload(original, data, meta, who.user))
+        failed = [r for r in results if r.status != "indexed"]
+        message = f"{len(results) - len(failed)} von {len(results)} Dateien indexiert" + (
+            f"; {len(failed)} fehlgeschlagen (siehe Tabelle)" if failed else ""
+        )
+        if failed:
+            gr.Warning(message)
+        else:
+            gr.Info(message)
+        every, uploads = _choices(runtime)
+        return (
+            _results_frame(results),
+            _documents_frame(runtime),
+            gr.update(choices=every, value=None),
+            gr.update(choices=uploads, value=None),
+            gr.update(value=None),
+        )
+
+    def reindex(source, request: gr.Request):
+        _checked(runtime, request)
+        if not source:
+            raise gr.Error("Bitte ein Dokument auswählen.")
+        try:
+            result = runtime.documents_admin().reindex(source)
+        except (KeyError, IngestBusyError) as exc:
+            raise gr.Error(str(exc)) from exc
+        return _results_frame([result]), _documents_frame(runtime)
+
+    def reindex_all(request: gr.Request):
+        _checked(runtime, request)
+        try:
+            results = runtime.documents_admin().reindex_all()
+        except IngestBusyError as exc:
+            raise gr.Error(str(exc)) from exc
+        return _results_frame(results), _documents_frame(runtime)
+
+    def delete(source, request: gr.Request):
+        _checked(runtime, request)
+        if not source:
+            raise gr.Error("Bitte ein hochgeladenes Dokument auswählen.")
+        try:
+            removed = runtime.documents_admin().delete(source)
+        except (KeyError, IngestBusyError, PermissionError) as exc:
+            raise gr.Error(str(exc)) from exc
+        gr.Info(f"Gelöscht: {removed} Abschnitte entfernt")
+        every, uploads = _choices(runtime)
+        return (
+            _documents_frame(runtime),
+            gr.update(choices=every, value=None),
+            gr.update(choices=uploads, value=None),
+        )
+
+    with gr.Tab("Dokumente", id="documents"):
+        gr.Markdown(
+            "Neue Richtlinien und Dokumente hochladen (PDF, Markdown, Text, HTML, DOCX; "
+            f"höchstens {runtime.settings.max_file_mb:g} MB je Datei). Sie sind sofort im Chat "
+            "beantwortbar. Eine neue Fassung eines Dokuments (gleicher Titel) ersetzt die alte; "
+            "abgelaufene Dokumente werden nicht mehr als gültig zitiert."
+        )
+        with gr.Row():
+            files = gr.File(label="Dateien", file_count="multiple", elem_id="upload-files", scale=2)
+            with gr.Column(scale=3):
+                with gr.Row():
+                    title = gr.Textbox(
+                        label="Titel (leer: aus dem Dokument)", elem_id="upload-title"
+                    )
+                    audience = gr.Textbox(
+                        label="Zielgruppe (z. B. all oder hr, it)", elem_id="upload-audience"
+                    )
+                    owner = gr.Textbox(label="Verantwortlich", elem_id="upload-owner")
+                with gr.Row():
+                    effective = gr.DateTime(
+                        label="Gültig ab",
+                        include_time=False,
+                        type="string",
+                        elem_id="upload-effective",
+                    )
+                    expiry = gr.DateTime(
+                        label="Gültig bis",
+                        include_time=False,
+                        type="string",
+                        elem_id="upload-expiry",
+                    )
+                    version = gr.Textbox(label="Version", elem_id="upload-version")
+                upload_button = gr.Button(
+                    "Hochladen und indexieren", variant="primary", elem_id="upload"
+                )
+        results = gr.Dataframe(
+            label="Ergebnis je Datei", interactive=False, elem_id="upload-results", wrap=True
+        )
+        gr.Markdown("### Alle Dokumente")
+        table = gr.Dataframe(
+            label="Dokumente", interactive=False, elem_id="documents-table", wrap=True
+        )
+        with gr.Row():
+            pick = gr.Dropdown(label="Dokument neu indexieren", choices=[], elem_id="reindex-pick")
+            reindex_button = gr.Button("Neu indexieren", elem_id="reindex")
+            reindex_all_button = gr.Button("Alle neu indexieren", elem_id="reindex-all")
+        with gr.Row():
+            delete_pick = gr.Dropdown(
+                label="Hochgeladenes Dokument löschen", choices=[], elem_id="delete-pick"
+            )
+            delete_button = gr.Button("Löschen", variant="stop", elem_id="delete")
+        refresh_button = gr.Button("Liste aktualisieren", size="sm", elem_id="refresh-documents")
+
+    upload_button.click(
+        upload,
+        [files, title, audience, owner, effective, expiry, version],
+        [results, table, pick, delete_pick, files],
+        api_name=False,
+    )
+    reindex_button.click(reindex, [pick], [results, table], api_name=False)
+    reindex_all_button.click(reindex_all, None, [results, table], api_name=False)
+    delete_button.click(delete, [delete_pick], [table, pick, delete_pick], api_name=False)
+    refresh_button.click(refresh, None, [table, pick, delete_pick], api_name=False)
+    return refresh, [table, pick, delete_pick]
+
+
+def _day(value) -> str:
+    """A DateTime field's value as YYYY-MM-DD ('' when empty)."""
+    return str(value or "").strip()[:10]
+
+
+def build_admin_ui(runtime: Runtime) -> gr.Blocks:
+    with gr.Blocks(title="KI-Rollen-Assistent · Verwaltung") as ui:
+        gr.Markdown("## KI-Rollen-Assistent · Verwaltung", elem_id="admin-header")
+        with gr.Tabs():
+            refresh, outputs = documents_tab(runtime)
+            try:
+                from assistant.web import admin_analytics  # noqa: PLC0415
+            except ImportError:
+                admin_analytics = None
+            if admin_analytics is not None:
+                admin_analytics.analytics_tab(runtime)
+                admin_analytics.gaps_tab(runtime)
+                admin_analytics.regression_tab(runtime)
+        ui.load(refresh, None, outputs, api_name=False)
+    ui.queue(default_concurrency_limit=2, max_size=32)
+    return ui
+
+
+def documents_router(runtime: Runtime) -> APIRouter:
+    """The same actions as JSON for scripts: /api/admin/documents (admins only)."""
+    router = APIRouter(prefix="/api/admin", tags=["admin"])
+
+    def admin(request: Request):
+        try:
+            return runtime.require_admin(request)
+        except AdminDenied as exc:
+            raise HTTPException(exc.status, detail=str(exc)) from exc
+
+    @router.get("/documents")
+    def list_documents(request: Request) -> list[dict]:
+        """Every document with chunk count, audience, owner, dates, validity and last ingest."""
+        admin(request)
+        return [vars(r) for r in runtime.documents_admin().documents()]
+
+    @router.post("/documents")
+    async def upload_documents(
+        request: Request,
+        files: Annotated[list[UploadFile], File(description="one or many documents")],
+        title: Annotated[str, Form()] = "",
+        audience: Annotated[str, Form()] = "",
+        owner: Annotated[str, Form()] = "",
+        effective_date: Annotated[str, Form()] = "",
+        expiry_date: Annotated[str, Form()] = "",
+        version: Annotated[str, Form()] = "",
+        document_id: Annotated[str, Form()] = "",
+    ) -> dict:
+        """Upload one or many files with the same metadata; one result per file (HTTP 200 even
+        if some failed: each result names its error)."""
+        who = admin(request)
+        meta = UploadMeta(title, audience, owner, effective_date, expiry_date, version, document_id)
+        documents = runtime.documents_admin()
+        limit = int(runtime.settings.max_file_mb * 1_000_000)
+        results = []
+        for file in files:
+            data = await file.read(limit + 1)
+            results.append(
+                await run_in_threadpool(documents.upload, file.filename or "", data, meta, who.user)
+            )
+        return {"results": [vars(r) for r in results]}
+
+    @router.delete("/documents/{source:path}")
+    def delete_document(source: str, request: Request) -> dict:
+        admin(request)
+        if not is_upload(source):
+            raise HTTPException(
+                409, detail=f"{source} is a file of the corpus folder; remove it there"
+            )
+        try:
+            removed = runtime.documents_admin().delete(source)
+        except KeyError as exc:
+            raise HTTPException(404, detail=str(exc)) from exc
+        except IngestBusyError as exc:
+            raise HTTPException(409, detail=str(exc)) from exc
+        return {"source": source, "chunks_removed": removed}
+
+    @router.post("/reindex")
+    def reindex(request: Request, source: str | None = None) -> dict:
+        """Re-index one document (`?source=`) or everything."""
+        admin(request)
+        try:
+            documents = runtime.documents_admin()
+            results = [documents.reindex(source)] if source else documents.reindex_all()
+        except KeyError as exc:
+            raise HTTPException(404, detail=str(exc)) from exc
+        except IngestBusyError as exc:
+            raise HTTPException(409, detail=str(exc)) from exc
+        return {"results": [vars(r) for r in results]}
+
+    return router

@@ -1,0 +1,190 @@
+"""Who may use the admin pages: members of the admin group, however they signed in.
+
+The admin page is a normal browser page (not the intranet widget), so it needs an identity on
+every request, including Gradio's uploads and event calls:
+
+- behind the SSO proxy: the proxy's headers (from a trusted address) on every request;
+- API scripts: `Authorization: Bearer <JWT>`;
+- otherwise `/admin/login` turns a widget token (`?token=`) or a configured login user into a
+  signed, HttpOnly session cookie (8 hours).
+
+`AdminGate` checks this for every path under `/admin` and `/api/admin` before anything else runs:
+401 for nobody (a browser is sent to the login page), 403 for a signed-in non-admin.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import html
+import json
+import time
+from urllib.parse import quote
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.middleware.base import BaseHTTPMiddleware
+
+from assistant.audience import reader_groups
+from assistant.config import Settings
+from assistant.identity import ANONYMOUS, Identity, IdentityError, resolve
+
+COOKIE = "kra_admin"
+SESSION_S = 8 * 3600
+LOGIN_PATH = "/admin/login"
+
+
+class AdminDenied(Exception):
+    """Not allowed on the admin pages; `status` is 401 (nobody signed in) or 403 (not an admin)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class AdminSessions:
+    """Signed admin session cookies (HMAC over user, groups and expiry; nothing stored server-side,
+    so every replica with the same session secret accepts them)."""
+
+    def __init__(self, key: bytes, ttl_s: int = SESSION_S) -> None:
+        self.key = key
+        self.ttl_s = ttl_s
+
+    def issue(self, who: Identity, now: float | None = None) -> str:
+        payload = {
+            "u": who.user,
+            "g": sorted(who.groups),
+            "v": who.via,
+            "e": int((now or time.time()) + self.ttl_s),
+        }
+        body = base64.urlsafe_b64encode(json.dumps(payload).encode()).decode().rstrip("=")
+        return f"{body}.{self._mac(body)}"
+
+    def read(self, cookie: str | None) -> Identity | None:
+        if not cookie or "." not in cookie:
+            return None
+        body, mac = cookie.rsplit(".", 1)
+        if not hmac.compare_digest(self._mac(body), mac):
+            return None
+        try:
+            payload = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+        except ValueError:
+            return None
+        if payload.get("e", 0) < time.time() or not payload.get("u"):
+            return None
+        return Identity(payload["u"], reader_groups(payload.get("g", [])), payload.get("v", ""))
+
+    def _mac(self, body: str) -> str:
+        return hmac.new(self.key, body.encode(), hashlib.sha256).hexdigest()[:40]
+
+
+def request_identity(request, settings: Settings, sessions: AdminSessions) -> Identity:
+    """The identity behind an admin request (FastAPI or Gradio request): bearer token or SSO
+    proxy first, then the admin session cookie; IdentityError for a presented, invalid token."""
+    client = request.client.host if getattr(request, "client", None) else None
+    who = resolve(request.headers, client, settings)
+    if who.user:
+        return who
+    cookies = getattr(request, "cookies", None) or {}
+    return sessions.read(cookies.get(COOKIE)) or ANONYMOUS
+
+
+def require_admin(request, settings: Settings, sessions: AdminSessions) -> Identity:
+    """The admin behind the request; AdminDenied (401/403) for anybody else."""
+    try:
+        who = request_identity(request, settings, sessions)
+    except IdentityError as exc:
+        raise AdminDenied(401, str(exc)) from exc
+    if not who.user:
+        raise AdminDenied(401, "sign in to use the admin pages")
+    if settings.admin_group not in who.groups:
+        raise AdminDenied(
+            403,
+            f"the admin pages are only for the group '{settings.admin_group}'; "
+            f"{who.user} is not in it",
+        )
+    return who
+
+
+def _is_admin_path(path: str) -> bool:
+    lowered = path.lower()
+    return (
+        lowered == "/admin"
+        or lowered.startswith("/admin/")
+        or lowered == "/api/admin"
+        or lowered.startswith("/api/admin/")
+    ) and lowered.rstrip("/") != LOGIN_PATH
+
+
+class AdminGate(BaseHTTPMiddleware):
+    """Admin paths answer only to admins; nothing of the admin app runs for anybody else."""
+
+    def __init__(self, app, settings: Settings, sessions: AdminSessions) -> None:
+        super().__init__(app)
+        self.settings = settings
+        self.sessions = sessions
+
+    async def dispatch(self, request: Request, call_next):
+        if not _is_admin_path(request.url.path):
+            return await call_next(request)
+        try:
+            require_admin(request, self.settings, self.sessions)
+        except AdminDenied as exc:
+            wants_page = request.method == "GET" and "text/html" in request.headers.get(
+                "accept", ""
+            )
+            if wants_page and exc.status == 401:
+                return RedirectResponse(f"{LOGIN_PATH}?next={quote(request.url.path)}", 303)
+            if wants_page:
+                return HTMLResponse(denied_page(str(exc)), status_code=exc.status)
+            return JSONResponse({"detail": str(exc)}, status_code=exc.status)
+        return await call_next(request)
+
+
+def set_session(response: Response, sessions: AdminSessions, who: Identity, secure: bool) -> None:
+    response.set_cookie(
+        COOKIE,
+        sessions.issue(who),
+        max_age=sessions.ttl_s,
+        httponly=True,
+        secure=secure,
+        samesite="strict",
+        path="/",
+    )
+
+
+_PAGE = """<!doctype html><html lang="de"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>KI-Rollen-Assistent · Verwaltung</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:28rem;margin:4rem auto;padding:0 1rem}}
+label{{display:block;margin:.8rem 0 .2rem}}input{{width:100%;padding:.4rem;font-size:1rem}}
+button{{margin-top:1rem;padding:.5rem 1.2rem;font-size:1rem}}.error{{color:#b00020}}</style>
+</head><body><h1>Verwaltung</h1>{body}</body></html>"""
+
+
+def login_page(error: str = "", next_path: str = "/admin/") -> str:
+    message = f'<p class="error" id="login-error">{html.escape(error)}</p>' if error else ""
+    return _PAGE.format(
+        body=f"""<p>Anmeldung für die Gruppe <em>admin</em> (Personal / KI-Governance).</p>{message}
+<form method="post" action="{LOGIN_PATH}">
+<input type="hidden" name="next" value="{html.escape(next_path)}">
+<label for="username">Benutzer</label><input id="username" name="username" autocomplete="username">
+<label for="password">Passwort</label>
+<input id="password" name="password" type="password" autocomplete="current-password">
+<button type="submit" id="login">Anmelden</button></form>"""
+    )
+
+
+def denied_page(reason: str) -> str:
+    return _PAGE.format(
+        body=f'<p class="error" id="denied">Kein Zugriff: {html.escape(reason)}</p>'
+        f'<p><a href="{LOGIN_PATH}">Mit einem anderen Konto anmelden</a> · <a href="/">Zum Chat</a></p>'
+    )
+
+
+def safe_next(path: str | None) -> str:
+    """Only a local admin path may be the target after login (no open redirect)."""
+    if path and path.startswith("/admin") and not path.startswith("//") and "\\" not in path:
+        return path
+    return "/admin/"
