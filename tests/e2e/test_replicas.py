@@ -16,7 +16,7 @@ from assistant.audit import AuditLog
 from assistant.config import Settings
 from assistant.feedback import FeedbackStore
 from assistant.identity import LinkSigner
-from e2e.conftest import start_server
+from e2e.conftest import JWT_SECRET, make_token, start_server
 
 SESSION_SECRET = "replicas-share-this-signing-key-0123456789"  # noqa: S105 (a test fixture)
 QUESTION = "Wie lange dauert das Sabbatical für Quantenforscher?"
@@ -50,6 +50,7 @@ def replicas(tmp_path_factory, chroma_server, postgres):
     env = {
         **store_env(store),
         "ASSISTANT_SESSION_SECRET": SESSION_SECRET,
+        "ASSISTANT_JWT_SECRET": JWT_SECRET,
         "ASSISTANT_RATE_LIMIT_PER_MINUTE": "1000",
     }
     machines = [tmp_path / name for name in ("machine-a", "machine-b")]
@@ -117,3 +118,37 @@ def test_a_link_one_replica_signs_opens_on_the_other(replicas):
         assert httpx.get(f"{url}/files/{source}?{forged}", timeout=30).status_code == 404
         response = httpx.get(f"{url}/files/{source}?{signed}", timeout=30)
         assert response.status_code == 200 and "Band Q1" in response.text
+
+
+def test_an_upload_through_one_replica_is_answered_and_deleted_through_the_other(replicas):
+    """The admin's upload and delete reach the other replica at its next question; the uploaded
+    file, kept in the shared database, is served by a replica that never saw it on disk."""
+    _, _, (first, second) = replicas
+    question = "Wer genehmigt Drohnenflüge über dem Lager?"
+    text = "# Drohnenflüge\n\n## Genehmigung\n\nDrohnenflüge über dem Lager genehmigt die Werkfeuerwehr.\n"
+    with httpx.Client(timeout=120) as client:
+        # Sign in on the first replica; the session cookie holds on the second one too.
+        login = client.get(
+            f"{first}/admin/login", params={"token": make_token("hr-admin", ("admin",))}
+        )
+        assert login.status_code == 303
+        upload = client.post(
+            f"{first}/api/admin/documents",
+            files=[("files", ("drohnen.md", text.encode(), "text/markdown"))],
+            data={"owner": "Werkschutz"},
+        )
+        [result] = upload.json()["results"]
+        assert result["status"] == "indexed", result
+        source = result["source"]
+
+        def answer(url):
+            return client.post(f"{url}/api/ask", json={"question": question}).json()
+
+        assert answer(second)["citations"][0]["source"] == source
+        assert "Werkfeuerwehr" in client.get(f"{second}/files/{source}").text
+        listed = client.get(f"{second}/api/admin/documents").json()
+        assert any(d["source"] == source and d["owner"] == "Werkschutz" for d in listed)
+
+        assert client.delete(f"{second}/api/admin/documents/{source}").status_code == 200
+        assert source not in cited(answer(first))
+        assert client.get(f"{first}/files/{source}").status_code == 404
