@@ -27,7 +27,15 @@ def main() -> None:
     print(
         f"KI-Rollen-Assistent: http://{args.host}:{args.port}/  (loading the corpus …)", flush=True
     )
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="warning")
+    # Behind a proxy that serves the app under a path prefix (the path of ASSISTANT_PUBLIC_URL),
+    # the ASGI root_path makes FastAPI and every mounted Gradio app build their URLs under it.
+    uvicorn.run(
+        create_app(settings),
+        host=args.host,
+        port=args.port,
+        log_level="warning",
+        root_path=settings.root_path,
+    )
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -140,8 +141,10 @@ class Settings(BaseSettings):
     )
     public_url: str = Field(
         "",
-        description="The server's URL as browsers reach it, used in the widget snippet "
-        "(default: taken from the request).",
+        description="The server's URL as browsers reach it, used in the widget snippet and "
+        "document links (default: taken from the request). Behind a reverse proxy that serves the "
+        "app under a path prefix (and strips it), include the prefix: "
+        "https://intranet.example.com/ki-assistent.",
     )
     feedback_db_url: str = Field(
         "",
@@ -261,6 +264,11 @@ class Settings(BaseSettings):
     def chroma_dir(self) -> Path:
         """Where the embedded Chroma store lives."""
         return self.data_dir / "chroma"
+
+    @property
+    def root_path(self) -> str:
+        """The path prefix a reverse proxy serves the app under: public_url's path ("" = root)."""
+        return urlsplit(self.public_url).path.rstrip("/")
 
     @property
     def embed_origin_list(self) -> list[str]:
