@@ -6,7 +6,7 @@ export HF_HUB_OFFLINE := 1
 export GRADIO_ANALYTICS_ENABLED := False
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: install install-dev system-deps run ingest test lint eval bench
+.PHONY: install install-dev system-deps run ingest test lint eval bench bench-server
 
 install:
 	@$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
@@ -40,3 +40,7 @@ eval: install
 
 bench: install-dev
 	.venv/bin/python benchmarks/bench_core.py
+
+# Embedded store vs Chroma server (+ PostgreSQL records); starts both servers itself.
+bench-server: install-dev system-deps
+	.venv/bin/python benchmarks/bench_server.py
