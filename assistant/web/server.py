@@ -8,6 +8,7 @@ import logging
 import re
 import threading
 import time
+import unicodedata
 from pathlib import Path
 from typing import Literal
 
@@ -21,8 +22,9 @@ from starlette.middleware.base import BaseHTTPMiddleware
 from assistant.answer import Answer
 from assistant.audit import AuditLog
 from assistant.config import Settings
-from assistant.documents import is_corpus_file
-from assistant.feedback import FeedbackStore
+from assistant.documents import find_corpus_file
+from assistant.embeddings import EmbeddingError
+from assistant.feedback import FeedbackError, FeedbackStore
 from assistant.identity import (
     ANONYMOUS,
     Identity,
@@ -48,6 +50,10 @@ class Runtime:
         self.settings = settings
         self.ready = threading.Event()
         self.error: str | None = None
+        # Why the startup ingest stopped early (store read-only, disk full): answers come from
+        # what was stored before, and /healthz says so.
+        self.ingest_error = ""
+        self.retry_s = 30.0  # a failing embedding endpoint is tried again after this
         self.kb: KnowledgeBase | None = None
         self.assistant: Assistant | None = None
         settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -84,9 +90,21 @@ class Runtime:
             )
             for failed in report.failed:
                 log.warning("not ingested: %s: %s", failed["source"], failed["reason"])
+            if report.error:
+                log.error(
+                    "startup ingest stopped, answering from the stored corpus: %s", report.error
+                )
+            self.ingest_error = report.error
             self.assistant = build_assistant(self.settings, self.kb)
             self.assistant.retriever.retrieve("warm-up")  # builds the BM25 index once
             self.ready.set()
+        except EmbeddingError as exc:
+            # Nothing can be searched without the embedding endpoint; it may come back.
+            log.error("startup: %s; trying again in %.0f s", exc, self.retry_s)
+            self.error = str(exc)
+            retry = threading.Timer(self.retry_s, self._load)
+            retry.daemon = True
+            retry.start()
         except Exception as exc:  # reported on /healthz instead of killing the server
             log.exception("startup failed")
             self.error = f"{type(exc).__name__}: {exc}"
@@ -198,14 +216,19 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict:
-        """200 once the index is loaded and answering, 503 before."""
+        """200 once the index is loaded and answering, 503 before (with the reason). "degraded"
+        with `ingest_error`: answering from the stored corpus, which the last ingest could not
+        update."""
         if not runtime.ready.is_set():
             raise HTTPException(503, detail=runtime.error or "loading")
-        return {
-            "status": "ok",
+        health = {
+            "status": "degraded" if runtime.ingest_error else "ok",
             "chunks": runtime.kb.count(),
             "corpus_version": runtime.kb.version(),
         }
+        if runtime.ingest_error:
+            health["ingest_error"] = runtime.ingest_error
+        return health
 
     def identity(request: Request) -> Identity:
         try:
@@ -232,6 +255,9 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
             raise HTTPException(422, detail=str(exc)) from exc
         except BusyError as exc:
             raise HTTPException(503, detail=str(exc), headers={"retry-after": "5"}) from exc
+        except EmbeddingError as exc:
+            log.error("question not answered: %s", exc)
+            raise HTTPException(503, detail=str(exc), headers={"retry-after": "30"}) from exc
         runtime.answered(who, answer, "api", round((time.monotonic() - started) * 1000))
         return answer.as_dict()
 
@@ -246,7 +272,11 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
             "answered": body.answered,
             "mode": body.mode,
         }
-        return {"id": runtime.feedback.add(answer, body.rating, body.comment)}
+        try:
+            return {"id": runtime.feedback.add(answer, body.rating, body.comment)}
+        except FeedbackError as exc:
+            log.error("%s", exc)
+            raise HTTPException(503, detail=str(exc)) from exc
 
     @app.get("/files/{source:path}", tags=["documents"], include_in_schema=False)
     def corpus_file(
@@ -254,8 +284,10 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     ) -> Response:
         """A corpus document, read-only; only files that are part of the corpus, and only for
         readers in its audience (or with a signed link from an answer shown to one)."""
-        path = settings.corpus_dir / source
-        if not is_corpus_file(path, settings.corpus_dir):
+        # Sources are stored and cited in Unicode NFC, whatever form the name has on disk.
+        source = unicodedata.normalize("NFC", source)
+        path = find_corpus_file(settings.corpus_dir, source)
+        if path is None:
             raise HTTPException(404, detail="no such document")
         assistant = runtime.get()
         if not runtime.links.check(source, exp, sig):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
@@ -9,6 +10,8 @@ from typing import TYPE_CHECKING
 import gradio as gr
 
 from assistant.answer import Answer, Citation
+from assistant.embeddings import EmbeddingError
+from assistant.feedback import FeedbackError
 from assistant.identity import (
     ANONYMOUS,
     Identity,
@@ -23,6 +26,8 @@ from assistant.web.render import answer_html, file_url, inert
 
 if TYPE_CHECKING:
     from assistant.web.server import Runtime
+
+log = logging.getLogger(__name__)
 
 EXAMPLES = {
     "de": [
@@ -54,6 +59,10 @@ UI_TEXT = {
         "not_text": "Die Frage muss Text sein.",
         "signin": "Anmeldung abgelehnt: {reason}. Bitte öffnen Sie den Assistenten erneut über "
         "das Intranet.",
+        "feedback_failed": "Ihre Bewertung konnte nicht gespeichert werden (Speicher nicht "
+        "beschreibbar). Der Assistent beantwortet weiter Fragen.",
+        "search_down": "Die Suche ist gerade nicht erreichbar – bitte versuchen Sie es später "
+        "noch einmal.",
         "rate": "Sie haben gerade sehr viele Fragen gestellt – bitte warten Sie {wait} Sekunden.",
         "busy": "Der Assistent ist gerade ausgelastet – bitte versuchen Sie es gleich noch einmal.",
     },
@@ -72,6 +81,9 @@ UI_TEXT = {
         "too_long": "The question is too long – please shorten it (at most {max} characters).",
         "not_text": "The question must be text.",
         "signin": "Sign-in refused: {reason}. Please open the assistant again from the intranet.",
+        "feedback_failed": "Your rating could not be saved (storage not writable). The assistant "
+        "keeps answering questions.",
+        "search_down": "The search is unreachable right now – please try again later.",
         "rate": "You have asked a lot of questions just now – please wait {wait} seconds.",
         "busy": "The assistant is busy right now – please try again in a moment.",
     },
@@ -182,6 +194,10 @@ def build_ui(runtime: Runtime, compact: bool = False) -> gr.Blocks:
         except BusyError:
             yield refuse(UI_TEXT[lang]["busy"])
             return
+        except EmbeddingError:
+            log.exception("question not answered: the embedding endpoint failed")
+            yield refuse(UI_TEXT[lang]["search_down"])
+            return
         latency_ms = round((time.monotonic() - started) * 1000)
         runtime.answered(who, answer, "widget" if compact else "chat", latency_ms)
         base = runtime.public_base(request)
@@ -199,7 +215,7 @@ def build_ui(runtime: Runtime, compact: bool = False) -> gr.Blocks:
         ]
         yield [*chat, {"role": "assistant", "content": final}], done
 
-    def rate(turns: list, data: gr.LikeData):
+    def rate(turns: list, lang: str, data: gr.LikeData):
         # The rated chat message identifies its turn (see answer_question).
         index = data.index if isinstance(data.index, int) else data.index[0]
         turn = next((t for t in turns if t.get("message") == index), None)
@@ -207,13 +223,23 @@ def build_ui(runtime: Runtime, compact: bool = False) -> gr.Blocks:
             return None, gr.update(visible=False)
         if data.liked not in (True, False):  # un-liking: nothing to store
             return None, gr.update(visible=False)
-        feedback_id = runtime.feedback.add(turn["answer"], 1 if data.liked else -1)
+        try:
+            feedback_id = runtime.feedback.add(turn["answer"], 1 if data.liked else -1)
+        except FeedbackError as exc:
+            log.error("%s", exc)
+            gr.Warning(UI_TEXT[lang]["feedback_failed"])
+            return None, gr.update(visible=False)
         return feedback_id, gr.update(visible=True)
 
     def send_comment(feedback_id, comment: str, lang: str):
-        if feedback_id is not None and comment.strip():
-            runtime.feedback.set_comment(feedback_id, comment)
-        gr.Info(UI_TEXT[lang]["thanks"])
+        try:
+            if feedback_id is not None and comment.strip():
+                runtime.feedback.set_comment(feedback_id, comment)
+        except FeedbackError as exc:
+            log.error("%s", exc)
+            gr.Warning(UI_TEXT[lang]["feedback_failed"])
+        else:
+            gr.Info(UI_TEXT[lang]["thanks"])
         return None, "", gr.update(visible=False)
 
     def set_language(choice: str):
@@ -294,7 +320,7 @@ def build_ui(runtime: Runtime, compact: bool = False) -> gr.Blocks:
         chatbot.example_select(pick_example, [chatbot, turns], [chatbot, turns], queue=False).then(
             answer_question, [chatbot, turns, lang, who], [chatbot, turns], api_name=False
         )
-        chatbot.like(rate, [turns], [feedback_id, comment_row], api_name=False)
+        chatbot.like(rate, [turns, lang], [feedback_id, comment_row], api_name=False)
         comment_send.click(
             send_comment,
             [feedback_id, comment, lang],

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -24,7 +25,10 @@ def make_token(sub: str = "u123", groups=("hr",), ttl_s: int = 3600, secret: str
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
-def start_server(corpus, data_dir, extra_env=None, timeout=240):
+def start_server(corpus, data_dir, extra_env=None, timeout=240, preexec_fn=None, ready=None):
+    """The app on 127.0.0.1 and a free port: (process, base URL) once `ready(GET /healthz)` holds
+    (default: it answers 200). preexec_fn runs in the child before the app starts."""
+    ready = ready or (lambda response: response.status_code == 200)
     port = free_port()
     env = {
         **os.environ,
@@ -39,6 +43,7 @@ def start_server(corpus, data_dir, extra_env=None, timeout=240):
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
+        preexec_fn=preexec_fn,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + timeout
@@ -46,13 +51,32 @@ def start_server(corpus, data_dir, extra_env=None, timeout=240):
         if proc.poll() is not None:
             raise RuntimeError(f"server exited: {Path(log.name).read_text()[-2000:]}")
         try:
-            if httpx.get(url + "/healthz", timeout=2).status_code == 200:
+            if ready(httpx.get(url + "/healthz", timeout=2)):
                 return proc, url
         except httpx.HTTPError:
             pass
         time.sleep(0.5)
     proc.kill()
     raise RuntimeError(f"server not ready in {timeout}s: {Path(log.name).read_text()[-2000:]}")
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+
+
+@contextmanager
+def running_app(corpus, data_dir, extra_env=None, **kwargs):
+    """start_server as a context: the base URL, the app stopped afterwards."""
+    proc, url = start_server(corpus, data_dir, extra_env, **kwargs)
+    try:
+        yield url
+    finally:
+        stop_server(proc)
 
 
 @pytest.fixture(scope="session")
@@ -176,12 +200,7 @@ def browser_server(tmp_path_factory, intranet):
         },
     )
     yield url, data_dir
-    proc.terminate()
-    try:
-        proc.wait(20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(10)
+    stop_server(proc)
 
 
 @pytest.fixture(scope="session")

@@ -42,6 +42,21 @@ def wait_for_cards(scope, at_least: int = 1) -> None:
     scope.locator(CARD).nth(at_least - 1).wait_for(state="visible", timeout=ANSWER_TIMEOUT)
 
 
+def wait_for_toast(page, text: str) -> None:
+    """Until a toast with `text` is shown, its fade-in over (so a screenshot shows it)."""
+    page.get_by_text(text).first.wait_for(state="visible", timeout=15_000)
+    page.wait_for_function(
+        """(wanted) => {
+            const text = [...document.querySelectorAll("[data-testid='toast-text']")]
+                .find(e => e.textContent.includes(wanted));
+            const body = text && (text.closest('.toast-body') || text);
+            return body && getComputedStyle(body).opacity === '1' && !body.getAnimations().length;
+        }""",
+        arg=text,
+        timeout=15_000,
+    )
+
+
 # --- 1. streaming, markers, source cards ---------------------------------------------------------
 
 
@@ -193,17 +208,7 @@ def test_thumbs_down_with_comment_is_stored(browser_server, page, screenshot):
     screenshot(page, "03-feedback-comment")
     page.locator("#comment-send").click()
     comment_row.wait_for(state="hidden", timeout=15_000)
-    page.get_by_text("Danke für Ihr Feedback!").first.wait_for(state="visible", timeout=15_000)
-    # The toast fades in; wait for the animation to end so the screenshot shows it.
-    page.wait_for_function(
-        """() => {
-            const text = [...document.querySelectorAll("[data-testid='toast-text']")]
-                .find(e => e.textContent.includes('Danke für Ihr Feedback'));
-            const body = text && (text.closest('.toast-body') || text);
-            return body && getComputedStyle(body).opacity === '1' && !body.getAnimations().length;
-        }""",
-        timeout=15_000,
-    )
+    wait_for_toast(page, "Danke für Ihr Feedback!")
     screenshot(page, "03-feedback-sent")
 
     with sqlite3.connect(data_dir / "app.sqlite") as db:

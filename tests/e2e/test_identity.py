@@ -8,12 +8,11 @@ questions per minute.
 from __future__ import annotations
 
 import sqlite3
-import subprocess
 
 import httpx
 import pytest
 
-from e2e.conftest import make_token, start_server
+from e2e.conftest import make_token, running_app
 
 HR_DOC = "personal/hr-intern-verguetung-ki-rollen.md"
 SALARY = "Was verdient ein Chief AI Officer bei uns? Wie hoch ist das Gehaltsband?"
@@ -33,22 +32,13 @@ def bearer(token: str) -> dict:
 
 @pytest.fixture(scope="module")
 def proxy_app(server_store, server):
-    corpus, data_dir = server_store
-    proc, url = start_server(
-        corpus,
-        data_dir,
-        extra_env={
-            "ASSISTANT_TRUSTED_PROXIES": "127.0.0.1",
-            "ASSISTANT_JWT_SECRET": "",
-            "ASSISTANT_RATE_LIMIT_PER_MINUTE": "4",
-        },
-    )
-    yield url
-    proc.terminate()
-    try:
-        proc.wait(20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    proxy = {
+        "ASSISTANT_TRUSTED_PROXIES": "127.0.0.1",
+        "ASSISTANT_JWT_SECRET": "",
+        "ASSISTANT_RATE_LIMIT_PER_MINUTE": "4",
+    }
+    with running_app(*server_store, proxy) as url:
+        yield url
 
 
 def test_hr_only_document_is_never_quoted_to_others(server):
