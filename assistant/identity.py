@@ -26,7 +26,14 @@ from assistant.config import Settings
 
 
 class IdentityError(Exception):
-    """A token that was presented but cannot be accepted (expired, forged, malformed)."""
+    """A token that was presented but cannot be accepted (expired, forged, malformed).
+
+    `code` names the kind for messages in the user's language: expired | signature | invalid |
+    unconfigured."""
+
+    def __init__(self, message: str, code: str = "invalid") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass(frozen=True)
@@ -52,7 +59,7 @@ def verify_token(token: str, settings: Settings) -> Identity:
     elif secret:
         key, algorithms = secret, ["HS256"]
     else:
-        raise IdentityError("sign-in tokens are not configured on this server")
+        raise IdentityError("sign-in tokens are not configured on this server", "unconfigured")
     try:
         claims = jwt.decode(
             token,
@@ -67,9 +74,11 @@ def verify_token(token: str, settings: Settings) -> Identity:
             leeway=30,
         )
     except jwt.ExpiredSignatureError as exc:
-        raise IdentityError("the sign-in token has expired; reload the intranet page") from exc
+        raise IdentityError(
+            "the sign-in token has expired; reload the intranet page", "expired"
+        ) from exc
     except jwt.InvalidSignatureError as exc:
-        raise IdentityError("the sign-in token's signature is invalid") from exc
+        raise IdentityError("the sign-in token's signature is invalid", "signature") from exc
     except jwt.InvalidTokenError as exc:
         raise IdentityError(f"the sign-in token is invalid: {exc}") from exc
     groups = claims.get("groups", [])

@@ -59,6 +59,10 @@ UI_TEXT = {
         "not_text": "Die Frage muss Text sein.",
         "signin": "Anmeldung abgelehnt: {reason}. Bitte öffnen Sie den Assistenten erneut über "
         "das Intranet.",
+        "token_expired": "die Anmeldung ist abgelaufen",
+        "token_signature": "die Anmeldung ist ungültig (falsche Signatur)",
+        "token_invalid": "die Anmeldung ist ungültig",
+        "token_unconfigured": "Anmeldungen sind auf diesem Server nicht eingerichtet",
         "feedback_failed": "Ihre Bewertung konnte nicht gespeichert werden (Speicher nicht "
         "beschreibbar). Der Assistent beantwortet weiter Fragen.",
         "search_down": "Die Suche ist gerade nicht erreichbar – bitte versuchen Sie es später "
@@ -81,6 +85,10 @@ UI_TEXT = {
         "too_long": "The question is too long – please shorten it (at most {max} characters).",
         "not_text": "The question must be text.",
         "signin": "Sign-in refused: {reason}. Please open the assistant again from the intranet.",
+        "token_expired": "the sign-in has expired",
+        "token_signature": "the sign-in is invalid (wrong signature)",
+        "token_invalid": "the sign-in is invalid",
+        "token_unconfigured": "sign-in is not set up on this server",
         "feedback_failed": "Your rating could not be saved (storage not writable). The assistant "
         "keeps answering questions.",
         "search_down": "The search is unreachable right now – please try again later.",
@@ -100,6 +108,13 @@ a.cite { text-decoration: none; font-weight: 600; }
 .notice { font-size: 0.85em; border-left: 3px solid #f59e0b; padding-left: 8px; }
 .answer-mode { font-size: 0.75em; opacity: 0.7; }
 """
+
+
+# The load event's JavaScript: the `token` parameter of the page URL's fragment (#token=...).
+_TOKEN_FROM_FRAGMENT = """() => {
+    const found = new URLSearchParams(window.location.hash.slice(1)).get("token");
+    return found || "";
+}"""
 
 
 def browser_language(request: gr.Request | None) -> str:
@@ -123,17 +138,18 @@ def build_ui(runtime: Runtime, compact: bool = False) -> gr.Blocks:
     """The chat page (compact=True: the widget for an iframe)."""
     settings = runtime.settings
 
-    def identify(request: gr.Request | None) -> Identity | dict:
-        """Who this browser session belongs to: the widget's token (from the page URL), the
-        login, or the SSO proxy; a dict with the reason when a presented token is refused."""
+    def identify(request: gr.Request | None, token: str = "") -> Identity | dict:
+        """Who this browser session belongs to: the widget's token (from the page URL's
+        `#token=`, or `?token=`), the login, or the SSO proxy; a dict with the reason when a
+        presented token is refused."""
         if request is None:
             return ANONYMOUS
-        token = (request.query_params or {}).get("token")
+        token = token or (request.query_params or {}).get("token")
         try:
             if token:
                 return verify_token(token, settings)
         except IdentityError as exc:
-            return {"error": str(exc)}
+            return {"error": str(exc), "code": exc.code}
         client = request.client.host if request.client else None
         return (
             from_login(getattr(request, "username", None), settings)
@@ -168,8 +184,7 @@ def build_ui(runtime: Runtime, compact: bool = False) -> gr.Blocks:
             return
         who = who if who is not None else identify(request)
         if isinstance(who, dict) or who.expired:
-            reason = who["error"] if isinstance(who, dict) else "the sign-in token has expired"
-            yield refuse(UI_TEXT[lang]["signin"].format(reason=reason))
+            yield refuse(signin_refused(who, lang))
             return
         client = request.client.host if request and request.client else None
         wait = runtime.limiter.retry_after(who.user or f"ip:{client}")
@@ -256,9 +271,20 @@ def build_ui(runtime: Runtime, compact: bool = False) -> gr.Blocks:
             gr.update(value=t["comment_send"]),
         )
 
-    def on_load(request: gr.Request):
+    def signin_refused(who: Identity | dict, lang: str) -> str:
+        code = who["code"] if isinstance(who, dict) else "expired"
+        return UI_TEXT[lang]["signin"].format(reason=UI_TEXT[lang][f"token_{code}"])
+
+    def on_load(token: str, request: gr.Request):
         lang = browser_language(request)
-        return ("Deutsch" if lang == "de" else "English"), identify(request)
+        who = identify(request, token)
+        # A refused sign-in is said at once, not only when the first question is refused.
+        notice = (
+            [{"role": "assistant", "content": inert(signin_refused(who, lang))}]
+            if isinstance(who, dict)
+            else gr.update()
+        )
+        return ("Deutsch" if lang == "de" else "English"), who, notice
 
     def pick_example(chat: list, turns: list, data: gr.SelectData):
         return add_question(data.value["text"], chat, turns)[1:]
@@ -268,6 +294,9 @@ def build_ui(runtime: Runtime, compact: bool = False) -> gr.Blocks:
         lang = gr.State("de")
         turns = gr.State([])
         who = gr.State(None)  # the session's Identity (or {"error": ...}), set on page load
+        # The widget's token arrives in the URL fragment (never sent to a server, so never in an
+        # access log or a Referer); the load event's JavaScript hands it to on_load.
+        token_box = gr.Textbox(visible=False)
         feedback_id = gr.State(None)
         with gr.Row(equal_height=True):
             # The widget is narrow: its header is the title alone.
@@ -336,7 +365,9 @@ def build_ui(runtime: Runtime, compact: bool = False) -> gr.Blocks:
             [lang, header, box, send, clear, chatbot, comment, comment_send],
             api_name=False,
         )
-        ui.load(on_load, None, [switch, who], api_name=False)
+        ui.load(
+            on_load, [token_box], [switch, who, chatbot], api_name=False, js=_TOKEN_FROM_FRAGMENT
+        )
 
         def chat(question: str) -> dict:
             """Answer one question; the same JSON as POST /api/ask."""

@@ -39,8 +39,10 @@
       frame.id = "ki-assistent-frame";
       frame.title = label;
       // The intranet passes the signed-in employee as a short-lived token: data-token="<JWT>".
+      // It travels in the fragment: browsers never send that to a server, so the token stays out
+      // of access logs and Referer headers; the chat reads it on load.
       var token = script.getAttribute("data-token");
-      frame.src = base + "/embed/" + (token ? "?token=" + encodeURIComponent(token) : "");
+      frame.src = base + "/embed/" + (token ? "#token=" + encodeURIComponent(token) : "");
       frame.style.cssText = "width:100%;height:100%;border:0";
       panel.appendChild(frame);
     }
