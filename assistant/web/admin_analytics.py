@@ -1,0 +1,466 @@
+"""Analytics on the admin page (German labels for HR staff) and as JSON/CSV under /api/admin/.
+
+Three tabs, each built inside the admin page's `gr.Tabs()`: usage charts ("Auswertung"), the
+knowledge-gap queue ("Wissenslücken") and the regression set ("Regressionstests"). Each tab
+computes when it is opened and on its button. Every event handler checks the admin first
+(runtime.require_admin) and none is part of the public API (api_name=False).
+
+The gap CSV is downloaded from GET /api/admin/gaps.csv (the same admin session cookie): a link
+instead of a gr.DownloadButton, because Gradio would copy a returned file into its cache
+directory, where the question text would outlive the retention period.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import TYPE_CHECKING
+from urllib.parse import urlencode
+
+import gradio as gr
+import pandas as pd
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import Response
+
+from assistant.analytics import Analytics, DateRange, NotReady, RangeError, Report, date_range
+from assistant.regression import PromoteError
+from assistant.web.admin_auth import AdminDenied
+
+if TYPE_CHECKING:
+    from assistant.web.server import Runtime
+
+ANSWERED = "beantwortet"
+NOT_FOUND = "nicht in der Wissensbasis"
+UP = "hilfreich"
+DOWN = "nicht hilfreich"
+CSV_PATH = "/api/admin/gaps.csv"
+
+GAP_HEADERS = [
+    "Nr.",
+    "Anzahl",
+    "offen",
+    "negativ",
+    "Frage",
+    "weitere Beispiele",
+    "Kommentare",
+    "Dokument",
+    "Verantwortlich",
+    "zuletzt",
+]
+GAP_WIDTHS = ["4%", "6%", "5%", "6%", "19%", "21%", "11%", "11%", "10%", "7%"]
+CANDIDATE_HEADERS = ["Nr.", "Datum", "Frage", "Antwort", "Quelle"]
+PROMOTED_HEADERS = ["Test-ID", "Frage", "Sprache", "Erwartet", "übernommen am", "von"]
+
+
+def _admin(runtime: Runtime, request: gr.Request):
+    try:
+        return runtime.require_admin(request)
+    except AdminDenied as exc:
+        raise gr.Error(str(exc)) from exc
+
+
+def _range(start, end) -> DateRange:
+    try:
+        return date_range(start, end)
+    except RangeError as exc:
+        raise gr.Error(f"Zeitraum ungültig: {exc}") from exc
+
+
+def _date_inputs(prefix: str):
+    with gr.Row():
+        start = gr.DateTime(
+            label="Von", include_time=False, type="string", elem_id=f"{prefix}-start", scale=2
+        )
+        end = gr.DateTime(
+            label="Bis", include_time=False, type="string", elem_id=f"{prefix}-end", scale=2
+        )
+        button = gr.Button("Aktualisieren", variant="primary", elem_id=f"{prefix}-refresh", scale=1)
+    return start, end, button
+
+
+def _de(n: float | None, suffix: str = "") -> str:
+    if n is None:
+        return "–"
+    return f"{n:,.0f}".replace(",", ".") + suffix
+
+
+# --- chart data ---------------------------------------------------------------------------------
+
+
+def chart_frames(report: Report) -> dict[str, pd.DataFrame]:
+    """The report as the long-format frames the plots draw (German column names)."""
+    daily = report.daily.assign(date=report.daily["date"].dt.strftime("%Y-%m-%d"))
+    questions = pd.concat(
+        [
+            pd.DataFrame({"Tag": daily["date"], "Ergebnis": ANSWERED, "Fragen": daily["answered"]}),
+            pd.DataFrame(
+                {"Tag": daily["date"], "Ergebnis": NOT_FOUND, "Fragen": daily["unanswered"]}
+            ),
+        ],
+        ignore_index=True,
+    )
+    share = daily.loc[daily["questions"] > 0, ["date", "answered_share"]]
+    share = pd.DataFrame(
+        {"Tag": share["date"], "beantwortet (%)": (share["answered_share"] * 100).round(1)}
+    )
+    feedback = pd.concat(
+        [
+            pd.DataFrame({"Tag": daily["date"], "Bewertung": UP, "Anzahl": daily["thumbs_up"]}),
+            pd.DataFrame({"Tag": daily["date"], "Bewertung": DOWN, "Anzahl": daily["thumbs_down"]}),
+        ],
+        ignore_index=True,
+    )
+    latency = daily.dropna(subset=["median_latency_ms"])
+    latency = pd.DataFrame({"Tag": latency["date"], "Median (ms)": latency["median_latency_ms"]})
+    top = report.top_documents
+    documents = pd.DataFrame(
+        {
+            "Dokument": [t or s for s, t in zip(top["source"], top["title"], strict=True)],
+            "Antworten": top["answers"],
+        }
+    )
+    return {
+        "questions": questions,
+        "share": share,
+        "feedback": feedback,
+        "latency": latency,
+        "documents": documents,
+    }
+
+
+def summary_markdown(report: Report) -> str:
+    s = report.summary
+    share = "–" if s["answered_share"] is None else f"{s['answered_share'] * 100:.0f} %"
+    return (
+        f"**{report.range.start:%d.%m.%Y} – {report.range.end:%d.%m.%Y}** · "
+        f"**{_de(s['questions'])}** Fragen · **{share}** beantwortet · "
+        f"**{_de(s['unanswered'])}** nicht in der Wissensbasis · "
+        f"Bewertungen: **{_de(s['thumbs_up'])}** hilfreich, "
+        f"**{_de(s['thumbs_down'])}** nicht hilfreich · "
+        f"Antwortzeit (Median) **{_de(s['median_latency_ms'], ' ms')}**"
+    )
+
+
+# --- tabs ---------------------------------------------------------------------------------------
+
+
+def _daily(plot, y: str, title: str, elem_id: str, **options):
+    """A chart with one point or bar per day (days as YYYY-MM-DD categories, in order)."""
+    return plot(x="Tag", y=y, title=title, sort="x", x_label_angle=-45, elem_id=elem_id, **options)
+
+
+def analytics_tab(runtime: Runtime) -> None:
+    """Tab "Auswertung": questions, answered share, feedback, latency and top documents."""
+    analytics = Analytics(runtime)
+    with gr.Tab("Auswertung", id="analytics") as tab:
+        start, end, refresh = _date_inputs("analytics")
+        summary = gr.Markdown(elem_id="analytics-summary")
+        with gr.Row():
+            questions = _daily(
+                gr.BarPlot,
+                "Fragen",
+                "Fragen pro Tag",
+                "plot-questions",
+                color="Ergebnis",
+                y_aggregate="sum",
+                color_map={ANSWERED: "#16a34a", NOT_FOUND: "#f59e0b"},
+            )
+            share = _daily(
+                gr.LinePlot,
+                "beantwortet (%)",
+                "Anteil beantwortet",
+                "plot-answered-share",
+                y_lim=[0, 100],
+            )
+        with gr.Row():
+            feedback = _daily(
+                gr.BarPlot,
+                "Anzahl",
+                "Bewertungen pro Tag",
+                "plot-feedback",
+                color="Bewertung",
+                y_aggregate="sum",
+                color_map={UP: "#2563eb", DOWN: "#dc2626"},
+            )
+            latency = _daily(
+                gr.LinePlot,
+                "Median (ms)",
+                "Antwortzeit (Median)",
+                "plot-latency",
+                y_lim=[0, None],
+            )
+        documents = gr.BarPlot(
+            x="Dokument",
+            y="Antworten",
+            y_aggregate="sum",
+            sort="-y",
+            x_label_angle=-25,
+            y_lim=[0, None],
+            title="Meistzitierte Dokumente",
+            elem_id="plot-top-documents",
+        )
+
+    def show(start_value, end_value, request: gr.Request):
+        _admin(runtime, request)
+        rng = _range(start_value, end_value)
+        report = analytics.report(rng)
+        frames = chart_frames(report)
+        return (
+            rng.start.isoformat(),
+            rng.end.isoformat(),
+            summary_markdown(report),
+            frames["questions"],
+            frames["share"],
+            frames["feedback"],
+            frames["latency"],
+            frames["documents"],
+        )
+
+    gr.on(
+        [tab.select, refresh.click],
+        show,
+        [start, end],
+        [start, end, summary, questions, share, feedback, latency, documents],
+        api_name=False,
+    )
+
+
+def _csv_link(rng: DateRange) -> str:
+    query = urlencode({"start": rng.start.isoformat(), "end": rng.end.isoformat()})
+    return (
+        f'<a id="gaps-csv-link" href="{html.escape(CSV_PATH)}?{html.escape(query)}" download '
+        f">CSV herunterladen ({rng.start:%d.%m.%Y} – {rng.end:%d.%m.%Y})</a>"
+    )
+
+
+def gaps_tab(runtime: Runtime) -> None:
+    """Tab "Wissenslücken": unanswered and thumbs-down questions grouped by meaning."""
+    analytics = Analytics(runtime)
+    with gr.Tab("Wissenslücken", id="gaps") as tab:
+        gr.Markdown(
+            "Fragen, die der Assistent nicht beantworten konnte (*offen*), und Antworten, die "
+            "als nicht hilfreich bewertet wurden (*negativ*), nach Bedeutung gruppiert. "
+            "*Dokument* ist das Dokument, das der Gruppe am nächsten kommt, *Verantwortlich* "
+            "seine Ansprechperson: wer die fehlende Antwort ergänzen kann."
+        )
+        start, end, refresh = _date_inputs("gaps")
+        status = gr.Markdown(elem_id="gaps-status")
+        table = gr.Dataframe(
+            headers=GAP_HEADERS,
+            column_widths=GAP_WIDTHS,
+            interactive=False,
+            wrap=True,
+            elem_id="gaps-table",
+        )
+        link = gr.HTML(elem_id="gaps-csv")
+
+    def show(start_value, end_value, request: gr.Request):
+        _admin(runtime, request)
+        rng = _range(start_value, end_value)
+        try:
+            groups = analytics.gaps(rng)
+        except NotReady as exc:
+            raise gr.Error(f"Die Wissensbasis lädt noch: {exc}") from exc
+        rows = [
+            [
+                n,
+                g.count,
+                g.unanswered,
+                g.thumbs_down,
+                g.question,
+                " | ".join(g.examples[1:]),
+                " | ".join(g.comments),
+                g.title or g.source,
+                g.owner,
+                f"{g.last_seen:%d.%m.%Y}",
+            ]
+            for n, g in enumerate(groups, start=1)
+        ]
+        asked = sum(g.count for g in groups)
+        message = f"**{len(groups)}** Gruppen aus **{asked}** Fragen"
+        frame = pd.DataFrame(rows, columns=GAP_HEADERS)
+        return rng.start.isoformat(), rng.end.isoformat(), message, frame, _csv_link(rng)
+
+    gr.on(
+        [tab.select, refresh.click],
+        show,
+        [start, end],
+        [start, end, status, table, link],
+        api_name=False,
+    )
+
+
+def _candidate_rows(analytics: Analytics) -> pd.DataFrame:
+    rows = []
+    for r in analytics.regression.candidates():
+        answer = r["answer"] if len(r["answer"]) <= 200 else r["answer"][:200] + " …"
+        sources = ", ".join(dict.fromkeys(c.get("source", "") for c in r["citations"] if c))
+        rows.append([r["id"], f"{r['created_at']:%d.%m.%Y}", r["question"], answer, sources])
+    return pd.DataFrame(rows, columns=CANDIDATE_HEADERS)
+
+
+def _promoted_rows(analytics: Analytics) -> pd.DataFrame:
+    rows = []
+    for r in analytics.regression.rows():
+        item = r["item"]
+        expected = "; ".join(f"{e['source']}: „{e['contains']}“" for e in item["expected"])
+        rows.append(
+            [
+                item["id"],
+                item["question"],
+                item["lang"],
+                expected or "(nicht beantwortbar)",
+                f"{r['promoted_at']:%d.%m.%Y}",
+                r["promoted_by"],
+            ]
+        )
+    return pd.DataFrame(rows, columns=PROMOTED_HEADERS)
+
+
+def regression_tab(runtime: Runtime) -> None:
+    """Tab "Regressionstests": promote thumbs-up answers into the evaluation set."""
+    analytics = Analytics(runtime)
+    with gr.Tab("Regressionstests", id="regression") as tab:
+        gr.Markdown(
+            "Als hilfreich bewertete Antworten als Testfall übernehmen: `python -m assistant eval` "
+            "prüft dann bei jeder Änderung, dass die Frage weiter mit derselben Stelle "
+            "beantwortet wird. Zeile anklicken, dann übernehmen."
+        )
+        candidates = gr.Dataframe(
+            headers=CANDIDATE_HEADERS,
+            interactive=False,
+            wrap=True,
+            label="Als hilfreich bewertet, noch nicht übernommen",
+            elem_id="regression-candidates",
+        )
+        with gr.Row():
+            feedback_id = gr.Number(
+                label="Feedback-Nr.", precision=0, minimum=1, elem_id="promote-id", scale=1
+            )
+            promote = gr.Button(
+                "In den Testsatz übernehmen", variant="primary", elem_id="promote", scale=1
+            )
+        status = gr.Markdown(elem_id="promote-status")
+        promoted = gr.Dataframe(
+            headers=PROMOTED_HEADERS,
+            interactive=False,
+            wrap=True,
+            label="Im Testsatz",
+            elem_id="regression-promoted",
+        )
+
+    def show(request: gr.Request):
+        _admin(runtime, request)
+        return _candidate_rows(analytics), _promoted_rows(analytics)
+
+    def pick(event: gr.SelectData, request: gr.Request):
+        _admin(runtime, request)
+        row = event.row_value or []
+        return int(row[0]) if row and str(row[0]).isdigit() else None
+
+    def do_promote(value, request: gr.Request):
+        who = _admin(runtime, request)
+        if value is None:
+            raise gr.Error("Bitte eine Feedback-Nr. wählen (Zeile anklicken).")
+        try:
+            item = analytics.promote(int(value), by=who.user or "")
+        except PromoteError as exc:
+            raise gr.Error(f"Nicht übernommen: {exc}") from exc
+        except NotReady as exc:
+            raise gr.Error(f"Die Wissensbasis lädt noch: {exc}") from exc
+        message = f"Übernommen als **{item['id']}**: „{html.escape(item['question'])}“"
+        return message, None, _candidate_rows(analytics), _promoted_rows(analytics)
+
+    gr.on([tab.select], show, None, [candidates, promoted], api_name=False)
+    candidates.select(pick, None, feedback_id, api_name=False)
+    promote.click(
+        do_promote, feedback_id, [status, feedback_id, candidates, promoted], api_name=False
+    )
+
+
+# --- JSON / CSV API -----------------------------------------------------------------------------
+
+
+def analytics_router(runtime: Runtime) -> APIRouter:
+    """/api/admin/analytics, /api/admin/gaps(.csv), /api/admin/feedback/{id}/promote,
+    /api/admin/regression (admins only; AdminGate checks first, each handler again)."""
+    router = APIRouter(prefix="/api/admin", tags=["admin"])
+    analytics = Analytics(runtime)
+
+    def admin(request: Request):
+        try:
+            return runtime.require_admin(request)
+        except AdminDenied as exc:
+            raise HTTPException(exc.status, detail=str(exc)) from exc
+
+    def parse(start: str | None, end: str | None) -> DateRange:
+        try:
+            return date_range(start, end)
+        except RangeError as exc:
+            raise HTTPException(422, detail=str(exc)) from exc
+
+    def ready(call):
+        try:
+            return call()
+        except NotReady as exc:
+            raise HTTPException(503, detail=str(exc)) from exc
+
+    @router.get("/analytics")
+    def usage(request: Request, start: str | None = None, end: str | None = None) -> dict:
+        """Questions, answered vs. not in the knowledge base, thumbs up/down and median latency
+        per day, top cited documents, and totals; start/end are YYYY-MM-DD (UTC days,
+        inclusive; default the last 30 days)."""
+        admin(request)
+        return analytics.report(parse(start, end)).as_dict()
+
+    @router.get("/gaps")
+    def gaps(request: Request, start: str | None = None, end: str | None = None) -> dict:
+        """The knowledge-gap groups as JSON (user ids only if ANALYTICS_SHOW_USERS)."""
+        admin(request)
+        rng = parse(start, end)
+        groups = ready(lambda: analytics.gaps(rng))
+        return {
+            "start": rng.start.isoformat(),
+            "end": rng.end.isoformat(),
+            "groups": [g.as_dict() for g in groups],
+        }
+
+    @router.get("/gaps.csv")
+    def gaps_csv(request: Request, start: str | None = None, end: str | None = None) -> Response:
+        """The knowledge-gap groups as CSV for Excel (UTF-8 with BOM, `;`-separated)."""
+        admin(request)
+        rng = parse(start, end)
+        data = ready(lambda: analytics.gaps_csv(rng))
+        name = f"wissensluecken_{rng.start.isoformat()}_{rng.end.isoformat()}.csv"
+        return Response(
+            data,
+            media_type="text/csv; charset=utf-8",
+            headers={
+                "content-disposition": f'attachment; filename="{name}"',
+                "cache-control": "no-store",
+            },
+        )
+
+    @router.post("/feedback/{feedback_id}/promote")
+    def promote(feedback_id: int, request: Request) -> dict:
+        """Promote a thumbs-up answer into the evaluation set (idempotent); 404 unknown id,
+        409 thumbs-down or text already removed, 422 nothing quoted to expect."""
+        who = admin(request)
+        try:
+            return ready(lambda: analytics.promote(feedback_id, by=who.user or ""))
+        except PromoteError as exc:
+            raise HTTPException(exc.status, detail=str(exc)) from exc
+
+    @router.get("/regression")
+    def regression(request: Request) -> list[dict]:
+        """The promoted items (what `python -m assistant eval` adds to the golden set)."""
+        admin(request)
+        return [
+            {
+                **r["item"],
+                "promoted_at": r["promoted_at"].isoformat(),
+                "promoted_by": r["promoted_by"],
+            }
+            for r in analytics.regression.rows()
+        ]
+
+    return router

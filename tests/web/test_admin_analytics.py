@@ -1,0 +1,93 @@
+"""The analytics tabs as units: every event handler checks the admin first and is not public;
+the chart frames say exactly what the report says."""
+
+from __future__ import annotations
+
+import inspect
+import threading
+from datetime import date
+
+import gradio as gr
+import pytest
+from conftest import make_settings
+
+from assistant.analytics import build_report, date_range
+from assistant.audit import AuditLog
+from assistant.feedback import FeedbackStore
+from assistant.web.admin_analytics import (
+    ANSWERED,
+    DOWN,
+    NOT_FOUND,
+    UP,
+    analytics_tab,
+    chart_frames,
+    gaps_tab,
+    regression_tab,
+    summary_markdown,
+)
+from assistant.web.admin_auth import AdminDenied
+
+
+class Runtime:
+    """What the tabs use of the web Runtime; nobody passes require_admin."""
+
+    def __init__(self, tmp_path):
+        self.settings = make_settings(tmp_path, tmp_path / "corpus")
+        url = f"sqlite:///{tmp_path / 'app.sqlite'}"
+        self.audit, self.feedback = AuditLog(url, 30), FeedbackStore(url)
+        self.ready, self.error, self.kb, self.assistant = threading.Event(), None, None, None
+        self.checked = 0
+
+    def require_admin(self, request):
+        self.checked += 1
+        raise AdminDenied(403, "the admin pages are only for the group 'admin'")
+
+
+def test_every_handler_refuses_non_admins_and_is_private(tmp_path):
+    runtime = Runtime(tmp_path)
+    with gr.Blocks() as page, gr.Tabs():
+        analytics_tab(runtime)
+        gaps_tab(runtime)
+        regression_tab(runtime)
+    handlers = [d for d in page.fns.values() if d.fn is not None]
+    assert len(handlers) == 5  # analytics, gaps, regression list, pick a row, promote
+    for dependency in handlers:
+        assert dependency.api_visibility == "private", dependency.name
+        arguments = [None] * len(inspect.signature(dependency.fn).parameters)
+        with pytest.raises(gr.Error, match="only for the group 'admin'"):
+            dependency.fn(*arguments)
+    assert runtime.checked == len(handlers)
+
+
+def test_chart_frames_and_summary(tmp_path):
+    from test_analytics import at, seed_audit, seed_feedback
+
+    runtime = Runtime(tmp_path)
+    day1, day2 = date(2025, 3, 10), date(2025, 3, 11)
+    seed_audit(runtime.audit, at(day1), answered=True, sources=["a.md"], latency=100)
+    seed_audit(runtime.audit, at(day1), answered=False, latency=300)
+    seed_feedback(runtime.feedback, at(day2), -1)
+    report = build_report(
+        runtime.audit.engine, runtime.feedback.engine, date_range(day1, day2), {"a.md": "A"}
+    )
+    frames = chart_frames(report)
+    assert frames["questions"].values.tolist() == [
+        ["2025-03-10", ANSWERED, 1],
+        ["2025-03-11", ANSWERED, 0],
+        ["2025-03-10", NOT_FOUND, 1],
+        ["2025-03-11", NOT_FOUND, 0],
+    ]
+    assert frames["share"].values.tolist() == [["2025-03-10", 50.0]]  # days with questions
+    assert frames["feedback"].values.tolist() == [
+        ["2025-03-10", UP, 0],
+        ["2025-03-11", UP, 0],
+        ["2025-03-10", DOWN, 0],
+        ["2025-03-11", DOWN, 1],
+    ]
+    assert frames["latency"].values.tolist() == [["2025-03-10", 200.0]]
+    assert frames["documents"].values.tolist() == [["A", 1]]
+    assert summary_markdown(report) == (
+        "**10.03.2025 – 11.03.2025** · **2** Fragen · **50 %** beantwortet · "
+        "**1** nicht in der Wissensbasis · Bewertungen: **0** hilfreich, **1** nicht hilfreich · "
+        "Antwortzeit (Median) **200 ms**"
+    )
