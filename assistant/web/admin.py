@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from assistant.index import IngestBusyError, is_upload
 from assistant.uploads import UploadMeta, UploadResult
+from assistant.web.admin_analytics import analytics_tab, gaps_tab, regression_tab
 from assistant.web.admin_auth import AdminDenied
 
 if TYPE_CHECKING:
@@ -253,14 +254,9 @@ def build_admin_ui(runtime: Runtime) -> gr.Blocks:
         gr.Markdown("## KI-Rollen-Assistent · Verwaltung", elem_id="admin-header")
         with gr.Tabs():
             refresh, outputs = documents_tab(runtime)
-            try:
-                from assistant.web import admin_analytics  # noqa: PLC0415
-            except ImportError:
-                admin_analytics = None
-            if admin_analytics is not None:
-                admin_analytics.analytics_tab(runtime)
-                admin_analytics.gaps_tab(runtime)
-                admin_analytics.regression_tab(runtime)
+            analytics_tab(runtime)
+            gaps_tab(runtime)
+            regression_tab(runtime)
         ui.load(refresh, None, outputs, api_name=False)
     ui.queue(default_concurrency_limit=2, max_size=32)
     return ui

@@ -15,7 +15,13 @@ from typing import Literal
 import gradio as gr
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from fastapi.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    RedirectResponse,
+    Response,
+)
 from pydantic import BaseModel, Field
 from starlette.middleware.base import BaseHTTPMiddleware
 
@@ -32,10 +38,16 @@ from assistant.identity import (
     LinkSigner,
     login_users,
     resolve,
+    verify_token,
 )
-from assistant.index import IngestBusyError, IngestReport, KnowledgeBase
+from assistant.index import IngestBusyError, IngestReport, KnowledgeBase, is_upload
 from assistant.pipeline import Assistant, QuestionError, build_assistant, build_knowledge_base
 from assistant.retention import RetentionJob
+from assistant.uploads import DocumentAdmin
+from assistant.web import admin_auth
+from assistant.web.admin import build_admin_ui, documents_router
+from assistant.web.admin_analytics import analytics_router
+from assistant.web.admin_auth import AdminGate, AdminSessions
 from assistant.web.limits import BusyError, Gate, RateLimiter
 from assistant.web.ui import CSS, build_ui
 
@@ -66,6 +78,8 @@ class Runtime:
         self.links = LinkSigner(settings)
         self.limiter = RateLimiter(settings.rate_limit_per_minute)
         self.gate = Gate(settings.max_concurrent_asks, settings.max_waiting_asks)
+        self.admin_sessions = AdminSessions(self.links.key)
+        self.documents: DocumentAdmin | None = None
 
     def start(self) -> None:
         """Open the store and bring it in line with the corpus, in the background."""
@@ -95,6 +109,7 @@ class Runtime:
                     "startup ingest stopped, answering from the stored corpus: %s", report.error
                 )
             self.ingest_error = report.error
+            self.documents = DocumentAdmin(self.settings, self.kb)
             self.assistant = build_assistant(self.settings, self.kb)
             self.assistant.retriever.retrieve("warm-up")  # builds the BM25 index once
             self.ready.set()
@@ -129,6 +144,14 @@ class Runtime:
             self.audit.record(who, answer, channel, latency_ms)
         except Exception:  # noqa: BLE001 - a full disk must not take the chat down
             log.exception("audit log write failed")
+
+    def require_admin(self, request) -> Identity:
+        """The admin behind a request (FastAPI or Gradio); AdminDenied (401/403) otherwise."""
+        return admin_auth.require_admin(request, self.settings, self.admin_sessions)
+
+    def documents_admin(self) -> DocumentAdmin:
+        self.get()
+        return self.documents
 
     def get(self) -> Assistant:
         if not self.ready.is_set() or self.assistant is None:
@@ -171,7 +194,8 @@ class FeedbackRequest(BaseModel):
 
 # API descriptions and monitoring (ours and Gradio's, under / and /embed): only for signed-in users.
 _INFO_PATHS = re.compile(
-    r"^(/embed)?(/gradio_api)?/(info|openapi\.json|docs|redoc|monitoring)(/|$)", re.IGNORECASE
+    r"^(/embed|/admin)?(/gradio_api)?/(info|openapi\.json|docs|redoc|monitoring)(/|$)",
+    re.IGNORECASE,
 )
 
 
@@ -179,19 +203,26 @@ class SecurityHeaders(BaseHTTPMiddleware):
     """Who may frame our pages (CSP frame-ancestors), no MIME sniffing, a body size limit, and
     API-description routes closed to anonymous callers."""
 
-    def __init__(self, app, frame_ancestors: str, max_body: int, signed_in) -> None:
+    def __init__(
+        self, app, frame_ancestors: str, max_body: int, signed_in, max_upload: int
+    ) -> None:
         super().__init__(app)
         self.frame_ancestors = frame_ancestors
         self.max_body = max_body
         self.signed_in = signed_in
+        # Admins upload documents (AdminGate has let only admins this far on these paths).
+        self.max_upload = max_upload
 
     async def dispatch(self, request: Request, call_next):
         if _INFO_PATHS.match(request.url.path) and not self.signed_in(request):
             return JSONResponse({"detail": "sign in to read the API description"}, status_code=401)
         length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > self.max_body:
+        limit = self.max_body
+        if request.url.path.lower().startswith(("/admin/", "/api/admin/")):
+            limit = self.max_upload
+        if length and length.isdigit() and int(length) > limit:
             return JSONResponse(
-                {"detail": f"request body too large ({length} bytes, at most {self.max_body})"},
+                {"detail": f"request body too large ({length} bytes, at most {limit})"},
                 status_code=413,
             )
         response = await call_next(request)
@@ -286,9 +317,15 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         readers in its audience (or with a signed link from an answer shown to one)."""
         # Sources are stored and cited in Unicode NFC, whatever form the name has on disk.
         source = unicodedata.normalize("NFC", source)
-        path = find_corpus_file(settings.corpus_dir, source)
-        if path is None:
-            raise HTTPException(404, detail="no such document")
+        if is_upload(source):
+            try:
+                path = runtime.documents_admin().file_path(source)
+            except KeyError as exc:
+                raise HTTPException(404, detail="no such document") from exc
+        else:
+            path = find_corpus_file(settings.corpus_dir, source)
+            if path is None:
+                raise HTTPException(404, detail="no such document")
         assistant = runtime.get()
         if not runtime.links.check(source, exp, sig):
             try:
@@ -309,6 +346,45 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
             )
         media = {".md": "text/plain; charset=utf-8", ".txt": "text/plain; charset=utf-8"}
         return FileResponse(path, media_type=media.get(path.suffix.lower()), headers=headers)
+
+    app.include_router(documents_router(runtime))
+    app.include_router(analytics_router(runtime))
+
+    @app.get(admin_auth.LOGIN_PATH, include_in_schema=False)
+    def admin_login_page(request: Request, token: str | None = None, next: str = "/admin/"):
+        """The admin sign-in: `?token=<intranet JWT>` signs in at once, else a login form."""
+        if not token:
+            return HTMLResponse(admin_auth.login_page(next_path=admin_auth.safe_next(next)))
+        try:
+            who = verify_token(token, settings)
+        except IdentityError as exc:
+            return HTMLResponse(admin_auth.login_page(str(exc)), status_code=401)
+        return _admin_session(who, request, next)
+
+    @app.post(admin_auth.LOGIN_PATH, include_in_schema=False)
+    async def admin_login(request: Request):
+        form = await request.form()
+        user, password = str(form.get("username", "")), str(form.get("password", ""))
+        users = login_users(settings)
+        if not (user in users and hmac.compare_digest(users[user][0].encode(), password.encode())):
+            return HTMLResponse(
+                admin_auth.login_page("Benutzer oder Passwort falsch."), status_code=401
+            )
+        who = Identity(user, users[user][1], "login")
+        return _admin_session(who, request, str(form.get("next", "/admin/")))
+
+    def _admin_session(who: Identity, request: Request, next_path: str) -> Response:
+        if settings.admin_group not in who.groups:
+            return HTMLResponse(
+                admin_auth.denied_page(
+                    f"{who.user} ist nicht in der Gruppe '{settings.admin_group}'"
+                ),
+                status_code=403,
+            )
+        response = RedirectResponse(admin_auth.safe_next(next_path), status_code=303)
+        secure = runtime.public_base(request).startswith("https://")
+        admin_auth.set_session(response, runtime.admin_sessions, who, secure)
+        return response
 
     @app.get("/widget.js", include_in_schema=False)
     def widget_js() -> Response:
@@ -357,12 +433,26 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         frame_ancestors=" ".join(["'self'", *origins]),
         max_body=settings.max_request_kb * 1024,
         signed_in=signed_in,
+        # several files of the largest size per request, plus form overhead
+        max_upload=int(settings.max_file_mb * 1_000_000) * 10 + 1_000_000,
     )
+    # Outermost: nothing of the admin app runs for anybody but an admin.
+    app.add_middleware(AdminGate, settings=settings, sessions=runtime.admin_sessions)
     app.router.on_startup.append(runtime.start)
     # System fonts only: the default themes would fetch web fonts from a CDN, which an
     # offline intranet cannot reach.
     theme = gr.themes.Soft(
         font=["ui-sans-serif", "system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"]
+    )
+    gr.mount_gradio_app(
+        app,
+        build_admin_ui(runtime),
+        path="/admin",
+        footer_links=[],
+        css=CSS,
+        theme=theme,
+        enable_monitoring=False,
+        ssr_mode=False,
     )
     gr.mount_gradio_app(
         app,

@@ -107,6 +107,7 @@ CSS = """
 a.cite { text-decoration: none; font-weight: 600; }
 .notice { font-size: 0.85em; border-left: 3px solid #f59e0b; padding-left: 8px; }
 .answer-mode { font-size: 0.75em; opacity: 0.7; }
+.outdated { font-size: 0.75em; background: #fee2e2; color: #991b1b; border-radius: 4px; padding: 0 5px; margin-left: 4px; }
 """
 
 
