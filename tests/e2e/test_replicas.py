@@ -57,7 +57,10 @@ def replicas(tmp_path_factory, chroma_server, postgres):
     for machine in machines:
         machine.mkdir()
     with ThreadPoolExecutor(2) as pool:
-        started = list(pool.map(lambda m: start_server(corpus, m / "data", env), machines))
+        # Two apps loading at once on a busy 2-core machine: a generous wait for readiness.
+        started = list(
+            pool.map(lambda m: start_server(corpus, m / "data", env, timeout=600), machines)
+        )
     yield corpus, store, [url for _, url in started]
     for proc, _ in started:
         proc.terminate()
