@@ -32,6 +32,8 @@ def test_first_ingest_stores_every_file(small_corpus, kb_factory, store_mode):
     )
     assert kb.count() == report.chunks_total == report.chunks_embedded > 0
     assert kb.collection.configuration["hnsw"]["space"] == "cosine"
+    # Stored without an embedding function: nobody opening it loads Chroma's downloading default.
+    assert kb.collection.configuration["embedding_function"] is None
     assert kb.stored_sources() == set(report.added)
     # In server mode nothing of the store is in the data dir: vectors on the Chroma server,
     # ingest records in PostgreSQL.
