@@ -107,6 +107,16 @@ def require_admin(request, settings: Settings, sessions: AdminSessions) -> Ident
     return who
 
 
+def route_path(request: Request) -> str:
+    """The path the app routes on: without the root path a reverse proxy's prefix adds (uvicorn
+    puts the root path in front of the request path; Starlette's router strips it again)."""
+    path: str = request.scope["path"]
+    root = request.scope.get("root_path", "")
+    if root and (path == root or path.startswith(root + "/")):
+        return path[len(root) :] or "/"
+    return path
+
+
 def _is_admin_path(path: str) -> bool:
     lowered = path.lower()
     return (
@@ -126,7 +136,8 @@ class AdminGate(BaseHTTPMiddleware):
         self.sessions = sessions
 
     async def dispatch(self, request: Request, call_next):
-        if not _is_admin_path(request.url.path):
+        path = route_path(request)
+        if not _is_admin_path(path):
             return await call_next(request)
         try:
             require_admin(request, self.settings, self.sessions)
@@ -135,9 +146,11 @@ class AdminGate(BaseHTTPMiddleware):
                 "accept", ""
             )
             if wants_page and exc.status == 401:
-                return RedirectResponse(f"{LOGIN_PATH}?next={quote(request.url.path)}", 303)
+                root = request.scope.get("root_path", "")
+                return RedirectResponse(f"{root}{LOGIN_PATH}?next={quote(path)}", 303)
             if wants_page:
-                return HTMLResponse(denied_page(str(exc)), status_code=exc.status)
+                root = request.scope.get("root_path", "")
+                return HTMLResponse(denied_page(str(exc), root), status_code=exc.status)
             return JSONResponse({"detail": str(exc)}, status_code=exc.status)
         return await call_next(request)
 
@@ -163,11 +176,11 @@ button{{margin-top:1rem;padding:.5rem 1.2rem;font-size:1rem}}.error{{color:#b000
 </head><body><h1>Verwaltung</h1>{body}</body></html>"""
 
 
-def login_page(error: str = "", next_path: str = "/admin/") -> str:
+def login_page(error: str = "", next_path: str = "/admin/", root: str = "") -> str:
     message = f'<p class="error" id="login-error">{html.escape(error)}</p>' if error else ""
     return _PAGE.format(
         body=f"""<p>Anmeldung für die Gruppe <em>admin</em> (Personal / KI-Governance).</p>{message}
-<form method="post" action="{LOGIN_PATH}">
+<form method="post" action="{html.escape(root)}{LOGIN_PATH}">
 <input type="hidden" name="next" value="{html.escape(next_path)}">
 <label for="username">Benutzer</label><input id="username" name="username" autocomplete="username">
 <label for="password">Passwort</label>
@@ -176,10 +189,12 @@ def login_page(error: str = "", next_path: str = "/admin/") -> str:
     )
 
 
-def denied_page(reason: str) -> str:
+def denied_page(reason: str, root: str = "") -> str:
+    root = html.escape(root)
     return _PAGE.format(
         body=f'<p class="error" id="denied">Kein Zugriff: {html.escape(reason)}</p>'
-        f'<p><a href="{LOGIN_PATH}">Mit einem anderen Konto anmelden</a> · <a href="/">Zum Chat</a></p>'
+        f'<p><a href="{root}{LOGIN_PATH}">Mit einem anderen Konto anmelden</a> · '
+        f'<a href="{root}/">Zum Chat</a></p>'
     )
 
 

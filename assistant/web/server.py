@@ -47,7 +47,7 @@ from assistant.uploads import DocumentAdmin
 from assistant.web import admin_auth
 from assistant.web.admin import build_admin_ui, documents_router
 from assistant.web.admin_analytics import analytics_router
-from assistant.web.admin_auth import AdminGate, AdminSessions
+from assistant.web.admin_auth import AdminGate, AdminSessions, route_path
 from assistant.web.limits import BusyError, Gate, RateLimiter
 from assistant.web.ui import CSS, build_ui
 
@@ -214,11 +214,11 @@ class SecurityHeaders(BaseHTTPMiddleware):
         self.max_upload = max_upload
 
     async def dispatch(self, request: Request, call_next):
-        if _INFO_PATHS.match(request.url.path) and not self.signed_in(request):
+        if _INFO_PATHS.match(route_path(request)) and not self.signed_in(request):
             return JSONResponse({"detail": "sign in to read the API description"}, status_code=401)
         length = request.headers.get("content-length")
         limit = self.max_body
-        if request.url.path.lower().startswith(("/admin/", "/api/admin/")):
+        if route_path(request).lower().startswith(("/admin/", "/api/admin/")):
             limit = self.max_upload
         if length and length.isdigit() and int(length) > limit:
             return JSONResponse(
@@ -354,11 +354,18 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     def admin_login_page(request: Request, token: str | None = None, next: str = "/admin/"):
         """The admin sign-in: `?token=<intranet JWT>` signs in at once, else a login form."""
         if not token:
-            return HTMLResponse(admin_auth.login_page(next_path=admin_auth.safe_next(next)))
+            return HTMLResponse(
+                admin_auth.login_page(
+                    next_path=admin_auth.safe_next(next), root=request.scope.get("root_path", "")
+                )
+            )
         try:
             who = verify_token(token, settings)
         except IdentityError as exc:
-            return HTMLResponse(admin_auth.login_page(str(exc)), status_code=401)
+            return HTMLResponse(
+                admin_auth.login_page(str(exc), root=request.scope.get("root_path", "")),
+                status_code=401,
+            )
         return _admin_session(who, request, next)
 
     @app.post(admin_auth.LOGIN_PATH, include_in_schema=False)
@@ -368,7 +375,10 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         users = login_users(settings)
         if not (user in users and hmac.compare_digest(users[user][0].encode(), password.encode())):
             return HTMLResponse(
-                admin_auth.login_page("Benutzer oder Passwort falsch."), status_code=401
+                admin_auth.login_page(
+                    "Benutzer oder Passwort falsch.", root=request.scope.get("root_path", "")
+                ),
+                status_code=401,
             )
         who = Identity(user, users[user][1], "login")
         return _admin_session(who, request, str(form.get("next", "/admin/")))
@@ -377,11 +387,13 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         if settings.admin_group not in who.groups:
             return HTMLResponse(
                 admin_auth.denied_page(
-                    f"{who.user} ist nicht in der Gruppe '{settings.admin_group}'"
+                    f"{who.user} ist nicht in der Gruppe '{settings.admin_group}'",
+                    request.scope.get("root_path", ""),
                 ),
                 status_code=403,
             )
-        response = RedirectResponse(admin_auth.safe_next(next_path), status_code=303)
+        root = request.scope.get("root_path", "")
+        response = RedirectResponse(root + admin_auth.safe_next(next_path), status_code=303)
         secure = runtime.public_base(request).startswith("https://")
         admin_auth.set_session(response, runtime.admin_sessions, who, secure)
         return response

@@ -42,3 +42,24 @@ def test_at_the_root_the_proxy_headers_decide(tmp_path):
         "/": "https://intranet.example.com",
         "/embed/": "https://intranet.example.com/embed",
     }
+
+
+def test_the_admin_gate_holds_under_the_prefix(tmp_path):
+    """The gate sees the routed path (without the prefix): the admin app stays closed to
+    anonymous callers, and its redirects stay under the prefix."""
+    settings = make_settings(
+        tmp_path, tmp_path, public_url="https://intranet.example.com/ki-assistent/"
+    )
+    client = TestClient(create_app(settings), root_path=settings.root_path)
+    prefix = settings.root_path
+    for path in ("/admin/config", "/api/admin/documents", "/admin/gradio_api/upload"):
+        response = client.get(f"{prefix}{path}", headers=PROXY)
+        assert response.status_code == 401, path
+    page = client.get(
+        f"{prefix}/admin/", headers={**PROXY, "accept": "text/html"}, follow_redirects=False
+    )
+    assert page.status_code == 303
+    assert page.headers["location"] == "/ki-assistent/admin/login?next=/admin/"
+    login = client.get(f"{prefix}/admin/login", headers=PROXY)
+    assert 'action="/ki-assistent/admin/login"' in login.text
+    assert client.get(f"{prefix}/gradio_api/info", headers=PROXY).status_code == 401
