@@ -225,6 +225,10 @@ class HybridRetriever:
                 dense[cid] = float(vector @ query_vector / (np.linalg.norm(vector) + 1e-12))
 
         ids = list(dense)
+        if not ids:
+            # Neither search found a chunk this snapshot knows: the store is being written by
+            # another process (its version marker has not moved yet). Nothing to rank.
+            return []
         dense_raw = np.array([dense[cid] for cid in ids], dtype=np.float32)
         keyword_raw = np.array([bm25[keyword.position[cid]] for cid in ids], dtype=np.float32)
         keyword_norm = keyword_raw / keyword_raw.max() if keyword_raw.max() > 0 else keyword_raw

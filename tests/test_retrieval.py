@@ -53,6 +53,37 @@ def test_empty_store_retrieves_nothing(tmp_path, shared_embeddings, store_overri
     assert build_assistant(settings, kb).retriever.retrieve("Was ist ein CAIO?") == []
 
 
+def test_chunks_written_before_the_version_moves_are_not_ranked_yet(
+    tmp_path, shared_embeddings, store_overrides
+):
+    """Another process is mid-ingest: Chroma already returns its chunks, but the version marker
+    (and so this BM25 snapshot) does not know them yet. Retrieval ranks what it knows and does not
+    fail (a replica starting during another's ingest once crashed on this)."""
+    from langchain_core.documents import Document
+
+    from assistant.index import KnowledgeBase
+
+    corpus = tmp_path / "corpus"
+    write_markdown(corpus / "reisekosten.md")
+    settings = make_settings(tmp_path, corpus, **store_overrides)
+    kb = KnowledgeBase(settings, shared_embeddings)
+    assert kb.ingest(corpus).ok
+    retriever = build_assistant(settings, kb).retriever
+    known = len(retriever.retrieve("Reisekosten Erstattung", k=50))
+    kb.store.add_documents(
+        [
+            Document(
+                page_content="Drohnen\nDrohnenflüge über dem Lager genehmigt die Werkfeuerwehr.",
+                metadata={"source": "drohnen.md", "title": "Drohnen", "aud_all": True},
+            )
+            for _ in range(known + 1)
+        ]
+    )
+    assert retriever.retrieve("Wer genehmigt Drohnenflüge?", k=3) == []
+    kb._bump_version()  # the writer finishes: the next question sees its chunks
+    assert retriever.retrieve("Wer genehmigt Drohnenflüge?", k=3)[0].source == "drohnen.md"
+
+
 def test_sees_an_ingest_run_by_another_process(
     small_corpus, tmp_path, shared_embeddings, store_overrides
 ):
