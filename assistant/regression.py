@@ -43,7 +43,7 @@ from sqlalchemy.exc import IntegrityError
 from assistant.evaluation import GoldenItem
 from assistant.feedback import feedback_table
 from assistant.lexical import detect_language
-from assistant.storage import make_engine
+from assistant.storage import create_tables, make_engine
 
 metadata = MetaData()
 
@@ -142,7 +142,7 @@ class RegressionSet:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        metadata.create_all(engine)
+        create_tables(engine, metadata)
 
     def promote(self, feedback_id: int, by: str = "", verify=None) -> dict:
         """Promote a thumbs-up answer; returns the golden item (the existing one if promoted

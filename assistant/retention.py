@@ -24,6 +24,7 @@ from sqlalchemy.engine import Engine
 from assistant.feedback import feedback_table
 from assistant.regression import metadata as regression_metadata
 from assistant.regression import promoted_table
+from assistant.storage import create_tables
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ log = logging.getLogger(__name__)
 def purge_feedback_text(engine: Engine, retention_days: int, now: datetime | None = None) -> int:
     """Blank the text of feedback rows past the retention period (promoted rows excepted);
     returns how many rows were blanked now."""
-    regression_metadata.create_all(engine)
+    create_tables(engine, regression_metadata)
     cutoff = (now or datetime.now(UTC)) - timedelta(days=retention_days)
     c = feedback_table.c
     with engine.begin() as conn:

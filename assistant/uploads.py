@@ -44,7 +44,7 @@ from assistant.documents import (
     supported_suffixes,
 )
 from assistant.index import UPLOAD_PREFIX, KnowledgeBase, is_upload
-from assistant.storage import make_engine
+from assistant.storage import create_tables, make_engine
 from assistant.validity import Versions, parse_date
 
 log = logging.getLogger(__name__)
@@ -159,7 +159,7 @@ class DocumentAdmin:
         self.kb = kb
         self.folder = settings.data_dir / "uploads"
         self.engine = make_engine(db_url or settings.feedback_url)
-        metadata.create_all(self.engine)
+        create_tables(self.engine, metadata)
 
     # --- upload ---------------------------------------------------------------------------
 

@@ -14,7 +14,10 @@ from servers import TokenGate
 from assistant.audit import AuditLog
 from assistant.feedback import FeedbackStore
 from assistant.index import IngestBusyError, KnowledgeBase, StoreUnavailableError
+from assistant.regression import RegressionSet
+from assistant.retention import purge_feedback_text
 from assistant.storage import advisory_lock, make_engine
+from assistant.uploads import DocumentAdmin
 
 pytestmark = pytest.mark.parametrize("store_mode", ["server"], indirect=True)
 
@@ -118,10 +121,14 @@ def test_replicas_starting_together_create_the_tables_once(
 
     def start(n: int) -> None:
         try:
-            barrier.wait()
             kb = machine(tmp_path, f"r{n}", small_corpus, store_overrides, shared_embeddings)
+            barrier.wait()  # then every process creates the app's tables at once
             FeedbackStore(kb.settings.app_db_url)
             AuditLog(kb.settings.app_db_url, 30)
+            DocumentAdmin(kb.settings, kb)
+            engine = make_engine(kb.settings.app_db_url)
+            RegressionSet(engine)
+            purge_feedback_text(engine, 30)
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 
