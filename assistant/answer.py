@@ -17,6 +17,12 @@ from assistant.lexical import detect_language, stems
 from assistant.retrieval import Passage
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-ZÄÖÜ0-9„\"(])")
+# A period that ends no sentence: a day or ordinal ("am 1. März", "die 2. Stufe") or an
+# abbreviation ("z. B. Kundendaten", "Dr. Albers", "Abs. 3").
+_NO_SENTENCE_END = re.compile(
+    r"(?:^|[\s(])(?:\d{1,3}|[a-zA-Z]|z\.\s?B|d\.\s?h|u\.\s?a|Dr|Prof|Nr|Abs|Art|bzw|ca|vgl|"
+    r"ggf|evtl|inkl|usw|etc|Mio|Mrd|Tel|e\.\s?g|i\.\s?e|Mr|Mrs|Ms|St|No|Fig|approx|incl|vs)\.$"
+)
 _MARKER = re.compile(r"\[(\d+)\]")
 
 REFUSAL = {
@@ -102,8 +108,22 @@ def split_units(text: str) -> list[tuple[str, bool]]:
         if re.match(r"^([-*•]|\d{1,2}[.)])\s+", line):
             units.append((re.sub(r"^([-*•]|\d{1,2}[.)])\s+", "", line), True))
         else:
-            units.extend((s.strip(), False) for s in _SENTENCE_END.split(line) if s.strip())
+            units.extend((s, False) for s in split_sentences(line))
     return units
+
+
+def split_sentences(text: str) -> list[str]:
+    """The sentences of one line of text; a date, ordinal or abbreviation does not end one."""
+    sentences: list[str] = []
+    for piece in _SENTENCE_END.split(text):
+        piece = piece.strip()
+        if not piece:
+            continue
+        if sentences and _NO_SENTENCE_END.search(sentences[-1]):
+            sentences[-1] = f"{sentences[-1]} {piece}"
+        else:
+            sentences.append(piece)
+    return sentences
 
 
 def is_intro(passage: Passage) -> bool:

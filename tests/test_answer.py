@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from assistant.answer import REFUSAL, cited_numbers, split_units
+from assistant.answer import REFUSAL, cited_numbers, split_sentences, split_units
 from assistant.pipeline import QuestionError, clean_question
 
 
@@ -93,3 +93,35 @@ def test_bad_questions_are_refused_clearly(raw, message):
 
 def test_control_and_bidi_characters_removed():
     assert clean_question("Was\u202e macht\x00 ein\tCAIO?\n", 2000) == "Was macht ein CAIO?"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "Die Richtlinie gilt seit dem 1. März 2025. Sie ersetzt die alte Fassung.",
+            ["Die Richtlinie gilt seit dem 1. März 2025.", "Sie ersetzt die alte Fassung."],
+        ),
+        (
+            "Sensible Daten, z. B. Kundendaten, bleiben intern. Ansprechpartnerin ist Dr. Albers.",
+            [
+                "Sensible Daten, z. B. Kundendaten, bleiben intern.",
+                "Ansprechpartnerin ist Dr. Albers.",
+            ],
+        ),
+        (
+            "Die 2. Stufe folgt nach Art. 6 Abs. 1 DSGVO. Danach entscheidet das KI-Board.",
+            ["Die 2. Stufe folgt nach Art. 6 Abs. 1 DSGVO.", "Danach entscheidet das KI-Board."],
+        ),
+        (
+            "Das Budget beträgt 2025 rund 1,2 Mio. Euro. Im Jahr 2026 steigt es.",
+            ["Das Budget beträgt 2025 rund 1,2 Mio. Euro.", "Im Jahr 2026 steigt es."],
+        ),
+        (
+            "Version 2. Gilt ab sofort. Fragen? An die Stabsstelle!",
+            ["Version 2. Gilt ab sofort.", "Fragen?", "An die Stabsstelle!"],
+        ),
+    ],
+)
+def test_dates_ordinals_and_abbreviations_do_not_end_a_sentence(text, expected):
+    assert split_sentences(text) == expected

@@ -142,8 +142,9 @@ class Runtime:
         """Audit trail entry for an answer, with how long it took (never fails the answer)."""
         try:
             self.audit.record(who, answer, channel, latency_ms)
-        except Exception:  # noqa: BLE001 - a full disk must not take the chat down
-            log.exception("audit log write failed")
+        except Exception as exc:  # noqa: BLE001 - a full disk must not take the chat down
+            # One line per answer (a read-only or full store fails every write the same way).
+            log.error("audit log write failed: %s", str(exc).splitlines()[0] if str(exc) else exc)
 
     def require_admin(self, request) -> Identity:
         """The admin behind a request (FastAPI or Gradio); AdminDenied (401/403) otherwise."""
