@@ -45,7 +45,13 @@ from sqlalchemy import func, select
 
 from assistant.chunking import split_document
 from assistant.config import Settings
-from assistant.documents import DocumentError, discover, load_document, source_name
+from assistant.documents import (
+    DocumentError,
+    SourceDocument,
+    discover,
+    load_document,
+    source_name,
+)
 from assistant.storage import advisory_lock, is_shared, make_engine
 
 log = logging.getLogger(__name__)
@@ -314,19 +320,26 @@ class KnowledgeBase:
                         "rename one of them"
                     )
                 present.add(source)
-                doc = load_document(
-                    path,
-                    corpus_dir,
-                    max_bytes=int(self.settings.max_file_mb * 1_000_000),
-                    default_audience=self.settings.default_audience,
-                )
-                chunks = split_document(doc, self.settings.chunk_size, self.settings.chunk_overlap)
+                chunks = self.chunk(self.read(path, corpus_dir))
             except DocumentError as exc:
                 log.warning("skipped %s: %s", source, exc)
                 report.failed.append({"source": source, "reason": str(exc)})
                 continue
             loaded.append((source, chunks))
         return loaded, present
+
+    def read(self, path: Path, root: Path) -> SourceDocument:
+        """One file under root, loaded with this store's size limit and default audience."""
+        return load_document(
+            path,
+            root,
+            max_bytes=int(self.settings.max_file_mb * 1_000_000),
+            default_audience=self.settings.default_audience,
+        )
+
+    def chunk(self, doc: SourceDocument) -> list[Document]:
+        """A loaded document's chunks at this store's chunk size."""
+        return split_document(doc, self.settings.chunk_size, self.settings.chunk_overlap)
 
     def _write(
         self,

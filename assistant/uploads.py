@@ -13,7 +13,7 @@ import hashlib
 import logging
 import os
 import uuid
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -33,13 +33,11 @@ from sqlalchemy import (
 )
 
 from assistant.audience import parse_groups
-from assistant.chunking import split_document
 from assistant.config import Settings
 from assistant.documents import (
     DocumentError,
     SourceDocument,
     discover,
-    load_document,
     source_name,
     supported_suffixes,
 )
@@ -74,6 +72,10 @@ uploads_table = Table(
     Column("chunks", Integer, nullable=False, default=0),
     Column("indexed_at", DateTime(timezone=True)),
 )
+
+
+# Everything of an upload's record but its bytes.
+_RECORD_COLUMNS = [c for c in uploads_table.c if c.name != "content"]
 
 
 class UploadError(ValueError):
@@ -148,17 +150,16 @@ class DocumentRow:
     original_name: str = ""
     uploaded_by: str = ""
     error: str = ""
-    extra: dict = field(default_factory=dict)
 
 
 class DocumentAdmin:
     """Upload, list, re-index and delete documents of one knowledge base."""
 
-    def __init__(self, settings: Settings, kb: KnowledgeBase, db_url: str | None = None) -> None:
+    def __init__(self, settings: Settings, kb: KnowledgeBase) -> None:
         self.settings = settings
         self.kb = kb
         self.folder = settings.data_dir / "uploads"
-        self.engine = make_engine(db_url or settings.feedback_url)
+        self.engine = make_engine(settings.app_db_url)
         create_tables(self.engine, metadata)
 
     # --- upload ---------------------------------------------------------------------------
@@ -182,7 +183,7 @@ class DocumentAdmin:
             path = self._write_file(stored, data)
             try:
                 doc = self._load(path, source, meta, original_name)
-                chunks = split_document(doc, self.settings.chunk_size, self.settings.chunk_overlap)
+                chunks = self.kb.chunk(doc)
                 self.kb.replace_source(source, chunks)
             except Exception:
                 path.unlink(missing_ok=True)
@@ -226,12 +227,7 @@ class DocumentAdmin:
         return replace(result, status="indexed", source=source, chunks=len(chunks))
 
     def _load(self, path: Path, source: str, meta: UploadMeta, original_name: str):
-        doc = load_document(
-            path,
-            self.folder,
-            max_bytes=int(self.settings.max_file_mb * 1_000_000),
-            default_audience=self.settings.default_audience,
-        )
+        doc = self.kb.read(path, self.folder)
         metadata = {**doc.metadata, **meta.overrides()}
         if not meta.title and metadata.get("title") == path.stem:
             # No heading and no title given: the generated name is no title, the original is.
@@ -249,9 +245,10 @@ class DocumentAdmin:
     # --- list, re-index, delete -------------------------------------------------------------
 
     def uploads(self) -> list[dict]:
-        columns = [c for c in uploads_table.c if c.name != "content"]
         with self.engine.connect() as conn:
-            rows = conn.execute(select(*columns).order_by(uploads_table.c.uploaded_at)).mappings()
+            rows = conn.execute(
+                select(*_RECORD_COLUMNS).order_by(uploads_table.c.uploaded_at)
+            ).mappings()
             return [dict(r) for r in rows]
 
     def documents(self, today: date | None = None) -> list[DocumentRow]:
@@ -308,26 +305,22 @@ class DocumentAdmin:
         """Load one document again (upload or corpus file) and replace its chunks."""
         if is_upload(source):
             upload = self._upload(source)
-            path = self.file_path(source)
+            path, name = self.file_path(source), upload["original_name"]
             meta = UploadMeta(
                 **{k: upload[k] for k in UploadMeta.__dataclass_fields__ if upload.get(k)}
             )
-            name = upload["original_name"]
+
+            def load():
+                return self._load(path, source, meta, name)
         else:
-            path = self._corpus_path(source)
-            meta, name = UploadMeta(), source
+            path, name = self._corpus_path(source), source
+
+            def load():
+                return self.kb.read(path, self.settings.corpus_dir)
+
         result = UploadResult(original_name=name, status="failed", source=source)
         try:
-            if is_upload(source):
-                doc = self._load(path, source, meta, name)
-            else:
-                doc = load_document(
-                    path,
-                    self.settings.corpus_dir,
-                    max_bytes=int(self.settings.max_file_mb * 1_000_000),
-                    default_audience=self.settings.default_audience,
-                )
-            chunks = split_document(doc, self.settings.chunk_size, self.settings.chunk_overlap)
+            chunks = self.kb.chunk(load())
             self.kb.replace_source(source, chunks)
         except (DocumentError, PermissionError) as exc:
             result.error = str(exc)
@@ -368,10 +361,9 @@ class DocumentAdmin:
         return self._upload(source)["original_name"]
 
     def _upload(self, source: str) -> dict:
-        columns = [c for c in uploads_table.c if c.name != "content"]
         with self.engine.connect() as conn:
             row = (
-                conn.execute(select(*columns).where(uploads_table.c.source == source))
+                conn.execute(select(*_RECORD_COLUMNS).where(uploads_table.c.source == source))
                 .mappings()
                 .first()
             )

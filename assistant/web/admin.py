@@ -62,15 +62,19 @@ def _checked(runtime: Runtime, request: gr.Request | Request):
         raise gr.Error(str(exc)) from exc
 
 
-def _documents_frame(runtime: Runtime) -> pd.DataFrame:
-    rows = [vars(r) for r in runtime.documents_admin().documents()]
-    frame = (
-        pd.DataFrame(rows, columns=[*LIST_COLUMNS, "error"])
-        if rows
-        else pd.DataFrame(columns=[*LIST_COLUMNS, "error"])
-    )
+def _listing(runtime: Runtime) -> tuple[pd.DataFrame, dict, dict]:
+    """The documents table and the two dropdowns (every document, uploads only), from one
+    listing of the store."""
+    rows = runtime.documents_admin().documents()
+    frame = pd.DataFrame([vars(r) for r in rows], columns=list(LIST_COLUMNS))
     frame["status"] = frame["status"].map(lambda s: STATUS_DE.get(s, s))
-    return frame[list(LIST_COLUMNS)].rename(columns=LIST_COLUMNS)
+    every = [(f"{r.title} ({r.original_name or r.source})", r.source) for r in rows]
+    uploads = [(label, source) for label, source in every if is_upload(source)]
+    return (
+        frame.rename(columns=LIST_COLUMNS),
+        gr.update(choices=every, value=None),
+        gr.update(choices=uploads, value=None),
+    )
 
 
 def _results_frame(results: list[UploadResult]) -> pd.DataFrame:
@@ -79,25 +83,12 @@ def _results_frame(results: list[UploadResult]) -> pd.DataFrame:
     return frame.rename(columns=RESULT_COLUMNS)
 
 
-def _choices(runtime: Runtime) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
-    """(all documents, uploads only) as dropdown choices (label, source)."""
-    rows = runtime.documents_admin().documents()
-    every = [(f"{r.title} ({r.original_name or r.source})", r.source) for r in rows]
-    uploads = [(label, source) for label, source in every if is_upload(source)]
-    return every, uploads
-
-
 def documents_tab(runtime: Runtime) -> None:
     """Upload with metadata and per-file results; the list; re-index one or all; delete."""
 
     def refresh(request: gr.Request):
         _checked(runtime, request)
-        every, uploads = _choices(runtime)
-        return (
-            _documents_frame(runtime),
-            gr.update(choices=every, value=None),
-            gr.update(choices=uploads, value=None),
-        )
+        return _listing(runtime)
 
     def upload(
         files,
@@ -135,14 +126,7 @@ def documents_tab(runtime: Runtime) -> None:
             gr.Warning(message)
         else:
             gr.Info(message)
-        every, uploads = _choices(runtime)
-        return (
-            _results_frame(results),
-            _documents_frame(runtime),
-            gr.update(choices=every, value=None),
-            gr.update(choices=uploads, value=None),
-            gr.update(value=None),
-        )
+        return (_results_frame(results), *_listing(runtime), gr.update(value=None))
 
     def reindex(source, request: gr.Request):
         _checked(runtime, request)
@@ -152,7 +136,7 @@ def documents_tab(runtime: Runtime) -> None:
             result = runtime.documents_admin().reindex(source)
         except (KeyError, IngestBusyError) as exc:
             raise gr.Error(str(exc)) from exc
-        return _results_frame([result]), _documents_frame(runtime)
+        return _results_frame([result]), _listing(runtime)[0]
 
     def reindex_all(request: gr.Request):
         _checked(runtime, request)
@@ -160,7 +144,7 @@ def documents_tab(runtime: Runtime) -> None:
             results = runtime.documents_admin().reindex_all()
         except IngestBusyError as exc:
             raise gr.Error(str(exc)) from exc
-        return _results_frame(results), _documents_frame(runtime)
+        return _results_frame(results), _listing(runtime)[0]
 
     def delete(source, request: gr.Request):
         _checked(runtime, request)
@@ -171,12 +155,7 @@ def documents_tab(runtime: Runtime) -> None:
         except (KeyError, IngestBusyError, PermissionError) as exc:
             raise gr.Error(str(exc)) from exc
         gr.Info(f"Gelöscht: {removed} Abschnitte entfernt")
-        every, uploads = _choices(runtime)
-        return (
-            _documents_frame(runtime),
-            gr.update(choices=every, value=None),
-            gr.update(choices=uploads, value=None),
-        )
+        return _listing(runtime)
 
     with gr.Tab("Dokumente", id="documents"):
         gr.Markdown(

@@ -107,11 +107,16 @@ def require_admin(request, settings: Settings, sessions: AdminSessions) -> Ident
     return who
 
 
+def root_path(request: Request) -> str:
+    """The path prefix a reverse proxy serves the app under ("" at the root)."""
+    return request.scope.get("root_path", "")
+
+
 def route_path(request: Request) -> str:
     """The path the app routes on: without the root path a reverse proxy's prefix adds (uvicorn
     puts the root path in front of the request path; Starlette's router strips it again)."""
     path: str = request.scope["path"]
-    root = request.scope.get("root_path", "")
+    root = root_path(request)
     if root and (path == root or path.startswith(root + "/")):
         return path[len(root) :] or "/"
     return path
@@ -146,11 +151,11 @@ class AdminGate(BaseHTTPMiddleware):
                 "accept", ""
             )
             if wants_page and exc.status == 401:
-                root = request.scope.get("root_path", "")
-                return RedirectResponse(f"{root}{LOGIN_PATH}?next={quote(path)}", 303)
+                return RedirectResponse(f"{root_path(request)}{LOGIN_PATH}?next={quote(path)}", 303)
             if wants_page:
-                root = request.scope.get("root_path", "")
-                return HTMLResponse(denied_page(str(exc), root), status_code=exc.status)
+                return HTMLResponse(
+                    denied_page(str(exc), root_path(request)), status_code=exc.status
+                )
             return JSONResponse({"detail": str(exc)}, status_code=exc.status)
         return await call_next(request)
 

@@ -47,7 +47,7 @@ from assistant.uploads import DocumentAdmin
 from assistant.web import admin_auth
 from assistant.web.admin import build_admin_ui, documents_router
 from assistant.web.admin_analytics import analytics_router
-from assistant.web.admin_auth import AdminGate, AdminSessions, route_path
+from assistant.web.admin_auth import AdminGate, AdminSessions, root_path, route_path
 from assistant.web.limits import BusyError, Gate, RateLimiter
 from assistant.web.ui import CSS, build_ui
 
@@ -356,15 +356,13 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         """The admin sign-in: `?token=<intranet JWT>` signs in at once, else a login form."""
         if not token:
             return HTMLResponse(
-                admin_auth.login_page(
-                    next_path=admin_auth.safe_next(next), root=request.scope.get("root_path", "")
-                )
+                admin_auth.login_page(next_path=admin_auth.safe_next(next), root=root_path(request))
             )
         try:
             who = verify_token(token, settings)
         except IdentityError as exc:
             return HTMLResponse(
-                admin_auth.login_page(str(exc), root=request.scope.get("root_path", "")),
+                admin_auth.login_page(str(exc), root=root_path(request)),
                 status_code=401,
             )
         return _admin_session(who, request, next)
@@ -376,9 +374,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         users = login_users(settings)
         if not (user in users and hmac.compare_digest(users[user][0].encode(), password.encode())):
             return HTMLResponse(
-                admin_auth.login_page(
-                    "Benutzer oder Passwort falsch.", root=request.scope.get("root_path", "")
-                ),
+                admin_auth.login_page("Benutzer oder Passwort falsch.", root=root_path(request)),
                 status_code=401,
             )
         who = Identity(user, users[user][1], "login")
@@ -389,12 +385,13 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
             return HTMLResponse(
                 admin_auth.denied_page(
                     f"{who.user} ist nicht in der Gruppe '{settings.admin_group}'",
-                    request.scope.get("root_path", ""),
+                    root_path(request),
                 ),
                 status_code=403,
             )
-        root = request.scope.get("root_path", "")
-        response = RedirectResponse(root + admin_auth.safe_next(next_path), status_code=303)
+        response = RedirectResponse(
+            root_path(request) + admin_auth.safe_next(next_path), status_code=303
+        )
         secure = runtime.public_base(request).startswith("https://")
         admin_auth.set_session(response, runtime.admin_sessions, who, secure)
         return response
