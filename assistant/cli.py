@@ -138,15 +138,20 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     assistant = _ready_assistant(settings)
-    # Answers admins promoted from thumbs-up feedback (admin page, "Regressionstests").
+    # Answers admins promoted from thumbs-up feedback (admin page, "Regressionstests") join
+    # the first set.
     promoted = [] if args.no_promoted else load_promoted(settings.feedback_url)
-    results = evaluate(assistant, load_golden(Path(args.golden)) + promoted)
-    results["promoted"] = len(promoted)
-    print(
-        json.dumps(results, ensure_ascii=False, indent=2)
-        if args.json
-        else f"Promoted from feedback: {len(promoted)}\n{format_results(results)}"
-    )
+    for i, path in enumerate(args.golden):
+        extra = promoted if i == 0 else []
+        results = evaluate(assistant, load_golden(Path(path)) + extra)
+        results["golden"] = path
+        results["promoted"] = len(extra)
+        if args.json:
+            print(
+                json.dumps(results, ensure_ascii=False, indent=None if len(args.golden) > 1 else 2)
+            )
+        else:
+            print(f"Promoted from feedback: {len(extra)}\n{format_results(results)}\n")
     return 0
 
 
@@ -167,7 +172,13 @@ def build_parser() -> argparse.ArgumentParser:
     common(p)
     p.set_defaults(func=cmd_ask)
     p = sub.add_parser("eval", help="recall@k, MRR and refusal accuracy on the golden set")
-    p.add_argument("--golden", default="eval/golden.yaml", help="golden question set (YAML)")
+    p.add_argument(
+        "--golden",
+        nargs="+",
+        default=[f"eval/{name}.yaml" for name in ("golden", "holdout", "test-fresh")],
+        help="question sets (YAML), each reported on its own (JSON: one object per line when "
+        "several); default: the golden set, then the two held-out sets",
+    )
     p.add_argument(
         "--no-promoted",
         action="store_true",

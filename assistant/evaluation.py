@@ -69,7 +69,9 @@ def evaluate(assistant: Assistant, items: list[GoldenItem]) -> dict:
         passages = assistant.retriever.retrieve(
             item.question, k=max(KS), groups=reader_groups(item.groups)
         )
-        answer = assistant.answerer.answer(item.question, passages[: assistant.settings.top_k])
+        top = passages[: assistant.settings.top_k]
+        answer = assistant.answerer.answer(item.question, top)
+        confident = answer.answered and assistant.answerer.is_confident(top, answer.language)
         rank = next(
             (
                 i + 1
@@ -85,6 +87,7 @@ def evaluate(assistant: Assistant, items: list[GoldenItem]) -> dict:
                 "question": item.question,
                 "answerable": item.answerable,
                 "answered": answer.answered,
+                "confident": confident,
                 "rank": rank,
                 "top_dense": passages[0].dense if passages else 0.0,
                 "candidates": [
@@ -111,6 +114,12 @@ def evaluate(assistant: Assistant, items: list[GoldenItem]) -> dict:
     answerable = [r for r in rows if r["answerable"]]
     results["refusal_accuracy"] = _mean([not r["answered"] for r in unanswerable])
     results["false_refusals"] = _mean([not r["answered"] for r in answerable])
+    # Answered with the "no clear match" notice: honest for an unanswerable question, a
+    # needless hedge for an answerable one.
+    results["unanswerable_hedged"] = _mean(
+        [r["answered"] and not r["confident"] for r in unanswerable]
+    )
+    results["answerable_hedged"] = _mean([r["answered"] and not r["confident"] for r in answerable])
     results["unanswerable"] = len(unanswerable)
     results["calibration"] = _calibrate(rows)
     results["misses"] = [
@@ -160,7 +169,8 @@ def _calibrate(rows: list[dict], max_false_refusals: float = 0.05) -> dict:
 
 def format_results(results: dict) -> str:
     lines = [
-        f"Golden questions: {results['questions']} ({results['unanswerable']} unanswerable)",
+        f"Golden questions: {results['questions']} ({results['unanswerable']} unanswerable)"
+        + (f" from {results['golden']}" if results.get("golden") else ""),
         "",
     ]
     lines.append(
@@ -177,6 +187,10 @@ def format_results(results: dict) -> str:
     lines.append("")
     lines.append(f"Refusal accuracy (unanswerable refused): {results['refusal_accuracy']:.3f}")
     lines.append(f"False refusals (answerable refused):    {results['false_refusals']:.3f}")
+    lines.append(
+        f"Answered with the 'no clear match' notice: unanswerable {results['unanswerable_hedged']:.3f}, "
+        f"answerable {results['answerable_hedged']:.3f}"
+    )
     if results["calibration"]:
         c = results["calibration"]
         lines.append(

@@ -1,10 +1,10 @@
-"""Check eval/golden.yaml against the corpus.
+"""Check eval/golden.yaml (or another question set) against the corpus.
 
 Every expected passage must name an existing corpus file, and its `contains` snippet must
 occur in that file's extracted text (lower-cased, whitespace collapsed). Also checks ids,
 languages and the answerable/expected pairing, and prints counts per category.
 
-Usage (from the repository root):  python scripts/check_golden.py [--words]
+Usage (from the repository root):  python scripts/check_golden.py [--words] [eval/holdout.yaml]
 """
 
 from __future__ import annotations
@@ -95,6 +95,13 @@ def check(golden: list[dict]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--words", action="store_true", help="also print corpus word counts")
+    parser.add_argument(
+        "golden",
+        nargs="?",
+        type=Path,
+        default=GOLDEN,
+        help="question set (default: the golden set)",
+    )
     args = parser.parse_args(argv)
 
     if args.words:
@@ -102,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
             words = len(re.findall(r"\w+", extract_text(path)))
             print(f"{words:6d} words  {path.relative_to(CORPUS)}")
 
-    golden = yaml.safe_load(GOLDEN.read_text(encoding="utf-8"))
+    golden = yaml.safe_load(args.golden.read_text(encoding="utf-8"))
     errors = check(golden)
     counts = Counter(
         (q.get("lang"), "answerable" if q.get("answerable") else "unanswerable") for q in golden
