@@ -31,6 +31,13 @@ REFUSAL = {
     "en": "I could not find anything in the knowledge base that answers this. Please rephrase the "
     "question or ask the responsible department.",
 }
+# An answer from passages that are related but not clearly on the question says so.
+TENTATIVE = {
+    "de": "Keine eindeutige Stelle gefunden: Die zitierten Passagen sind die ähnlichsten, "
+    "beantworten die Frage aber vielleicht nicht genau.",
+    "en": "No clear match found: the quoted passages are the closest ones but may not answer "
+    "the question exactly.",
+}
 _LEAD = {
     "de": ("Laut „{title}“{where}:", "Ergänzend aus „{title}“{where}:"),
     "en": ("According to “{title}”{where}:", "See also “{title}”{where}:"),
@@ -88,6 +95,9 @@ class Answer:
     query: str = ""  # what was searched, when a follow-up was completed from the conversation
     notice: str = ""  # shown with the answer: why the fallback was used, what is flagged
     flagged: list[str] = field(default_factory=list)  # LLM sentences the sources do not back
+    # False when the best passage is only loosely related (between the two thresholds); the
+    # notice then says the answer may not fit.
+    confident: bool = True
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -144,6 +154,19 @@ class ExtractiveAnswerer:
             self.settings.min_relevance if same else self.settings.min_relevance_cross_lingual
         )
         return passage.dense >= threshold
+
+    def is_confident(self, passages: list[Passage], language: str) -> bool:
+        """Whether some passage is clearly on the question, not just related to it."""
+
+        def threshold(passage: Passage) -> float:
+            same = passage.metadata.get("language", "de") == language
+            return (
+                self.settings.confident_relevance
+                if same
+                else self.settings.confident_relevance_cross_lingual
+            )
+
+        return any(p.dense >= threshold(p) for p in passages)
 
     def answer(
         self,

@@ -103,12 +103,12 @@ class Settings(BaseSettings):
     )
     top_k: int = Field(5, ge=1, le=50, description="Passages returned by retrieval.")
     min_relevance: float = Field(
-        0.865,
+        0.85,
         ge=0,
         le=1,
         description="'Not in the knowledge base' threshold: the least cosine similarity a passage "
         "in the question's language needs to be answered from (calibrated with "
-        "`python -m assistant eval`).",
+        "`python -m assistant eval` on the golden and the held-out set).",
     )
     min_relevance_cross_lingual: float = Field(
         0.84,
@@ -116,6 +116,19 @@ class Settings(BaseSettings):
         le=1,
         description="The same threshold for a passage in another language than the question "
         "(cross-lingual similarities run lower).",
+    )
+    confident_relevance: float = Field(
+        0.865,
+        ge=0,
+        le=1,
+        description="Below this similarity (but above min_relevance) the answer is given with a "
+        "notice that the passages may not answer the question exactly.",
+    )
+    confident_relevance_cross_lingual: float = Field(
+        0.85,
+        ge=0,
+        le=1,
+        description="The same for a passage in another language than the question.",
     )
 
     # answer

@@ -9,7 +9,7 @@ import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 
-from assistant.answer import Answer, ExtractiveAnswerer, is_intro
+from assistant.answer import TENTATIVE, Answer, ExtractiveAnswerer, is_intro
 from assistant.config import Settings
 from assistant.conversation import FollowUpResolver
 from assistant.embeddings import build_embeddings
@@ -106,9 +106,12 @@ class Assistant:
                     answer = event
                 else:
                     yield event
-        outdated = outdated_notice(answer.citations, answer.language)
-        if outdated:
-            answer = replace(answer, notice=" ".join(filter(None, [answer.notice, outdated])))
+        notices = [answer.notice]
+        if answer.answered and not self.answerer.is_confident(passages, language):
+            notices.insert(0, TENTATIVE[answer.language])
+            answer = replace(answer, confident=False)
+        notices.append(outdated_notice(answer.citations, answer.language))
+        answer = replace(answer, notice=" ".join(filter(None, notices)))
         yield replace(answer, query=query) if query != question else answer
 
     def _resolve(self, question: str, history: list[dict], deadline: float) -> str:

@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from assistant.answer import REFUSAL, cited_numbers, split_sentences, split_units
-from assistant.pipeline import QuestionError, clean_question
+from assistant.answer import REFUSAL, TENTATIVE, cited_numbers, split_sentences, split_units
+from assistant.pipeline import QuestionError, build_assistant, clean_question
 
 
 def check_citations(answer):
@@ -63,6 +63,26 @@ def test_not_in_knowledge_base(real_assistant, question, language):
     assert not answer.answered
     assert answer.citations == [] and answer.answer == REFUSAL[language]
     assert not re.search(r"\[\d+\]", answer.answer)
+
+
+@pytest.mark.parametrize(
+    ("question", "language"),
+    [("Was muss ein CAIO mitbringen?", "de"), ("What must a CAIO bring?", "en")],
+)
+def test_loosely_related_answer_says_so(real_corpus_store, real_assistant, question, language):
+    """Between the two thresholds the passages are quoted with a notice that they may not fit."""
+    clear = real_assistant.ask(question)
+    assert clear.answered and clear.confident and TENTATIVE[language] not in clear.notice
+
+    settings, kb = real_corpus_store
+    strict = settings.model_copy(
+        update={"confident_relevance": 0.99, "confident_relevance_cross_lingual": 0.99}
+    )
+    loose = build_assistant(strict, kb).ask(question)
+    assert loose.answered and not loose.confident
+    assert loose.notice.startswith(TENTATIVE[language])
+    assert loose.citations == clear.citations and loose.answer == clear.answer
+    assert loose.as_dict()["confident"] is False
 
 
 def test_split_units_bullets_and_sentences():
