@@ -141,6 +141,12 @@ def is_intro(passage: Passage) -> bool:
     return len(split_units(passage.text)) <= 3
 
 
+def _for_language(passage: Passage, language: str, same: float, cross: float) -> float:
+    """A similarity threshold: `same` for a passage in the question's language, else `cross`
+    (cross-lingual similarities run lower)."""
+    return same if passage.metadata.get("language", "de") == language else cross
+
+
 class ExtractiveAnswerer:
     """Builds a cited answer from ranked passages without a language model."""
 
@@ -149,24 +155,20 @@ class ExtractiveAnswerer:
 
     def is_relevant(self, passage: Passage, language: str) -> bool:
         """Whether a passage is close enough to the question to answer from (calibrated)."""
-        same = passage.metadata.get("language", "de") == language
-        threshold = (
-            self.settings.min_relevance if same else self.settings.min_relevance_cross_lingual
-        )
+        s = self.settings
+        threshold = _for_language(passage, language, s.min_relevance, s.min_relevance_cross_lingual)
         return passage.dense >= threshold
 
     def is_confident(self, passages: list[Passage], language: str) -> bool:
         """Whether some passage is clearly on the question, not just related to it."""
-
-        def threshold(passage: Passage) -> float:
-            same = passage.metadata.get("language", "de") == language
-            return (
-                self.settings.confident_relevance
-                if same
-                else self.settings.confident_relevance_cross_lingual
+        s = self.settings
+        return any(
+            p.dense
+            >= _for_language(
+                p, language, s.confident_relevance, s.confident_relevance_cross_lingual
             )
-
-        return any(p.dense >= threshold(p) for p in passages)
+            for p in passages
+        )
 
     def answer(
         self,

@@ -17,6 +17,16 @@ GOLDEN = ROOT / "eval" / "golden.yaml"
 HELD_OUT = [ROOT / "eval" / "holdout.yaml", ROOT / "eval" / "test-fresh.yaml"]
 
 
+def stored_chunks(real_corpus_store) -> list[Passage]:
+    """Every chunk of the real corpus store, as passages."""
+    _, kb = real_corpus_store
+    got = kb.collection.get(include=["documents", "metadatas"])
+    return [
+        Passage(cid, content, meta, 0.0, 0.0, 0.0)
+        for cid, content, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True)
+    ]
+
+
 def test_golden_set_shape():
     items = load_golden(GOLDEN)
     assert len(items) >= 60
@@ -29,12 +39,7 @@ def test_golden_set_shape():
 
 
 def test_golden_set_covers_every_document_and_snippets_exist(real_corpus_store):
-    settings, kb = real_corpus_store
-    got = kb.collection.get(include=["documents", "metadatas"])
-    chunks = [
-        Passage(cid, content, meta, 0.0, 0.0, 0.0)
-        for cid, content, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True)
-    ]
+    chunks = stored_chunks(real_corpus_store)
     expected_sources = set()
     for item in load_golden(GOLDEN):
         for expected in item.expected:
@@ -46,12 +51,7 @@ def test_golden_set_covers_every_document_and_snippets_exist(real_corpus_store):
 
 @pytest.mark.parametrize("path", HELD_OUT, ids=lambda p: p.stem)
 def test_held_out_sets_are_sound(real_corpus_store, path):
-    settings, kb = real_corpus_store
-    got = kb.collection.get(include=["documents", "metadatas"])
-    chunks = [
-        Passage(cid, content, meta, 0.0, 0.0, 0.0)
-        for cid, content, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True)
-    ]
+    chunks = stored_chunks(real_corpus_store)
     items = load_golden(path)
     golden_ids = {i.id for i in load_golden(GOLDEN)}
     assert len({i.id for i in items}) == len(items) and not golden_ids & {i.id for i in items}
