@@ -98,6 +98,17 @@ class Settings(BaseSettings):
     bm25_weight: float = Field(
         0.3, ge=0, le=1, description="Weight of the BM25 keyword score in the fusion."
     )
+    hub_penalty: float = Field(
+        0.3,
+        ge=0,
+        le=1,
+        description="How much a chunk's mean cosine to its nearest other chunks is subtracted "
+        "from its dense score before fusion (hubness correction: passages in a dense cluster, "
+        "like the chunks of one long article, are near every question); 0 = off.",
+    )
+    hub_neighbours: int = Field(
+        5, ge=1, le=100, description="Nearest other chunks that measure a chunk's hubness."
+    )
     candidates: int = Field(
         40, ge=5, le=500, description="Candidates each retriever contributes before fusion."
     )

@@ -2,7 +2,9 @@
 
 Both retrievers nominate candidates; every candidate gets both scores (a BM25-only candidate's
 vector is fetched from Chroma), each min-max normalised over the candidates, then fused by weight
-(0.7 dense / 0.3 BM25 measured best on the seed articles). The raw cosine of the best passage is
+(0.7 dense / 0.3 BM25 measured best on the seed articles). Before fusion the dense score loses part
+of the chunk's hubness (its closeness to its nearest neighbours), so a dense cluster of similar
+chunks does not crowd out the passage that answers. The raw cosine of the best passage is
 kept separately: it is the absolute signal behind the "not in the knowledge base" decision.
 """
 
@@ -15,7 +17,7 @@ from dataclasses import dataclass, field
 import bm25s
 import numpy as np
 
-from assistant.audience import EVERYONE, visible, where_filter
+from assistant.audience import EVERYONE, PREFIX, visible, where_filter
 from assistant.chunking import SECTION_SEPARATOR, passage_text
 from assistant.config import Settings
 from assistant.index import KnowledgeBase
@@ -60,10 +62,17 @@ class Passage:
         return passage_text(self.content)
 
 
-class _KeywordIndex:
-    """A BM25 index over every chunk in the store, built once per corpus version."""
+class _Snapshot:
+    """What ranking needs per corpus version: a BM25 index over every chunk, and each chunk's hubness."""
 
-    def __init__(self, ids: list[str], contents: list[str], metadatas: list[dict]) -> None:
+    def __init__(
+        self,
+        ids: list[str],
+        contents: list[str],
+        metadatas: list[dict],
+        vectors: np.ndarray,
+        neighbours: int,
+    ) -> None:
         self.ids = ids
         self.contents = contents
         self.metadatas = metadatas
@@ -81,6 +90,7 @@ class _KeywordIndex:
                 ],
                 show_progress=False,
             )
+        self.hubness = hubness(vectors, metadatas, neighbours)
 
     def mask(self, groups: frozenset[str]) -> np.ndarray:
         """1.0 for the chunks these groups may read, 0.0 for the others (cached per group set)."""
@@ -100,6 +110,41 @@ class _KeywordIndex:
         return self.bm25.get_scores(token_ids) * self.mask(groups)
 
 
+def hubness(vectors: np.ndarray, metadatas: list[dict], neighbours: int) -> np.ndarray:
+    """Each chunk's mean cosine to its `neighbours` nearest other chunks.
+
+    Embeddings crowd: the chunks of one long article sit so close together (cosine up to 0.98)
+    that one of them is near every question about its topic and pushes the passage that answers
+    it out of the top five. Subtracting part of this local density from the dense score before
+    fusion is the CSLS correction (Conneau et al. 2018, "Word translation without parallel data").
+    A chunk is measured only against chunks every one of its readers may see, so a restricted
+    document never moves how a public passage ranks.
+    """
+    n = len(metadatas)
+    if n < 2 or vectors.shape[0] != n:
+        return np.zeros(n, dtype=np.float32)
+    unit = vectors / (np.linalg.norm(vectors, axis=1, keepdims=True) + 1e-12)
+    flags = [
+        frozenset(k for k, v in m.items() if k.startswith(PREFIX) and v is True) for m in metadatas
+    ]
+    public = np.array([PREFIX + EVERYONE in f for f in flags])
+    result = np.zeros(n, dtype=np.float32)
+    for audience in set(flags):
+        rows = np.array([f == audience for f in flags])
+        # readable by every reader of these chunks: public chunks and chunks flagged for them all
+        columns = np.flatnonzero(public | np.array([audience <= f for f in flags]))
+        k = min(neighbours, columns.size - 1)
+        if k < 1:
+            continue
+        for start in range(0, n, 1024):  # blocks keep a 10k-chunk store to a few MB
+            block = np.flatnonzero(rows[start : start + 1024]) + start
+            if block.size:
+                sims = unit[block] @ unit[columns].T
+                sims[block[:, None] == columns[None, :]] = -np.inf  # not its own neighbour
+                result[block] = -np.partition(-sims, k - 1, axis=1)[:, :k].mean(axis=1)
+    return result
+
+
 def _minmax(values: np.ndarray) -> np.ndarray:
     span = float(values.max() - values.min()) if values.size else 0.0
     if span <= 1e-9:
@@ -116,25 +161,36 @@ class HybridRetriever:
         self.kb = kb
         self.settings = settings
         self.glossary = glossary or Glossary([])
-        self._keyword: _KeywordIndex | None = None
-        self._keyword_version: str | None = None
+        self._snapshot_cache: _Snapshot | None = None
+        self._snapshot_version: str | None = None
         self._lock = threading.Lock()
 
-    def _keyword_index(self) -> _KeywordIndex:
+    def _snapshot(self) -> _Snapshot:
         with self._lock:
             self.kb.refresh_if_changed()
             version = self.kb.version()
-            if self._keyword is None or version != self._keyword_version:
-                got = self.kb.collection.get(include=["documents", "metadatas"])
-                self._keyword = _KeywordIndex(got["ids"], got["documents"], got["metadatas"])
-                self._keyword_version = version
-                log.info("BM25 index built: %d chunks, corpus version %s", len(got["ids"]), version)
-            return self._keyword
+            if self._snapshot_cache is None or version != self._snapshot_version:
+                got = self.kb.collection.get(include=["documents", "metadatas", "embeddings"])
+                vectors = got["embeddings"]
+                self._snapshot_cache = _Snapshot(
+                    got["ids"],
+                    got["documents"],
+                    got["metadatas"],
+                    np.asarray(vectors if vectors is not None else [], dtype=np.float32),
+                    self.settings.hub_neighbours,
+                )
+                self._snapshot_version = version
+                log.info(
+                    "BM25 index and hubness built: %d chunks, corpus version %s",
+                    len(got["ids"]),
+                    version,
+                )
+            return self._snapshot_cache
 
     def readable(self, source: str, groups: frozenset[str]) -> bool:
         """Whether the reader may see anything of a stored document."""
-        keyword = self._keyword_index()
-        return any(m.get("source") == source and visible(m, groups) for m in keyword.metadatas)
+        snapshot = self._snapshot()
+        return any(m.get("source") == source and visible(m, groups) for m in snapshot.metadatas)
 
     def subsections(self, passage: Passage, groups: frozenset[str] = PUBLIC) -> list[Passage]:
         """Chunks under the passage's section (deeper headings), in reading order.
@@ -144,12 +200,12 @@ class HybridRetriever:
         """
         if not passage.section:
             return []
-        keyword = self._keyword_index()
+        snapshot = self._snapshot()
         prefix = passage.section + SECTION_SEPARATOR
         children = [
             (meta.get("chunk", 0), chunk_id, content, meta)
             for chunk_id, content, meta in zip(
-                keyword.ids, keyword.contents, keyword.metadatas, strict=True
+                snapshot.ids, snapshot.contents, snapshot.metadatas, strict=True
             )
             if meta.get("source") == passage.source
             and meta.get("section", "").startswith(prefix)
@@ -187,8 +243,8 @@ class HybridRetriever:
         BM25), so a restricted passage never reaches an answer, a citation or a prompt.
         """
         k = k or self.settings.top_k
-        keyword = self._keyword_index()
-        if not keyword.ids:
+        snapshot = self._snapshot()
+        if not snapshot.ids:
             return []
         equivalents = " ".join(self.glossary.equivalents(question))
         query_vector = np.asarray(self.kb.embeddings.embed_query(question), dtype=np.float32)
@@ -198,7 +254,7 @@ class HybridRetriever:
             bridged = self.kb.embeddings.embed_query(f"{question} {equivalents}")
             query_vector = query_vector + np.asarray(bridged, dtype=np.float32)
             query_vector /= np.linalg.norm(query_vector)
-        n = min(self.settings.candidates, len(keyword.ids))
+        n = min(self.settings.candidates, len(snapshot.ids))
         hits = self.kb.collection.query(
             query_embeddings=[query_vector.tolist()],
             n_results=n,
@@ -209,14 +265,14 @@ class HybridRetriever:
         dense = {
             cid: 1.0 - dist
             for cid, dist in zip(hits["ids"][0], hits["distances"][0], strict=True)
-            if cid in keyword.position
+            if cid in snapshot.position
         }
 
         # Equivalents widen the keyword search with the same weight as the question's own words.
-        bm25 = keyword.scores(stems(question), groups)
+        bm25 = snapshot.scores(stems(question), groups)
         if equivalents:
-            bm25 = bm25 + 1.0 * keyword.scores(stems(equivalents), groups)
-        top_keyword = [keyword.ids[i] for i in np.argsort(-bm25)[:n] if bm25[i] > 0]
+            bm25 = bm25 + 1.0 * snapshot.scores(stems(equivalents), groups)
+        top_keyword = [snapshot.ids[i] for i in np.argsort(-bm25)[:n] if bm25[i] > 0]
         missing = [cid for cid in top_keyword if cid not in dense]
         if missing:
             got = self.kb.collection.get(ids=missing, include=["embeddings"])
@@ -230,26 +286,30 @@ class HybridRetriever:
             # another process (its version marker has not moved yet). Nothing to rank.
             return []
         dense_raw = np.array([dense[cid] for cid in ids], dtype=np.float32)
-        keyword_raw = np.array([bm25[keyword.position[cid]] for cid in ids], dtype=np.float32)
+        # Ranking uses the hubness-corrected cosine; the answer's relevance checks keep the raw one.
+        dense_ranked = dense_raw - self.settings.hub_penalty * np.array(
+            [snapshot.hubness[snapshot.position[cid]] for cid in ids], dtype=np.float32
+        )
+        keyword_raw = np.array([bm25[snapshot.position[cid]] for cid in ids], dtype=np.float32)
         keyword_norm = keyword_raw / keyword_raw.max() if keyword_raw.max() > 0 else keyword_raw
         fused = (
-            self.settings.dense_weight * _minmax(dense_raw)
+            self.settings.dense_weight * _minmax(dense_ranked)
             + self.settings.bm25_weight * keyword_norm
         )
         # A superseded version is not cited when the version in force is among the candidates.
-        sources = [keyword.metadatas[keyword.position[cid]].get("source", "") for cid in ids]
-        validity = [keyword.versions.validity(source) for source in sources]
+        sources = [snapshot.metadatas[snapshot.position[cid]].get("source", "") for cid in ids]
+        validity = [snapshot.versions.validity(source) for source in sources]
         candidates = set(sources)
         keep = [not (v.status == "superseded" and v.replaced_by in candidates) for v in validity]
         order = [i for i in np.argsort(-fused) if keep[i]][:k]
         passages = []
         for i in order:
-            pos = keyword.position[ids[i]]
+            pos = snapshot.position[ids[i]]
             passages.append(
                 Passage(
                     id=ids[i],
-                    content=keyword.contents[pos],
-                    metadata=keyword.metadatas[pos],
+                    content=snapshot.contents[pos],
+                    metadata=snapshot.metadatas[pos],
                     score=round(float(fused[i]), 4),
                     dense=round(float(dense_raw[i]), 4),
                     keyword=round(float(keyword_norm[i]), 4),

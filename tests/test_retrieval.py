@@ -106,9 +106,9 @@ def test_sees_an_ingest_run_by_another_process(
     )
     assert run_ingest(small_corpus, settings.data_dir, store_overrides)["added"] == ["quanten.md"]
     # The running retriever notices the new corpus version, reopens the store (embedded) or
-    # re-reads the collection (server), and rebuilds its BM25 index.
+    # re-reads the collection (server), and rebuilds its BM25 index and hubness.
     passages = assistant.retriever.retrieve(question)
     assert any(p.source == "quanten.md" for p in passages[:2])
     assert kb.count() == len(kb.collection.get(include=[])["ids"])
-    assert assistant.retriever._keyword_version == kb.version()
-    assert "quanten.md" in {m["source"] for m in assistant.retriever._keyword_index().metadatas}
+    assert assistant.retriever._snapshot_version == kb.version()
+    assert "quanten.md" in {m["source"] for m in assistant.retriever._snapshot().metadatas}
