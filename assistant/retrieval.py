@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import bm25s
 import numpy as np
 
-from assistant.audience import EVERYONE, PREFIX, visible, where_filter
+from assistant.audience import EVERYONE, visible, where_filter
 from assistant.chunking import SECTION_SEPARATOR, passage_text
 from assistant.config import Settings
 from assistant.index import KnowledgeBase
@@ -90,7 +90,7 @@ class _Snapshot:
                 ],
                 show_progress=False,
             )
-        self.hubness = hubness(vectors, metadatas, neighbours)
+        self.hubness = hubness(vectors, neighbours)
 
     def mask(self, groups: frozenset[str]) -> np.ndarray:
         """1.0 for the chunks these groups may read, 0.0 for the others (cached per group set)."""
@@ -110,38 +110,27 @@ class _Snapshot:
         return self.bm25.get_scores(token_ids) * self.mask(groups)
 
 
-def hubness(vectors: np.ndarray, metadatas: list[dict], neighbours: int) -> np.ndarray:
+def hubness(vectors: np.ndarray, neighbours: int) -> np.ndarray:
     """Each chunk's mean cosine to its `neighbours` nearest other chunks.
 
     Embeddings crowd: the chunks of one long article sit so close together (cosine up to 0.98)
     that one of them is near every question about its topic and pushes the passage that answers
     it out of the top five. Subtracting part of this local density from the dense score before
     fusion is the CSLS correction (Conneau et al. 2018, "Word translation without parallel data").
-    A chunk is measured only against chunks every one of its readers may see, so a restricted
-    document never moves how a public passage ranks.
+    Like BM25's document frequencies it is a statistic over the whole store: every chunk is
+    measured against the same pool, so in a store of two chunks both get the same correction.
     """
-    n = len(metadatas)
-    if n < 2 or vectors.shape[0] != n:
+    n = vectors.shape[0] if vectors.ndim == 2 else 0
+    k = min(neighbours, n - 1)
+    if k < 1:
         return np.zeros(n, dtype=np.float32)
     unit = vectors / (np.linalg.norm(vectors, axis=1, keepdims=True) + 1e-12)
-    flags = [
-        frozenset(k for k, v in m.items() if k.startswith(PREFIX) and v is True) for m in metadatas
-    ]
-    public = np.array([PREFIX + EVERYONE in f for f in flags])
-    result = np.zeros(n, dtype=np.float32)
-    for audience in set(flags):
-        rows = np.array([f == audience for f in flags])
-        # readable by every reader of these chunks: public chunks and chunks flagged for them all
-        columns = np.flatnonzero(public | np.array([audience <= f for f in flags]))
-        k = min(neighbours, columns.size - 1)
-        if k < 1:
-            continue
-        for start in range(0, n, 1024):  # blocks keep a 10k-chunk store to a few MB
-            block = np.flatnonzero(rows[start : start + 1024]) + start
-            if block.size:
-                sims = unit[block] @ unit[columns].T
-                sims[block[:, None] == columns[None, :]] = -np.inf  # not its own neighbour
-                result[block] = -np.partition(-sims, k - 1, axis=1)[:, :k].mean(axis=1)
+    result = np.empty(n, dtype=np.float32)
+    for start in range(0, n, 1024):  # blocks keep a 10k-chunk store to a few MB
+        sims = unit[start : start + 1024] @ unit.T
+        rows = np.arange(sims.shape[0])
+        sims[rows, rows + start] = -np.inf  # not its own neighbour
+        result[start : start + 1024] = -np.partition(-sims, k - 1, axis=1)[:, :k].mean(axis=1)
     return result
 
 
