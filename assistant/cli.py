@@ -175,9 +175,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--golden",
         nargs="+",
-        default=[f"eval/{name}.yaml" for name in ("golden", "holdout", "test-fresh")],
+        default=[
+            f"eval/{name}.yaml" for name in ("golden", "holdout", "test-fresh", "test-fresh-2")
+        ],
         help="question sets (YAML), each reported on its own (JSON: one object per line when "
-        "several); default: the golden set, then the two held-out sets",
+        "several); default: the golden set, then the three held-out sets",
     )
     p.add_argument(
         "--no-promoted",
