@@ -90,7 +90,12 @@ class _Snapshot:
                 ],
                 show_progress=False,
             )
-        self.hubness = hubness(vectors, neighbours)
+        # without vectors (the correction is off) every chunk counts as no hub
+        self.hubness = (
+            hubness(vectors, neighbours)
+            if len(vectors) == len(ids)
+            else np.zeros(len(ids), dtype=np.float32)
+        )
 
     def mask(self, groups: frozenset[str]) -> np.ndarray:
         """1.0 for the chunks these groups may read, 0.0 for the others (cached per group set)."""
@@ -159,8 +164,11 @@ class HybridRetriever:
             self.kb.refresh_if_changed()
             version = self.kb.version()
             if self._snapshot_cache is None or version != self._snapshot_version:
-                got = self.kb.collection.get(include=["documents", "metadatas", "embeddings"])
-                vectors = got["embeddings"]
+                hub = self.settings.hub_penalty > 0  # off: no need to fetch every vector
+                got = self.kb.collection.get(
+                    include=["documents", "metadatas", *(["embeddings"] if hub else [])]
+                )
+                vectors = got.get("embeddings") if hub else None
                 self._snapshot_cache = _Snapshot(
                     got["ids"],
                     got["documents"],

@@ -20,7 +20,7 @@ What it measures (all stores live in a temporary directory, never in the repo's 
    from real sentences; vectors are real chunk embeddings (weighted by the sentences' origin) plus
    small gaussian noise, renormalised, added straight into a Chroma collection made by a
    KnowledgeBase (same collection name and configuration, same metadata keys). Also the one-time
-   BM25 build (first query) at that size.
+   BM25 + hubness build (first query) at that size.
 
 Progress goes to stderr; the table (or the JSON object) to stdout.
 """
@@ -598,7 +598,7 @@ def render(result: dict) -> str:
     out.append(f"{'one-time / cold (ms)':36}{'real':>24}{'synthetic':>24}")
     for title, key in (
         ("BM25 + hubness build alone", "snapshot_build_ms"),
-        ("first ask() (incl. BM25 build)", "first_ask_ms"),
+        ("first ask() (incl. BM25 + hubness build)", "first_ask_ms"),
         ("first retrieve() after that", "first_retrieve_ms"),
         ("first naive query", "first_naive_ms"),
     ):
