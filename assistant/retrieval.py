@@ -1,7 +1,7 @@
 """Hybrid retrieval: dense cosine search in Chroma fused with German/English-stemmed BM25.
 
 Both retrievers nominate candidates; every candidate gets both scores (a BM25-only candidate's
-vector is fetched from Chroma), each min-max normalised over the candidates, then fused by weight
+cosine comes from the vectors held per corpus version), each min-max normalised over the candidates, then fused by weight
 (0.7 dense / 0.3 BM25 measured best on the seed articles). Before fusion the dense score loses part
 of the chunk's hubness (its closeness to its nearest neighbours), so a dense cluster of similar
 chunks does not crowd out the passage that answers. The raw cosine of the best passage is
@@ -63,7 +63,8 @@ class Passage:
 
 
 class _Snapshot:
-    """What ranking needs per corpus version: a BM25 index over every chunk, and each chunk's hubness."""
+    """What ranking needs per corpus version: every chunk's text, unit vector and hubness, and a
+    BM25 index over them (so a BM25-only candidate's cosine needs no second trip to Chroma)."""
 
     def __init__(
         self,
@@ -90,12 +91,8 @@ class _Snapshot:
                 ],
                 show_progress=False,
             )
-        # without vectors (the correction is off) every chunk counts as no hub
-        self.hubness = (
-            hubness(vectors, neighbours)
-            if len(vectors) == len(ids)
-            else np.zeros(len(ids), dtype=np.float32)
-        )
+        self.unit = vectors / (np.linalg.norm(vectors, axis=-1, keepdims=True) + 1e-12)
+        self.hubness = hubness(self.unit, neighbours)  # neighbours 0: all zero
 
     def mask(self, groups: frozenset[str]) -> np.ndarray:
         """1.0 for the chunks these groups may read, 0.0 for the others (cached per group set)."""
@@ -164,17 +161,14 @@ class HybridRetriever:
             self.kb.refresh_if_changed()
             version = self.kb.version()
             if self._snapshot_cache is None or version != self._snapshot_version:
-                hub = self.settings.hub_penalty > 0  # off: no need to fetch every vector
-                got = self.kb.collection.get(
-                    include=["documents", "metadatas", *(["embeddings"] if hub else [])]
-                )
-                vectors = got.get("embeddings") if hub else None
+                got = self.kb.collection.get(include=["documents", "metadatas", "embeddings"])
+                vectors = got["embeddings"]
                 self._snapshot_cache = _Snapshot(
                     got["ids"],
                     got["documents"],
                     got["metadatas"],
                     np.asarray(vectors if vectors is not None else [], dtype=np.float32),
-                    self.settings.hub_neighbours,
+                    self.settings.hub_neighbours if self.settings.hub_penalty > 0 else 0,
                 )
                 self._snapshot_version = version
                 log.info(
@@ -270,12 +264,9 @@ class HybridRetriever:
         if equivalents:
             bm25 = bm25 + 1.0 * snapshot.scores(stems(equivalents), groups)
         top_keyword = [snapshot.ids[i] for i in np.argsort(-bm25)[:n] if bm25[i] > 0]
-        missing = [cid for cid in top_keyword if cid not in dense]
-        if missing:
-            got = self.kb.collection.get(ids=missing, include=["embeddings"])
-            for cid, vector in zip(got["ids"], got["embeddings"], strict=True):
-                vector = np.asarray(vector, dtype=np.float32)
-                dense[cid] = float(vector @ query_vector / (np.linalg.norm(vector) + 1e-12))
+        for cid in top_keyword:
+            if cid not in dense:
+                dense[cid] = float(snapshot.unit[snapshot.position[cid]] @ query_vector)
 
         ids = list(dense)
         if not ids:

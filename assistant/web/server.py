@@ -454,31 +454,26 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     theme = gr.themes.Soft(
         font=["ui-sans-serif", "system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"]
     )
-    gr.mount_gradio_app(
-        app,
-        build_admin_ui(runtime),
-        path="/admin",
-        footer_links=[],
-        css=CSS,
-        theme=theme,
-        enable_monitoring=False,
-        ssr_mode=False,
-    )
-    gr.mount_gradio_app(
-        app,
-        build_ui(runtime, compact=True),
-        path="/embed",
-        footer_links=[],
-        css=CSS,
-        theme=theme,
-        enable_monitoring=False,
-        ssr_mode=False,
-    )
+
+    def mount(blocks: gr.Blocks, path: str, **options) -> None:
+        gr.mount_gradio_app(
+            app,
+            blocks,
+            path=path,
+            footer_links=[],
+            css=CSS,
+            theme=theme,
+            enable_monitoring=False,
+            ssr_mode=False,
+            **options,
+        )
+
+    mount(build_admin_ui(runtime), "/admin")
+    mount(build_ui(runtime, compact=True), "/embed")
     users = login_users(settings)
-    gr.mount_gradio_app(
-        app,
+    mount(
         build_ui(runtime),
-        path="/",
+        "/",
         # Small setups without SSO: a login page with the configured users.
         auth=(
             lambda user, password: (
@@ -487,10 +482,5 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         )
         if users
         else None,
-        footer_links=[],
-        css=CSS,
-        theme=theme,
-        enable_monitoring=False,
-        ssr_mode=False,
     )
     return app
