@@ -109,6 +109,16 @@ class Settings(BaseSettings):
     hub_neighbours: int = Field(
         5, ge=1, le=100, description="Nearest other chunks that measure a chunk's hubness."
     )
+    cross_lingual_bonus: float = Field(
+        0.02,
+        ge=0,
+        le=0.2,
+        description="Added to the cosine of passages in another language than the question, "
+        "for questions not in the corpus language, before fusion: the embedding model scores a "
+        "passage in the question's own language higher (measured: for English questions that "
+        "both an English and a German passage answer, the English one scores 0.02 higher at the "
+        "median); 0 = off.",
+    )
     candidates: int = Field(
         40, ge=5, le=500, description="Candidates each retriever contributes before fusion."
     )

@@ -1,10 +1,12 @@
 """Hybrid retrieval: dense cosine search in Chroma fused with German/English-stemmed BM25.
 
 Both retrievers nominate candidates; every candidate gets both scores (a BM25-only candidate's
-cosine comes from the vectors held per corpus version), each min-max normalised over the candidates, then fused by weight
-(0.7 dense / 0.3 BM25 measured best on the seed articles). Before fusion the dense score loses part
-of the chunk's hubness (its closeness to its nearest neighbours), so a dense cluster of similar
-chunks does not crowd out the passage that answers. The raw cosine of the best passage is
+cosine comes from the vectors held per corpus version), each min-max normalised over the
+candidates, then fused by weight (0.7 dense / 0.3 BM25 measured best on the seed articles). Before
+fusion the dense score loses part of the chunk's hubness (its closeness to its nearest neighbours),
+so a dense cluster of similar chunks does not crowd out the passage that answers; and for a question
+not in the corpus language, passages in other languages than the question's get back the small
+edge the model gives same-language text. The raw cosine of the best passage is
 kept separately: it is the absolute signal behind the "not in the knowledge base" decision.
 """
 
@@ -238,8 +240,10 @@ class HybridRetriever:
         if not snapshot.ids:
             return []
         equivalents = " ".join(self.glossary.equivalents(question))
+        language = detect_language(question)
+        foreign = language != self.settings.corpus_language
         query_vector = np.asarray(self.kb.embeddings.embed_query(question), dtype=np.float32)
-        if equivalents and detect_language(question) != self.settings.corpus_language:
+        if equivalents and foreign:
             # Cross-lingual bridge: also embed the question with the glossary's equivalents
             # (German terms for an English question) and search with the mean direction.
             bridged = self.kb.embeddings.embed_query(f"{question} {equivalents}")
@@ -278,6 +282,19 @@ class HybridRetriever:
         dense_ranked = dense_raw - self.settings.hub_penalty * np.array(
             [snapshot.hubness[snapshot.position[cid]] for cid in ids], dtype=np.float32
         )
+        if foreign:
+            # The model favours passages in the question's own language; for a question in
+            # another language than the corpus, the other-language passages get that back.
+            languages = [
+                snapshot.metadatas[snapshot.position[cid]].get(
+                    "language", self.settings.corpus_language
+                )
+                for cid in ids
+            ]
+            dense_ranked += self.settings.cross_lingual_bonus * np.array(
+                [passage_language != language for passage_language in languages],
+                dtype=np.float32,
+            )
         keyword_raw = np.array([bm25[snapshot.position[cid]] for cid in ids], dtype=np.float32)
         keyword_norm = keyword_raw / keyword_raw.max() if keyword_raw.max() > 0 else keyword_raw
         fused = (
