@@ -3,16 +3,22 @@ back the edge the embedding model gives to English text, in ranking only."""
 
 from __future__ import annotations
 
+import pytest
+
 from assistant.pipeline import build_assistant
 
 
-def test_english_question_reaches_the_german_documents(real_corpus_store):
+@pytest.fixture(scope="module")
+def retrievers(real_corpus_store):
+    """The real corpus ranked with the configured bonus and with none: (with, without)."""
     settings, kb = real_corpus_store
-    with_bonus = build_assistant(settings, kb).retriever
-    without = build_assistant(
-        settings.model_copy(update={"cross_lingual_bonus": 0.0}), kb
-    ).retriever
     assert settings.cross_lingual_bonus > 0
+    off = settings.model_copy(update={"cross_lingual_bonus": 0.0})
+    return build_assistant(settings, kb).retriever, build_assistant(off, kb).retriever
+
+
+def test_english_question_reaches_the_german_documents(retrievers):
+    with_bonus, without = retrievers
 
     # The English guideline is short and general; its sections are near every English question.
     question = "Who approves an AI project with a budget over 50,000 euros?"
@@ -31,12 +37,8 @@ def test_english_question_reaches_the_german_documents(real_corpus_store):
     assert all(p.dense == raw[p.id] for p in bonus if p.id in raw)
 
 
-def test_german_question_is_ranked_as_before(real_corpus_store):
-    settings, kb = real_corpus_store
-    with_bonus = build_assistant(settings, kb).retriever
-    without = build_assistant(
-        settings.model_copy(update={"cross_lingual_bonus": 0.0}), kb
-    ).retriever
+def test_german_question_is_ranked_as_before(retrievers):
+    with_bonus, without = retrievers
     question = "Wer genehmigt ein KI-Projekt mit einem Budget über 50.000 Euro?"
     assert [p.id for p in with_bonus.retrieve(question)] == [
         p.id for p in without.retrieve(question)
