@@ -75,11 +75,14 @@ class _Snapshot:
         metadatas: list[dict],
         vectors: np.ndarray,
         neighbours: int,
+        language: str,
     ) -> None:
         self.ids = ids
         self.contents = contents
         self.metadatas = metadatas
         self.position = {chunk_id: i for i, chunk_id in enumerate(ids)}
+        # each chunk's language; `language` (the corpus's) where its document declares none
+        self.languages = np.array([m.get("language") or language for m in metadatas], dtype=object)
         self.versions = Versions(metadatas)
         self._masks: dict[frozenset[str], np.ndarray] = {}
         self.bm25 = bm25s.BM25()
@@ -171,6 +174,7 @@ class HybridRetriever:
                     got["metadatas"],
                     np.asarray(vectors if vectors is not None else [], dtype=np.float32),
                     self.settings.hub_neighbours if self.settings.hub_penalty > 0 else 0,
+                    self.settings.corpus_language,
                 )
                 self._snapshot_version = version
                 log.info(
@@ -277,39 +281,30 @@ class HybridRetriever:
             # Neither search found a chunk this snapshot knows: the store is being written by
             # another process (its version marker has not moved yet). Nothing to rank.
             return []
+        positions = np.array([snapshot.position[cid] for cid in ids])
         dense_raw = np.array([dense[cid] for cid in ids], dtype=np.float32)
         # Ranking uses the hubness-corrected cosine; the answer's relevance checks keep the raw one.
-        dense_ranked = dense_raw - self.settings.hub_penalty * np.array(
-            [snapshot.hubness[snapshot.position[cid]] for cid in ids], dtype=np.float32
-        )
+        dense_ranked = dense_raw - self.settings.hub_penalty * snapshot.hubness[positions]
         if foreign:
             # The model favours passages in the question's own language; for a question in
             # another language than the corpus, the other-language passages get that back.
-            languages = [
-                snapshot.metadatas[snapshot.position[cid]].get(
-                    "language", self.settings.corpus_language
-                )
-                for cid in ids
-            ]
-            dense_ranked += self.settings.cross_lingual_bonus * np.array(
-                [passage_language != language for passage_language in languages],
-                dtype=np.float32,
-            )
-        keyword_raw = np.array([bm25[snapshot.position[cid]] for cid in ids], dtype=np.float32)
+            other = snapshot.languages[positions] != language
+            dense_ranked += self.settings.cross_lingual_bonus * other.astype(np.float32)
+        keyword_raw = bm25[positions].astype(np.float32)
         keyword_norm = keyword_raw / keyword_raw.max() if keyword_raw.max() > 0 else keyword_raw
         fused = (
             self.settings.dense_weight * _minmax(dense_ranked)
             + self.settings.bm25_weight * keyword_norm
         )
         # A superseded version is not cited when the version in force is among the candidates.
-        sources = [snapshot.metadatas[snapshot.position[cid]].get("source", "") for cid in ids]
+        sources = [snapshot.metadatas[pos].get("source", "") for pos in positions]
         validity = [snapshot.versions.validity(source) for source in sources]
         candidates = set(sources)
         keep = [not (v.status == "superseded" and v.replaced_by in candidates) for v in validity]
         order = [i for i in np.argsort(-fused) if keep[i]][:k]
         passages = []
         for i in order:
-            pos = snapshot.position[ids[i]]
+            pos = positions[i]
             passages.append(
                 Passage(
                     id=ids[i],
