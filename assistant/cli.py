@@ -12,6 +12,7 @@ from tqdm import tqdm
 
 from assistant.config import Settings, load_settings
 from assistant.embeddings import EmbeddingError
+from assistant.evaluation import QUESTION_SETS
 from assistant.index import IngestBusyError, IngestReport
 from assistant.pipeline import QuestionError, build_assistant, build_knowledge_base
 
@@ -175,9 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--golden",
         nargs="+",
-        default=[
-            f"eval/{name}.yaml" for name in ("golden", "holdout", "test-fresh", "test-fresh-2")
-        ],
+        default=list(QUESTION_SETS),
         help="question sets (YAML), each reported on its own (JSON: one object per line when "
         "several); default: the golden set, then the three held-out sets",
     )

@@ -14,6 +14,11 @@ from assistant.pipeline import Assistant
 from assistant.retrieval import Passage
 
 KS = (1, 3, 5)
+# What `python -m assistant eval` reports by default (paths from the repository root): the golden
+# set the retrieval was tuned on, then the held-out sets written later from the documents alone.
+QUESTION_SETS = tuple(
+    f"eval/{name}.yaml" for name in ("golden", "holdout", "test-fresh", "test-fresh-2")
+)
 
 
 @dataclass(frozen=True)

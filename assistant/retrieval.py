@@ -77,12 +77,15 @@ class _Snapshot:
         neighbours: int,
         language: str,
     ) -> None:
+        for meta in metadatas:
+            # A document that declares no language is in the corpus language: said once here,
+            # so every passage's metadata carries it (ranking, thresholds, translation note).
+            meta["language"] = meta.get("language") or language
         self.ids = ids
         self.contents = contents
         self.metadatas = metadatas
         self.position = {chunk_id: i for i, chunk_id in enumerate(ids)}
-        # each chunk's language; `language` (the corpus's) where its document declares none
-        self.languages = np.array([m.get("language") or language for m in metadatas], dtype=object)
+        self.languages = np.array([m["language"] for m in metadatas], dtype=object)
         self.versions = Versions(metadatas)
         self._masks: dict[frozenset[str], np.ndarray] = {}
         self.bm25 = bm25s.BM25()
@@ -118,7 +121,7 @@ class _Snapshot:
 
 
 def hubness(vectors: np.ndarray, neighbours: int) -> np.ndarray:
-    """Each chunk's mean cosine to its `neighbours` nearest other chunks.
+    """Each chunk's mean cosine to its `neighbours` nearest other chunks (`vectors`: unit length).
 
     Embeddings crowd: the chunks of one long article sit so close together (cosine up to 0.98)
     that one of them is near every question about its topic and pushes the passage that answers
@@ -131,10 +134,9 @@ def hubness(vectors: np.ndarray, neighbours: int) -> np.ndarray:
     k = min(neighbours, n - 1)
     if k < 1:
         return np.zeros(n, dtype=np.float32)
-    unit = vectors / (np.linalg.norm(vectors, axis=1, keepdims=True) + 1e-12)
     result = np.empty(n, dtype=np.float32)
     for start in range(0, n, 1024):  # blocks keep a 10k-chunk store to a few MB
-        sims = unit[start : start + 1024] @ unit.T
+        sims = vectors[start : start + 1024] @ vectors.T
         rows = np.arange(sims.shape[0])
         sims[rows, rows + start] = -np.inf  # not its own neighbour
         result[start : start + 1024] = -np.partition(-sims, k - 1, axis=1)[:, :k].mean(axis=1)

@@ -8,13 +8,12 @@ import pytest
 from conftest import REAL_CORPUS, ROOT
 
 from assistant.documents import discover
-from assistant.evaluation import evaluate, format_results, is_relevant, load_golden
+from assistant.evaluation import QUESTION_SETS, evaluate, format_results, is_relevant, load_golden
 from assistant.retrieval import Passage
 
-GOLDEN = ROOT / "eval" / "golden.yaml"
-# Written independently of the tuning (by someone who had not seen the golden set): the
-# figures on them are what employees' unseen questions can expect.
-HELD_OUT = [ROOT / "eval" / f"{name}.yaml" for name in ("holdout", "test-fresh", "test-fresh-2")]
+# The held-out sets were written independently of the tuning (by someone who had not seen the
+# golden set): the figures on them are what employees' unseen questions can expect.
+GOLDEN, *HELD_OUT = [ROOT / name for name in QUESTION_SETS]
 
 
 def stored_chunks(real_corpus_store) -> list[Passage]:
