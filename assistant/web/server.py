@@ -215,11 +215,12 @@ class SecurityHeaders(BaseHTTPMiddleware):
         self.max_upload = max_upload
 
     async def dispatch(self, request: Request, call_next):
-        if _INFO_PATHS.match(route_path(request)) and not self.signed_in(request):
+        path = route_path(request)
+        if _INFO_PATHS.match(path) and not self.signed_in(request):
             return JSONResponse({"detail": "sign in to read the API description"}, status_code=401)
         length = request.headers.get("content-length")
         limit = self.max_body
-        if route_path(request).lower().startswith(("/admin/", "/api/admin/")):
+        if path.lower().startswith(("/admin/", "/api/admin/")):
             limit = self.max_upload
         if length and length.isdigit() and int(length) > limit:
             return JSONResponse(
