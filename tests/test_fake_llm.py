@@ -228,6 +228,10 @@ def test_truncated_non_streaming_body_is_short(llm: FakeLLM, route: str) -> None
         chat(llm, route, stream=False)
 
 
+# "At once" on a loaded 2-core machine: far below the 30 s a slow reply sleeps or a hang waits.
+SOON = 10
+
+
 def handler_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if "process_request_thread" in t.name]
 
@@ -243,9 +247,9 @@ def test_hang_times_out_and_close_releases_it() -> None:
     finally:
         start = time.monotonic()
         llm.close()
-        assert time.monotonic() - start < 2
+        assert time.monotonic() - start < SOON
     assert len(llm.requests) == 2
-    while handler_threads() and time.monotonic() - start < 2:  # the hung handlers were released
+    while handler_threads() and time.monotonic() - start < SOON:  # the hung handlers were released
         time.sleep(0.02)
     assert not handler_threads()
 
@@ -258,7 +262,7 @@ def test_close_answers_a_waiting_client_with_a_disconnect() -> None:
         start = time.monotonic()
         with pytest.raises(httpx.RemoteProtocolError):
             client.post(llm.url + OPENAI, json={"model": "m", "messages": MESSAGES})
-        assert time.monotonic() - start < 2
+        assert time.monotonic() - start < SOON
     finally:
         client.close()
         llm.close()
@@ -275,7 +279,7 @@ def test_slow_answers_after_the_delay(llm: FakeLLM) -> None:
         chat(llm, OPENAI, stream=False, timeout=0.3)
     start = time.monotonic()
     llm.close()  # interrupts the 30 s sleep
-    assert time.monotonic() - start < 2
+    assert time.monotonic() - start < SOON
 
 
 def test_unknown_fault_is_rejected() -> None:

@@ -142,7 +142,9 @@ def test_faults_fall_back_to_extractive_within_the_timeout(real_corpus_store, ll
     elapsed = time.monotonic() - start
     assert answer.mode == "fallback" and answer.answered and answer.citations
     assert answer.notice.startswith("Hinweis")
-    assert elapsed < TIMEOUT + 1.0, f"{fault.fault} took {elapsed:.1f} s"
+    # The faults stall for 30 s or forever; the deadline ends the call long before that. The
+    # margin is for a loaded 2-core machine, not a latency promise.
+    assert elapsed < TIMEOUT + 12, f"{fault.fault} took {elapsed:.1f} s"
 
 
 def test_endpoint_down_falls_back(real_corpus_store, llm):
