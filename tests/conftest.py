@@ -280,3 +280,26 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+# --- markers: `pytest -m "not browser and not server"` is the quick loop ------------------------
+
+_BROWSER_FIXTURES = {"browser", "page", "new_context"}
+_SERVER_FIXTURES = {"chroma_server", "postgres", "real_server_assistant", "server"}
+
+
+def pytest_collection_modifyitems(items) -> None:
+    """`browser`: drives Chromium; `server`: runs a server process (the app over HTTP, a Chroma
+    server, PostgreSQL). Decided from what a test uses, so a new test cannot forget its marker."""
+    e2e = ROOT / "tests" / "e2e"
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if fixtures & _BROWSER_FIXTURES:
+            item.add_marker(pytest.mark.browser)
+        if (
+            fixtures & _SERVER_FIXTURES
+            or params.get("store_mode") == "server"
+            or e2e in Path(item.path).parents
+        ):
+            item.add_marker(pytest.mark.server)
