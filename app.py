@@ -16,6 +16,9 @@ from assistant.cli import configure_logging  # noqa: E402
 from assistant.config import load_settings  # noqa: E402
 from assistant.web.server import create_app  # noqa: E402
 
+# Bytes of a request's head h11 buffers while it arrives (the app checks the size of the whole).
+MAX_REQUEST_HEAD = 64 * 1024
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
@@ -35,6 +38,15 @@ def main() -> None:
         port=args.port,
         log_level="warning",
         root_path=settings.root_path,
+        # Who is asking is decided from the socket peer: uvicorn must not replace it with an
+        # X-Forwarded-For value (by default it does so for requests from 127.0.0.1). The app reads
+        # forwarded headers itself, only from ASSISTANT_TRUSTED_PROXIES.
+        proxy_headers=False,
+        forwarded_allow_ips="",
+        # h11 bounds what it buffers of a request's head (request line and headers) while it
+        # arrives; httptools buffers any size.
+        http="h11",
+        h11_max_incomplete_event_size=MAX_REQUEST_HEAD,
     )
 
 

@@ -105,22 +105,39 @@ class DateRange:
         return [self.start + timedelta(days=i) for i in range((self.end - self.start).days + 1)]
 
 
+# Dates an analytics range may start or end on: anything else is a typo (and 9999-12-31 has no
+# next day to end the range on).
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2999, 12, 31)
+
+
 def _as_date(value: object, name: str) -> date | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
+    day = _read_date(value)
+    if day is None:
+        raise RangeError(f"{name}: {str(value).strip()[:40]!r} is not a date (YYYY-MM-DD)")
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise RangeError(f"{name}: {day} is outside {FIRST_DAY} to {LAST_DAY}")
+    return day
+
+
+def _read_date(value: object) -> date | None:
     if isinstance(value, datetime):
         return value.date()
     if isinstance(value, date):
         return value
     if isinstance(value, int | float):  # a timestamp (Gradio's DateTime default type)
-        return datetime.fromtimestamp(value, UTC).date()
+        try:
+            return datetime.fromtimestamp(value, UTC).date()
+        except (OverflowError, OSError, ValueError):
+            return None
     text = str(value).strip()
     if re.fullmatch(r"\d{4}-\d{2}-\d{2}([ T].*)?", text):
         try:
             return date.fromisoformat(text[:10])
         except ValueError:
-            pass
-    raise RangeError(f"{name}: {text!r} is not a date (YYYY-MM-DD)")
+            return None
+    return None
 
 
 def date_range(start: object = None, end: object = None, today: date | None = None) -> DateRange:

@@ -46,6 +46,10 @@ MAX_METADATA_CHARS = 1000
 _UNSAFE_NAME_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
 
 
+# Longer corpus-relative names are refused as unknown (Linux allows 4096 bytes per path).
+MAX_SOURCE_CHARS = 1024
+
+
 class DocumentError(Exception):
     """A file that cannot be ingested; the message says why and what to do."""
 
@@ -101,9 +105,14 @@ def find_corpus_file(corpus_dir: Path, source: str) -> Path | None:
     it) is stored composed (NFC). Only a non-ASCII source can differ, so only then is the corpus
     searched.
     """
+    if len(source) > MAX_SOURCE_CHARS or "\x00" in source:
+        return None  # no file has such a name (the OS would refuse it with an error)
     path = corpus_dir / source
-    if is_corpus_file(path, corpus_dir) and source_name(path, corpus_dir) == source:
-        return path
+    try:
+        if is_corpus_file(path, corpus_dir) and source_name(path, corpus_dir) == source:
+            return path
+    except OSError:  # a path part longer than the file system allows
+        return None
     if source.isascii():
         return None
     return next((p for p in discover(corpus_dir) if source_name(p, corpus_dir) == source), None)

@@ -25,6 +25,7 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -109,6 +110,7 @@ class KnowledgeBase:
     def __init__(self, settings: Settings, embeddings: Embeddings) -> None:
         self.settings = settings
         self.embeddings = embeddings
+        self._writer = threading.local()  # how deep this thread is inside writing()
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         # A Chroma server: vectors and the version marker live there, nothing in the data dir.
         self.server = bool(settings.chroma_url)
@@ -244,6 +246,26 @@ class KnowledgeBase:
         return {m["source"] for m in metadatas if m and "source" in m}
 
     @contextmanager
+    def writing(self) -> Iterator[None]:
+        """Hold the ingest lock for a block of writes that belong together (an upload: its record,
+        file and chunks); IngestBusyError when another writer holds it. Re-entrant within a
+        thread, so the store's own writes inside the block do not lock themselves out."""
+        depth = getattr(self._writer, "depth", 0)
+        if depth:
+            self._writer.depth = depth + 1
+            try:
+                yield
+            finally:
+                self._writer.depth = depth
+            return
+        with self._ingest_lock():
+            self._writer.depth = 1
+            try:
+                yield
+            finally:
+                self._writer.depth = 0
+
+    @contextmanager
     def _ingest_lock(self) -> Iterator[None]:
         if is_shared(self._engine):
             with self._shared_lock("ingest", wait=False) as got:
@@ -287,7 +309,7 @@ class KnowledgeBase:
             report.error = _READ_ONLY.format(self.settings.data_dir)
             return report
         try:
-            with self._ingest_lock():
+            with self.writing():
                 loaded, present = self._load_corpus(corpus_dir, report)
                 if on_total:
                     on_total(sum(len(chunks) for _, chunks in loaded))
@@ -430,7 +452,7 @@ class KnowledgeBase:
             raise ValueError(f"every chunk must belong to {source}")
         if self.read_only:
             raise PermissionError(_READ_ONLY.format(self.settings.data_dir))
-        with self._ingest_lock():
+        with self.writing():
             result = self._index(chunks)
             if result["num_added"] or result["num_deleted"]:
                 self._bump_version()
@@ -440,7 +462,7 @@ class KnowledgeBase:
         """Delete one document from the store at once; returns how many chunks left."""
         if self.read_only:
             raise PermissionError(_READ_ONLY.format(self.settings.data_dir))
-        with self._ingest_lock():
+        with self.writing():
             removed = self.delete_source(source)
             if removed:
                 self._bump_version()

@@ -300,7 +300,7 @@ class HybridRetriever:
         )
         # A superseded version is not cited when the version in force is among the candidates.
         sources = [snapshot.metadatas[pos].get("source", "") for pos in positions]
-        validity = [snapshot.versions.validity(source) for source in sources]
+        validity = [snapshot.versions.validity(source, groups=groups) for source in sources]
         candidates = set(sources)
         keep = [not (v.status == "superseded" and v.replaced_by in candidates) for v in validity]
         order = [i for i in np.argsort(-fused) if keep[i]][:k]

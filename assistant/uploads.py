@@ -41,7 +41,7 @@ from assistant.documents import (
     source_name,
     supported_suffixes,
 )
-from assistant.index import UPLOAD_PREFIX, KnowledgeBase, is_upload
+from assistant.index import UPLOAD_PREFIX, IngestBusyError, KnowledgeBase, is_upload
 from assistant.storage import create_tables, make_engine
 from assistant.validity import Versions, parse_date
 
@@ -67,12 +67,15 @@ uploads_table = Table(
     Column("size", Integer, nullable=False),
     Column("sha256", String(64), nullable=False),
     Column("content", LargeBinary, nullable=False),
-    Column("status", String(16), nullable=False),  # indexed | failed
+    Column("status", String(16), nullable=False),  # pending | indexed | failed
     Column("error", Text, nullable=False, default=""),
     Column("chunks", Integer, nullable=False, default=0),
     Column("indexed_at", DateTime(timezone=True)),
 )
 
+
+# An upload whose record is written but whose chunks may not all be (see DocumentAdmin._store).
+PENDING = "pending"
 
 # Everything of an upload's record but its bytes.
 _RECORD_COLUMNS = [c for c in uploads_table.c if c.name != "content"]
@@ -145,7 +148,7 @@ class DocumentRow:
     effective_date: str
     expiry_date: str
     version: str
-    status: str  # current | expired | superseded | pending | failed | not indexed
+    status: str  # current | expired | superseded | pending | indexing | not indexed
     last_ingest: str
     original_name: str = ""
     uploaded_by: str = ""
@@ -165,7 +168,8 @@ class DocumentAdmin:
     # --- upload ---------------------------------------------------------------------------
 
     def upload(self, original_name: str, data: bytes, meta: UploadMeta, who: str) -> UploadResult:
-        """Store, load, chunk and index one file; a failure leaves nothing behind."""
+        """Store, load, chunk and index one file: afterwards it is there whole (record, file,
+        chunks) or not at all, even if the process dies halfway (see reconcile)."""
         result = UploadResult(original_name=_display_name(original_name), status="failed")
         try:
             meta = meta.checked()
@@ -174,57 +178,109 @@ class DocumentAdmin:
                 raise UploadError("the file is empty")
             limit = int(self.settings.max_file_mb * 1_000_000)
             if len(data) > limit:
+                # Callers read at most one byte past the limit: the size is not known, only
+                # that it is over.
                 raise UploadError(
-                    f"file is {len(data) / 1e6:.1f} MB, the limit is {self.settings.max_file_mb:g} MB"
+                    f"the file is larger than the limit of {self.settings.max_file_mb:g} MB"
                 )
-            upload_id = uuid.uuid4().hex
-            stored = f"{upload_id}{suffix}"
-            source = UPLOAD_PREFIX + stored
-            path = self._write_file(stored, data)
-            try:
-                doc = self._load(path, source, meta, original_name)
-                chunks = self.kb.chunk(doc)
-                self.kb.replace_source(source, chunks)
-            except Exception:
-                path.unlink(missing_ok=True)
-                raise
-            row = {
-                "id": upload_id,
-                "source": source,
-                "original_name": result.original_name,
-                "title": doc.title,
-                "audience": doc.metadata.get("audience", ""),
-                "owner": doc.metadata.get("owner", ""),
-                "effective_date": doc.metadata.get("effective_date", ""),
-                "expiry_date": doc.metadata.get("expiry_date", ""),
-                "version": doc.metadata.get("version", ""),
-                "document_id": doc.metadata.get("document_id", ""),
-                "uploaded_by": who,
-                "uploaded_at": datetime.now(UTC),
-                "size": len(data),
-                "sha256": hashlib.sha256(data).hexdigest(),
-                "content": data,
-                "status": "indexed",
-                "error": "",
-                "chunks": len(chunks),
-                "indexed_at": datetime.now(UTC),
-            }
-            try:
-                with self.engine.begin() as conn:
-                    conn.execute(insert(uploads_table).values(**row))
-            except Exception:
-                # Without its record the upload could not be listed or deleted: take it back out.
-                self.kb.remove_source(source)
-                path.unlink(missing_ok=True)
-                raise
+            source, chunks = self._store(result.original_name, suffix, data, meta, who)
         except (UploadError, DocumentError) as exc:
             result.error = str(exc)
             return result
-        except PermissionError as exc:  # the store is read-only
+        except (PermissionError, IngestBusyError) as exc:  # read-only store, another writer
             result.error = str(exc)
             return result
-        log.info("uploaded %s as %s: %d chunks", result.original_name, source, len(chunks))
-        return replace(result, status="indexed", source=source, chunks=len(chunks))
+        log.info("uploaded %s as %s: %d chunks", result.original_name, source, chunks)
+        return replace(result, status="indexed", source=source, chunks=chunks)
+
+    def _store(
+        self, name: str, suffix: str, data: bytes, meta: UploadMeta, who: str
+    ) -> tuple[str, int]:
+        """Record (`pending`), file, chunks, then the record `indexed`: all under the store's
+        write lock. A failure takes back what was written; a crash leaves a `pending` record
+        that the next start's reconcile() removes with whatever else was written."""
+        upload_id = uuid.uuid4().hex
+        stored = f"{upload_id}{suffix}"
+        source = UPLOAD_PREFIX + stored
+        with self.kb.writing():
+            with self.engine.begin() as conn:
+                conn.execute(
+                    insert(uploads_table).values(
+                        id=upload_id,
+                        source=source,
+                        original_name=name,
+                        title=meta.title or name,
+                        audience=meta.audience,
+                        owner=meta.owner,
+                        effective_date=meta.effective_date,
+                        expiry_date=meta.expiry_date,
+                        version=meta.version,
+                        document_id=meta.document_id,
+                        uploaded_by=who,
+                        uploaded_at=datetime.now(UTC),
+                        size=len(data),
+                        sha256=hashlib.sha256(data).hexdigest(),
+                        content=data,
+                        status=PENDING,
+                        error="",
+                        chunks=0,
+                    )
+                )
+            try:
+                path = self._write_file(stored, data)
+                doc = self._load(path, source, meta, name)
+                chunks = self.kb.chunk(doc)
+                self.kb.replace_source(source, chunks)
+                with self.engine.begin() as conn:
+                    conn.execute(
+                        update(uploads_table)
+                        .where(uploads_table.c.source == source)
+                        .values(
+                            title=doc.title,
+                            audience=doc.metadata.get("audience", ""),
+                            owner=doc.metadata.get("owner", ""),
+                            effective_date=doc.metadata.get("effective_date", ""),
+                            expiry_date=doc.metadata.get("expiry_date", ""),
+                            version=doc.metadata.get("version", ""),
+                            document_id=doc.metadata.get("document_id", ""),
+                            status="indexed",
+                            chunks=len(chunks),
+                            indexed_at=datetime.now(UTC),
+                        )
+                    )
+            except BaseException:
+                self._discard(source)
+                raise
+        return source, len(chunks)
+
+    def _discard(self, source: str) -> None:
+        """Take every trace of an upload back out: chunks, file, record (missing ones are fine)."""
+        try:
+            self.kb.remove_source(source)
+        finally:
+            (self.folder / source.removeprefix(UPLOAD_PREFIX)).unlink(missing_ok=True)
+            with self.engine.begin() as conn:
+                conn.execute(delete(uploads_table).where(uploads_table.c.source == source))
+
+    def reconcile(self) -> int:
+        """After a crash: remove uploads that did not finish (a `pending` record, chunks without
+        a record, files and partial files without one). Runs under the write lock, so nobody is
+        uploading right now; when another writer holds it, nothing is done (IngestBusyError)."""
+        with self.kb.writing():
+            with self.engine.connect() as conn:
+                rows = conn.execute(select(uploads_table.c.source, uploads_table.c.status)).all()
+            recorded = {source for source, status in rows if status != PENDING}
+            broken = {source for source, status in rows if status == PENDING}
+            broken |= {s for s in self.kb.stored_sources() if is_upload(s) and s not in recorded}
+            for source in sorted(broken):
+                log.warning("removing an upload that did not finish: %s", source)
+                self._discard(source)
+            if self.folder.is_dir():
+                names = {s.removeprefix(UPLOAD_PREFIX) for s in recorded}
+                for path in self.folder.iterdir():
+                    if path.is_file() and path.name not in names:
+                        path.unlink(missing_ok=True)
+        return len(broken)
 
     def _load(self, path: Path, source: str, meta: UploadMeta, original_name: str):
         doc = self.kb.read(path, self.folder)
@@ -281,7 +337,13 @@ class DocumentAdmin:
                     effective_date=meta.get("effective_date") or upload.get("effective_date", ""),
                     expiry_date=meta.get("expiry_date") or upload.get("expiry_date", ""),
                     version=meta.get("version") or upload.get("version", ""),
-                    status=versions.validity(source, today).status if stored else "not indexed",
+                    status=(
+                        "indexing"
+                        if upload.get("status") == PENDING
+                        else versions.validity(source, today).status
+                        if stored
+                        else "not indexed"
+                    ),
                     last_ingest=_iso(indexed.get(source)),
                     original_name=upload.get("original_name", ""),
                     uploaded_by=upload.get("uploaded_by", ""),
@@ -292,13 +354,18 @@ class DocumentAdmin:
 
     def delete(self, source: str) -> int:
         """Remove an uploaded document: its chunks leave the store (and so the BM25 index) at
-        once, then its file and record. Returns the number of chunks removed."""
-        upload = self._upload(source)
-        removed = self.kb.remove_source(source)
-        with self.engine.begin() as conn:
-            conn.execute(delete(uploads_table).where(uploads_table.c.source == source))
-        (self.folder / upload["source"].removeprefix(UPLOAD_PREFIX)).unlink(missing_ok=True)
-        log.info("deleted upload %s (%s): %d chunks", upload["original_name"], source, removed)
+        once, then its file and record. Whatever the list shows can be deleted, a record without
+        chunks or chunks without a record too; KeyError when there is neither."""
+        try:
+            name = self._upload(source)["original_name"]
+        except KeyError:
+            if source not in self.kb.stored_sources():
+                raise
+            name = "(no record)"
+        with self.kb.writing():
+            removed = self.kb.remove_source(source)
+            self._discard(source)
+        log.info("deleted upload %s (%s): %d chunks", name, source, removed)
         return removed
 
     def reindex(self, source: str) -> UploadResult:

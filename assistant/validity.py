@@ -16,8 +16,10 @@ version is among the candidates; whatever is still cited from a non-current docu
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
+
+from assistant.audience import visible
 
 CURRENT = "current"
 NOTES = {
@@ -83,6 +85,7 @@ class _Doc:
     effective: date | None
     expiry: date | None
     version: str
+    metadata: dict = field(hash=False, compare=False, repr=False)  # its audience flags
 
 
 class Versions:
@@ -103,25 +106,31 @@ class Versions:
                 effective=parse_date(meta.get("effective_date")),
                 expiry=parse_date(meta.get("expiry_date")),
                 version=str(meta.get("version", "")),
+                metadata=meta,
             )
         self.docs = docs
         self.groups: dict[str, list[_Doc]] = {}
         for doc in docs.values():
             self.groups.setdefault(doc.group, []).append(doc)
-        self._cache: dict[tuple[str, date], Validity] = {}
+        self._cache: dict[tuple[str, date, frozenset[str] | None], Validity] = {}
 
     def group_of(self, source: str) -> str:
         doc = self.docs.get(source)
         return doc.group if doc else source
 
-    def validity(self, source: str, today: date | None = None) -> Validity:
+    def validity(
+        self, source: str, today: date | None = None, groups: frozenset[str] | None = None
+    ) -> Validity:
+        """Whether `source` is in force `today`, as seen by a reader in `groups` (None: an admin
+        who sees every version). A version the reader may not read does not exist for them: it
+        supersedes nothing, and its title and date never reach them."""
         today = today or date.today()
-        key = (source, today)
+        key = (source, today, groups)
         if key not in self._cache:
-            self._cache[key] = self._validity(source, today)
+            self._cache[key] = self._validity(source, today, groups)
         return self._cache[key]
 
-    def _validity(self, source: str, today: date) -> Validity:
+    def _validity(self, source: str, today: date, groups: frozenset[str] | None) -> Validity:
         doc = self.docs.get(source)
         if doc is None:
             return Validity()
@@ -129,9 +138,15 @@ class Versions:
             return Validity("pending", doc.effective.isoformat())
         if doc.expiry and doc.expiry < today:
             return Validity("expired", doc.expiry.isoformat())
+        in_force = [
+            d
+            for d in self.groups[doc.group]
+            if _in_force(d, today) and (groups is None or visible(d.metadata, groups))
+        ]
+        if not in_force:
+            return Validity()
         newest = max(
-            (d for d in self.groups[doc.group] if _in_force(d, today)),
-            key=lambda d: (d.effective or date.min, _version_key(d.version), d.source),
+            in_force, key=lambda d: (d.effective or date.min, _version_key(d.version), d.source)
         )
         if newest.source != doc.source and (
             (newest.effective or date.min),

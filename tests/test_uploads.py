@@ -3,12 +3,14 @@ listed, re-indexed, deleted; bad files refused with a reason and nothing stored 
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from conftest import STORE_MODES, write_markdown, write_pdf
 
 from assistant.audience import reader_groups
 from assistant.retrieval import PUBLIC, HybridRetriever
-from assistant.uploads import DocumentAdmin, UploadMeta
+from assistant.uploads import DocumentAdmin, UploadMeta, uploads_table
 
 pytestmark = pytest.mark.parametrize("store_mode", STORE_MODES, indirect=True)
 
@@ -93,7 +95,7 @@ def test_the_corpus_ingest_keeps_uploads_and_delete_removes_them_at_once(admin):
     [
         ("tool.exe", b"MZ\x90\x00", UploadMeta(), "unsupported file type '.exe'"),
         ("leer.md", b"", UploadMeta(), "the file is empty"),
-        ("gross.md", b"# T\n\n" + b"x" * 3000, UploadMeta(), "the limit is 0.002 MB"),
+        ("gross.md", b"# T\n\n" + b"x" * 3000, UploadMeta(), "larger than the limit of 0.002 MB"),
         ("scan.pdf", b"%PDF-1.4 kaputt", UploadMeta(), "PDF"),
         ("a.md", b"# T\n\ntext", UploadMeta(effective_date="31.12.2025"), "like 2025-01-31"),
         (
@@ -187,3 +189,44 @@ def test_reindex_all_covers_the_corpus_and_every_upload(admin, tmp_path):
     assert by_source["reisekosten.md"] == "indexed"
     assert [s for s in by_source if s.startswith("upload:")] != []
     assert all(status == "indexed" for status in by_source.values())
+
+
+def test_what_a_crash_left_is_listed_deletable_and_reconciled(admin):
+    """Chunks without a record (a crash before the record was written) and a record still
+    `pending` (a crash while indexing) are both listed, both deletable, and reconcile() removes
+    whatever is left of them; finished uploads and corpus files stay."""
+    documents, retriever = admin
+    kept = documents.upload("behalten.md", DRONES_V1.encode(), UploadMeta(), "hr1")
+    kb = documents.kb
+    doc = kb.read(documents.settings.corpus_dir / "reisekosten.md", documents.settings.corpus_dir)
+
+    def orphan(name: str) -> str:
+        source = f"upload:{name}"
+        chunks = kb.chunk(type(doc)(source, doc.format, doc.metadata, doc.pages))
+        kb.replace_source(source, chunks)
+        return source
+
+    listed_orphan = orphan("a1.md")
+    assert listed_orphan in [r.source for r in documents.documents()]
+    assert documents.delete(listed_orphan) > 0  # no record, still deletable
+    assert listed_orphan not in kb.stored_sources()
+
+    crashed = orphan("b2.md")
+    with documents.engine.begin() as conn:  # a record the crash left `pending`
+        conn.execute(
+            uploads_table.insert().values(
+                id="b2", source="upload:b2.md", original_name="b.md", title="b", audience="",
+                uploaded_by="hr1", uploaded_at=datetime.now(UTC), size=1, sha256="", content=b"x",
+                status="pending",
+            )
+        )  # fmt: skip
+    (documents.folder / "b2.md").write_bytes(b"x")
+    no_record = orphan("c3.md")
+    assert next(r for r in documents.documents() if r.source == crashed).status == "indexing"
+
+    assert documents.reconcile() == 2
+    stored = kb.stored_sources()
+    assert crashed not in stored and no_record not in stored
+    assert kept.source in stored and "reisekosten.md" in stored
+    assert [p.name for p in documents.folder.iterdir()] == [kept.source.removeprefix("upload:")]
+    assert [r.source for r in documents.documents() if r.kind == "upload"] == [kept.source]

@@ -7,20 +7,19 @@ for the whole /admin path); none of these events is part of the public Gradio AP
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import gradio as gr
 import pandas as pd
 from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
 from starlette.concurrency import run_in_threadpool
 
+from assistant.config import Settings
 from assistant.index import IngestBusyError, is_upload
 from assistant.uploads import UploadMeta, UploadResult
 from assistant.web.admin_analytics import analytics_tab, gaps_tab, regression_tab
 from assistant.web.admin_auth import AdminDenied
-
-if TYPE_CHECKING:
-    from assistant.web.server import Runtime
+from assistant.web.runtime import Runtime
 
 LIST_COLUMNS = {
     "title": "Titel",
@@ -241,6 +240,11 @@ def build_admin_ui(runtime: Runtime) -> gr.Blocks:
     return ui
 
 
+def upload_limit(settings: Settings) -> int:
+    """The largest admin request: several files of the largest size, plus form overhead."""
+    return int(settings.max_file_mb * 1_000_000) * 10 + 1_000_000
+
+
 def documents_router(runtime: Runtime) -> APIRouter:
     """The same actions as JSON for scripts: /api/admin/documents (admins only)."""
     router = APIRouter(prefix="/api/admin", tags=["admin"])
@@ -257,7 +261,7 @@ def documents_router(runtime: Runtime) -> APIRouter:
         admin(request)
         return [vars(r) for r in runtime.documents_admin().documents()]
 
-    @router.post("/documents")
+    @router.post("/documents", max_body_size=upload_limit(runtime.settings))
     async def upload_documents(
         request: Request,
         files: Annotated[list[UploadFile], File(description="one or many documents")],

@@ -13,20 +13,19 @@ directory, where the question text would outlive the retention period.
 from __future__ import annotations
 
 import html
-from typing import TYPE_CHECKING
+from typing import Annotated
 from urllib.parse import urlencode
 
 import gradio as gr
 import pandas as pd
 from fastapi import APIRouter, HTTPException, Request
+from fastapi import Path as FastAPIPath
 from fastapi.responses import Response
 
 from assistant.analytics import Analytics, DateRange, NotReady, RangeError, Report, date_range
 from assistant.regression import PromoteError
 from assistant.web.admin_auth import AdminDenied
-
-if TYPE_CHECKING:
-    from assistant.web.server import Runtime
+from assistant.web.runtime import Runtime
 
 ANSWERED = "beantwortet"
 NOT_FOUND = "nicht in der Wissensbasis"
@@ -441,7 +440,10 @@ def analytics_router(runtime: Runtime) -> APIRouter:
         )
 
     @router.post("/feedback/{feedback_id}/promote")
-    def promote(feedback_id: int, request: Request) -> dict:
+    def promote(
+        feedback_id: Annotated[int, FastAPIPath(ge=1, le=2**63 - 1, description="feedback id")],
+        request: Request,
+    ) -> dict:
         """Promote a thumbs-up answer into the evaluation set (idempotent); 404 unknown id,
         409 thumbs-down or text already removed, 422 nothing quoted to expect."""
         who = admin(request)

@@ -19,8 +19,9 @@ import hashlib
 import hmac
 import html
 import json
+import logging
 import time
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -29,6 +30,8 @@ from starlette.middleware.base import BaseHTTPMiddleware
 from assistant.audience import reader_groups
 from assistant.config import Settings
 from assistant.identity import ANONYMOUS, Identity, IdentityError, resolve
+
+log = logging.getLogger(__name__)
 
 COOKIE = "kra_admin"
 SESSION_S = 8 * 3600
@@ -146,6 +149,10 @@ class AdminGate(BaseHTTPMiddleware):
             return await call_next(request)
         try:
             require_admin(request, self.settings, self.sessions)
+            reason = cross_site(request, self.settings)
+            if reason:
+                log.warning("admin %s %s refused: %s", request.method, path, reason)
+                raise AdminDenied(403, f"refused: {reason}")
         except AdminDenied as exc:
             wants_page = request.method == "GET" and "text/html" in request.headers.get(
                 "accept", ""
@@ -158,6 +165,39 @@ class AdminGate(BaseHTTPMiddleware):
                 )
             return JSONResponse({"detail": str(exc)}, status_code=exc.status)
         return await call_next(request)
+
+
+_CHANGES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def cross_site(request: Request, settings: Settings) -> str:
+    """Why a state-changing admin request may have been sent by another page ("" if not).
+
+    A browser adds the admin's session cookie (or the SSO proxy its headers) to a request any page
+    makes it send. SameSite does not help when the app lives under a path of the intranet's own
+    host (the README's deployment): there the intranet's pages are the same site. So a change
+    must come from one of our admin pages: Origin, when sent, is this app's; Referer (our pages
+    send it, `referrer-policy: same-origin`) is an admin page under our root path. A request
+    signed in with a bearer token is a script's: a browser never adds that header by itself.
+    """
+    if request.method not in _CHANGES:
+        return ""
+    if (request.headers.get("authorization") or "").lower().startswith("bearer "):
+        return ""
+    own = {urlsplit(settings.public_url).netloc.lower()} if settings.public_url else set()
+    own.add((request.headers.get("host") or "").lower())
+    origin = request.headers.get("origin")
+    if origin and urlsplit(origin).netloc.lower() not in own:
+        return f"Origin {origin[:100]} is not this app"
+    referer = urlsplit(request.headers.get("referer") or "")
+    if not referer.netloc:
+        return "no Referer; admin changes are only accepted from the admin pages"
+    admin_root = root_path(request) + "/admin"
+    if referer.netloc.lower() not in own or not (
+        referer.path == admin_root or referer.path.startswith(admin_root + "/")
+    ):
+        return "the request does not come from an admin page of this app"
+    return ""
 
 
 def set_session(response: Response, sessions: AdminSessions, who: Identity, secure: bool) -> None:

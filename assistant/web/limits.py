@@ -1,10 +1,16 @@
-"""Request limits: questions per user per minute, and a bounded number of questions in flight."""
+"""Request limits: questions per user per minute, a bounded number of questions in flight, and
+the size of request headers (bodies: FastAPI's max_body_size)."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import defaultdict, deque
+
+from starlette.responses import JSONResponse
+
+log = logging.getLogger(__name__)
 
 
 class RateLimiter:
@@ -60,3 +66,28 @@ class Gate:
         self._slots.release()
         with self._lock:
             self._inside -= 1
+
+
+class HeaderLimit:
+    """ASGI middleware: 431 for a request whose headers add up to more than `limit` bytes.
+
+    The server (h11, see app.py) bounds what it buffers of a head that arrives slowly; a head
+    that arrives at once is parsed whole, so its size is checked here, before anything reads it.
+    """
+
+    def __init__(self, app, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http":
+            size = sum(len(name) + len(value) for name, value in scope.get("headers") or ())
+            if size > self.limit:
+                log.info("request refused: headers of %d bytes, at most %d", size, self.limit)
+                response = JSONResponse(
+                    {"detail": f"request headers too large ({size} bytes, at most {self.limit})"},
+                    status_code=431,
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

@@ -6,8 +6,6 @@ import hmac
 import html
 import logging
 import re
-import threading
-import time
 import unicodedata
 from pathlib import Path
 from typing import Literal
@@ -25,152 +23,39 @@ from fastapi.responses import (
 from pydantic import BaseModel, Field
 from starlette.middleware.base import BaseHTTPMiddleware
 
-from assistant.answer import Answer
-from assistant.audit import AuditLog
 from assistant.config import Settings
 from assistant.documents import find_corpus_file
 from assistant.embeddings import EmbeddingError
-from assistant.feedback import FeedbackError, FeedbackStore
+from assistant.feedback import FeedbackError
 from assistant.identity import (
     ANONYMOUS,
     Identity,
     IdentityError,
-    LinkSigner,
     login_users,
     resolve,
     verify_token,
 )
-from assistant.index import IngestBusyError, IngestReport, KnowledgeBase, is_upload
-from assistant.pipeline import Assistant, QuestionError, build_assistant, build_knowledge_base
-from assistant.retention import RetentionJob
-from assistant.uploads import DocumentAdmin
+from assistant.index import is_upload
+from assistant.pipeline import QuestionError
 from assistant.web import admin_auth
-from assistant.web.admin import build_admin_ui, documents_router
+from assistant.web.admin import build_admin_ui, documents_router, upload_limit
 from assistant.web.admin_analytics import analytics_router
-from assistant.web.admin_auth import AdminGate, AdminSessions, root_path, route_path
-from assistant.web.limits import BusyError, Gate, RateLimiter
+from assistant.web.admin_auth import AdminGate, root_path, route_path
+from assistant.web.errors import concise_errors
+from assistant.web.limits import BusyError, HeaderLimit
+from assistant.web.runtime import RateLimited, Runtime
 from assistant.web.ui import CSS, build_ui
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).with_name("static")
 
 
-class Runtime:
-    """The assistant behind the web app; ready once the store is loaded (ingested if empty or stale)."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.ready = threading.Event()
-        self.error: str | None = None
-        # Why the startup ingest stopped early (store read-only, disk full): answers come from
-        # what was stored before, and /healthz says so.
-        self.ingest_error = ""
-        self.retry_s = 30.0  # a failing embedding endpoint is tried again after this
-        self.kb: KnowledgeBase | None = None
-        self.assistant: Assistant | None = None
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        self.feedback = FeedbackStore(settings.feedback_url)
-        self.audit = AuditLog(settings.feedback_url, settings.audit_retention_days)
-        # Question text expires even when nobody asks: audit rows and feedback text, hourly.
-        self.retention = RetentionJob(
-            self.audit, self.feedback.engine, settings.audit_retention_days
-        )
-        self.links = LinkSigner(settings)
-        self.limiter = RateLimiter(settings.rate_limit_per_minute)
-        self.gate = Gate(settings.max_concurrent_asks, settings.max_waiting_asks)
-        self.admin_sessions = AdminSessions(self.links.key)
-        self.documents: DocumentAdmin | None = None
-
-    def start(self) -> None:
-        """Open the store and bring it in line with the corpus, in the background."""
-        threading.Thread(target=self._load, name="startup-ingest", daemon=True).start()
-        self.retention.start()
-
-    def _load(self) -> None:
-        try:
-            self.kb = build_knowledge_base(self.settings)
-            try:
-                report = self.kb.ingest(self.settings.corpus_dir)
-            except IngestBusyError as exc:
-                # Another replica (or ingest.py) is writing the shared store: serve what is
-                # stored; its changes show up here through the corpus version marker.
-                log.info("startup ingest skipped: %s", exc)
-                report = IngestReport()
-            log.info(
-                "corpus ready: %d chunks (%d embedded now), %d failed files",
-                self.kb.count(),
-                report.chunks_embedded,
-                len(report.failed),
-            )
-            for failed in report.failed:
-                log.warning("not ingested: %s: %s", failed["source"], failed["reason"])
-            if report.error:
-                log.error(
-                    "startup ingest stopped, answering from the stored corpus: %s", report.error
-                )
-            self.ingest_error = report.error
-            self.documents = DocumentAdmin(self.settings, self.kb)
-            self.assistant = build_assistant(self.settings, self.kb)
-            self.assistant.retriever.retrieve("warm-up")  # builds the BM25 index once
-            self.ready.set()
-        except EmbeddingError as exc:
-            # Nothing can be searched without the embedding endpoint; it may come back.
-            log.error("startup: %s; trying again in %.0f s", exc, self.retry_s)
-            self.error = str(exc)
-            retry = threading.Timer(self.retry_s, self._load)
-            retry.daemon = True
-            retry.start()
-        except Exception as exc:  # reported on /healthz instead of killing the server
-            log.exception("startup failed")
-            self.error = f"{type(exc).__name__}: {exc}"
-
-    def admit(self, who: Identity, address: str | None) -> None:
-        """Rate limit per user (per address when anonymous): HTTPException 429 when exceeded."""
-        key = who.user or f"ip:{address or 'unknown'}"
-        wait = self.limiter.retry_after(key)
-        if wait:
-            raise HTTPException(
-                429,
-                detail=f"too many questions: at most {self.settings.rate_limit_per_minute} per "
-                f"minute; try again in {wait:.0f} s",
-                headers={"retry-after": str(int(wait) + 1)},
-            )
-
-    def answered(
-        self, who: Identity, answer: Answer, channel: str, latency_ms: int | None = None
-    ) -> None:
-        """Audit trail entry for an answer, with how long it took (never fails the answer)."""
-        try:
-            self.audit.record(who, answer, channel, latency_ms)
-        except Exception as exc:  # noqa: BLE001 - a full disk must not take the chat down
-            # One line per answer (a read-only or full store fails every write the same way).
-            log.error("audit log write failed: %s", str(exc).splitlines()[0] if str(exc) else exc)
-
-    def require_admin(self, request) -> Identity:
-        """The admin behind a request (FastAPI or Gradio); AdminDenied (401/403) otherwise."""
-        return admin_auth.require_admin(request, self.settings, self.admin_sessions)
-
-    def documents_admin(self) -> DocumentAdmin:
-        self.get()
-        return self.documents
-
-    def get(self) -> Assistant:
-        if not self.ready.is_set() or self.assistant is None:
-            raise HTTPException(503, detail=self.error or "the knowledge base is still loading")
-        return self.assistant
-
-    def public_base(self, request: Request | gr.Request | None) -> str:
-        """The server's public URL (setting, else as the request reached us), without a trailing /."""
-        if self.settings.public_url:
-            return self.settings.public_url.rstrip("/")
-        if request is None:
-            return ""
-        headers = getattr(request, "headers", {}) or {}
-        host = headers.get("x-forwarded-host") or headers.get("host", "")
-        scheme = headers.get("x-forwarded-proto") or getattr(
-            getattr(request, "url", None), "scheme", "http"
-        )
-        return f"{scheme}://{host}" if host else ""
+# Request headers: a browser's, with an SSO cookie and a widget token, fit several times over.
+MAX_HEADER_BYTES = 32 * 1024
+# A chat page's question event carries the conversation shown so far (answers as HTML).
+CHAT_EVENT_BYTES = 1024 * 1024
+# A rating carries the answer it rates (text and citations, as /api/ask returned it): a few KB.
+FEEDBACK_BODY_BYTES = 32 * 1024
 
 
 class AskRequest(BaseModel):
@@ -184,9 +69,10 @@ class AskRequest(BaseModel):
 
 
 class FeedbackRequest(BaseModel):
+    # The whole body is held to FEEDBACK_BODY_BYTES as well (the citations are free-form).
     question: str = Field(..., max_length=4000)
-    answer: str = Field(..., max_length=20_000)
-    citations: list[dict] = Field(default_factory=list, max_length=20)
+    answer: str = Field(..., max_length=12_000)
+    citations: list[dict] = Field(default_factory=list, max_length=12)
     answered: bool = True
     mode: str = Field("extractive", max_length=32)
     rating: Literal[1, -1] = Field(..., description="+1 thumbs up, -1 thumbs down")
@@ -200,33 +86,22 @@ _INFO_PATHS = re.compile(
 )
 
 
-class SecurityHeaders(BaseHTTPMiddleware):
-    """Who may frame our pages (CSP frame-ancestors), no MIME sniffing, a body size limit, and
-    API-description routes closed to anonymous callers."""
+# Documents are served sandboxed: no script, no form, no plugin of theirs runs in our origin.
+_DOCUMENT_CSP = "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 
-    def __init__(
-        self, app, frame_ancestors: str, max_body: int, signed_in, max_upload: int
-    ) -> None:
+
+class SecurityHeaders(BaseHTTPMiddleware):
+    """Who may frame our pages (CSP frame-ancestors), no MIME sniffing, and API-description
+    routes closed to anonymous callers."""
+
+    def __init__(self, app, frame_ancestors: str, signed_in) -> None:
         super().__init__(app)
         self.frame_ancestors = frame_ancestors
-        self.max_body = max_body
         self.signed_in = signed_in
-        # Admins upload documents (AdminGate has let only admins this far on these paths).
-        self.max_upload = max_upload
 
     async def dispatch(self, request: Request, call_next):
-        path = route_path(request)
-        if _INFO_PATHS.match(path) and not self.signed_in(request):
+        if _INFO_PATHS.match(route_path(request)) and not self.signed_in(request):
             return JSONResponse({"detail": "sign in to read the API description"}, status_code=401)
-        length = request.headers.get("content-length")
-        limit = self.max_body
-        if path.lower().startswith(("/admin/", "/api/admin/")):
-            limit = self.max_upload
-        if length and length.isdigit() and int(length) > limit:
-            return JSONResponse(
-                {"detail": f"request body too large ({length} bytes, at most {limit})"},
-                status_code=413,
-            )
         response = await call_next(request)
         csp = response.headers.get("content-security-policy")
         ancestors = f"frame-ancestors {self.frame_ancestors}"
@@ -240,12 +115,23 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     """The whole web application for one settings object."""
     runtime = runtime or Runtime(settings)
     app = FastAPI(
+        # Every body is counted as it is read (chunked ones too): 413 past the limit. Routes
+        # that take more (admin uploads, the chat pages' event calls) say so themselves.
+        max_body_size=settings.max_request_kb * 1024,
         title="KI-Rollen-Assistent",
         version="0.1.0",
         description="Cited answers about AI roles and the company's AI policies.",
     )
     app.state.runtime = runtime
     origins = settings.embed_origin_list
+
+    concise_errors(app)
+
+    @app.exception_handler(RateLimited)
+    def rate_limited(request: Request, exc: RateLimited) -> JSONResponse:
+        return JSONResponse(
+            {"detail": str(exc)}, status_code=429, headers={"retry-after": str(int(exc.wait_s) + 1)}
+        )
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict:
@@ -278,12 +164,8 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         Who asks decides which documents are searched: `Authorization: Bearer <token>` (the
         intranet's JWT) or the SSO proxy's headers; without either, documents for `all` only."""
         who = identity(request)
-        runtime.admit(who, request.client.host if request.client else None)
-        assistant = runtime.get()
-        started = time.monotonic()
         try:
-            with runtime.gate:
-                answer = assistant.ask(body.question, body.history, who.groups)
+            answer = runtime.ask(who, runtime.address(request), body.question, body.history, "api")
         except QuestionError as exc:
             raise HTTPException(422, detail=str(exc)) from exc
         except BusyError as exc:
@@ -291,13 +173,13 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         except EmbeddingError as exc:
             log.error("question not answered: %s", exc)
             raise HTTPException(503, detail=str(exc), headers={"retry-after": "30"}) from exc
-        runtime.answered(who, answer, "api", round((time.monotonic() - started) * 1000))
         return answer.as_dict()
 
-    @app.post("/api/feedback", tags=["chat"])
+    @app.post("/api/feedback", tags=["chat"], max_body_size=FEEDBACK_BODY_BYTES)
     def feedback(body: FeedbackRequest, request: Request) -> dict:
         """Rate an answer (the JSON /api/ask returned): +1 or -1, with an optional comment."""
-        identity(request)  # a presented token must be valid
+        who = identity(request)  # a presented token must be valid
+        runtime.admit(who, runtime.address(request), runtime.feedback_limiter)
         answer = {
             "question": body.question,
             "answer": body.answer,
@@ -327,6 +209,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         else:
             path = find_corpus_file(settings.corpus_dir, source)
             if path is None:
+                log.info("/files/: no such document: %.80s", source)
                 raise HTTPException(404, detail="no such document")
         assistant = runtime.get()
         if not runtime.links.check(source, exp, sig):
@@ -340,12 +223,8 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
                 # The same answer as for a missing file: a restricted document's existence is
                 # not revealed either.
                 raise HTTPException(404, detail="no such document")
-        headers = {"cache-control": "no-store"}
-        if path.suffix.lower() in (".html", ".htm"):
-            # A document's own HTML must not run in our origin.
-            headers["content-security-policy"] = (
-                "sandbox; default-src 'none'; style-src 'unsafe-inline'"
-            )
+        # A document's own content (HTML, a PDF's scripts and links) must not run in our origin.
+        headers = {"cache-control": "no-store", "content-security-policy": _DOCUMENT_CSP}
         media = {".md": "text/plain; charset=utf-8", ".txt": "text/plain; charset=utf-8"}
         return FileResponse(path, media_type=media.get(path.suffix.lower()), headers=headers)
 
@@ -429,7 +308,8 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         CORSMiddleware,
         allow_origins=origins,
         allow_methods=["GET", "POST"],
-        allow_headers=["content-type"],
+        # API callers on an allowed page sign in with `Authorization: Bearer <JWT>`.
+        allow_headers=["content-type", "authorization"],
         allow_credentials=False,
     )
 
@@ -440,15 +320,11 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
             return False
 
     app.add_middleware(
-        SecurityHeaders,
-        frame_ancestors=" ".join(["'self'", *origins]),
-        max_body=settings.max_request_kb * 1024,
-        signed_in=signed_in,
-        # several files of the largest size per request, plus form overhead
-        max_upload=int(settings.max_file_mb * 1_000_000) * 10 + 1_000_000,
+        SecurityHeaders, frame_ancestors=" ".join(["'self'", *origins]), signed_in=signed_in
     )
     # Outermost: nothing of the admin app runs for anybody but an admin.
     app.add_middleware(AdminGate, settings=settings, sessions=runtime.admin_sessions)
+    app.add_middleware(HeaderLimit, limit=MAX_HEADER_BYTES)
     app.router.on_startup.append(runtime.start)
     # System fonts only: the default themes would fetch web fonts from a CDN, which an
     # offline intranet cannot reach.
@@ -456,7 +332,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         font=["ui-sans-serif", "system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"]
     )
 
-    def mount(blocks: gr.Blocks, path: str, **options) -> None:
+    def mount(blocks: gr.Blocks, path: str, max_body_size: int, **options) -> None:
         gr.mount_gradio_app(
             app,
             blocks,
@@ -466,15 +342,26 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
             theme=theme,
             enable_monitoring=False,
             ssr_mode=False,
+            # An unexpected error reaches the browser as "Error", not as Python's or pydantic's
+            # text (which names our classes and echoes the input); the log has the details.
+            show_error=False,
             **options,
         )
+        # The mounted Gradio app is a FastAPI app: its own limit replaces ours for its paths.
+        mounted = next(
+            r for r in reversed(app.routes) if getattr(r, "path", None) == path.rstrip("/")
+        )
+        mounted.app.max_body_size = max_body_size
+        concise_errors(mounted.app, gradio=True)
 
-    mount(build_admin_ui(runtime), "/admin")
-    mount(build_ui(runtime, compact=True), "/embed")
+    mount(build_admin_ui(runtime), "/admin", upload_limit(settings))
+    # The chat page sends the conversation shown so far with every question.
+    mount(build_ui(runtime, compact=True), "/embed", CHAT_EVENT_BYTES)
     users = login_users(settings)
     mount(
         build_ui(runtime),
         "/",
+        CHAT_EVENT_BYTES,
         # Small setups without SSO: a login page with the configured users.
         auth=(
             lambda user, password: (

@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
 import gradio as gr
+from fastapi import HTTPException
 
 from assistant.answer import Answer, Citation
 from assistant.embeddings import EmbeddingError
@@ -18,14 +18,13 @@ from assistant.identity import (
     IdentityError,
     from_login,
     from_proxy,
+    resolve,
     verify_token,
 )
 from assistant.pipeline import QuestionError
 from assistant.web.limits import BusyError
 from assistant.web.render import answer_html, file_url, inert
-
-if TYPE_CHECKING:
-    from assistant.web.server import Runtime
+from assistant.web.runtime import RateLimited, Runtime
 
 log = logging.getLogger(__name__)
 
@@ -187,21 +186,20 @@ def build_ui(runtime: Runtime, compact: bool = False) -> gr.Blocks:
         if isinstance(who, dict) or who.expired:
             yield refuse(signin_refused(who, lang))
             return
-        client = request.client.host if request and request.client else None
-        wait = runtime.limiter.retry_after(who.user or f"ip:{client}")
-        if wait:
-            yield refuse(UI_TEXT[lang]["rate"].format(wait=int(wait) + 1))
-            return
         answer = None
-        started = time.monotonic()
+        channel = "widget" if compact else "chat"
         try:
-            with runtime.gate:
-                # An LLM's text streams as it is generated; the verified answer replaces it.
-                for event in runtime.get().ask_stream(question, history, who.groups):
-                    if isinstance(event, Answer):
-                        answer = event
-                    else:
-                        yield [*chat, {"role": "assistant", "content": inert(event) + " …"}], turns
+            # An LLM's text streams as it is generated; the verified answer replaces it.
+            for event in runtime.ask_stream(
+                who, runtime.address(request), question, history, channel
+            ):
+                if isinstance(event, Answer):
+                    answer = event
+                else:
+                    yield [*chat, {"role": "assistant", "content": inert(event) + " …"}], turns
+        except RateLimited as exc:
+            yield refuse(UI_TEXT[lang]["rate"].format(wait=int(exc.wait_s) + 1))
+            return
         except QuestionError as exc:
             yield refuse(
                 UI_TEXT[lang].get(exc.code, str(exc)).format(max=settings.max_question_chars)
@@ -214,8 +212,6 @@ def build_ui(runtime: Runtime, compact: bool = False) -> gr.Blocks:
             log.exception("question not answered: the embedding endpoint failed")
             yield refuse(UI_TEXT[lang]["search_down"])
             return
-        latency_ms = round((time.monotonic() - started) * 1000)
-        runtime.answered(who, answer, "widget" if compact else "chat", latency_ms)
         base = runtime.public_base(request)
         if answer.mode != "llm":
             # Extractive answers are ready at once; show them growing like the LLM's, briefly.
@@ -370,16 +366,28 @@ def build_ui(runtime: Runtime, compact: bool = False) -> gr.Blocks:
             on_load, [token_box], [switch, who, chatbot], api_name=False, js=_TOKEN_FROM_FRAGMENT
         )
 
-        def chat(question: str) -> dict:
-            """Answer one question; the same JSON as POST /api/ask."""
+        def chat(question: str, request: gr.Request) -> dict:
+            """Answer one question; the same JSON as POST /api/ask (an `error` instead when it
+            cannot be answered). The same limits and audit as every other way in."""
+            address = runtime.address(request)
             try:
-                started = time.monotonic()
-                answer = runtime.get().ask(question)  # anonymous: documents for all only
-                latency_ms = round((time.monotonic() - started) * 1000)
-                runtime.answered(ANONYMOUS, answer, "api", latency_ms)
-                return answer.as_dict()
+                who = resolve(
+                    request.headers, request.client.host if request.client else None, settings
+                )
+                return runtime.ask(who, address, question, [], "api").as_dict()
+            except IdentityError as exc:
+                return {"error": str(exc), "status": 401}
+            except RateLimited as exc:
+                return {"error": str(exc), "status": 429}
             except QuestionError as exc:
-                return {"error": str(exc)}
+                return {"error": str(exc), "status": 422}
+            except BusyError as exc:
+                return {"error": str(exc), "status": 503}
+            except EmbeddingError as exc:
+                log.error("question not answered: %s", exc)
+                return {"error": str(exc), "status": 503}
+            except HTTPException as exc:  # still loading
+                return {"error": str(exc.detail), "status": exc.status_code}
 
         gr.api(chat, api_name="chat")  # for gradio_client and scripts
     # Several conversations are answered at once (Gradio's default is one per event); a bounded

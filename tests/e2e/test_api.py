@@ -90,7 +90,7 @@ def test_oversized_body_is_refused(server):
         timeout=30,
     )
     assert response.status_code == 413
-    assert "too large" in response.json()["detail"]
+    assert "too large" in response.text.lower()
 
 
 def test_cors_allows_listed_origin_only(server):

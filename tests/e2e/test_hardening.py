@@ -118,7 +118,7 @@ def test_read_only_store_answers_and_health_says_why_it_is_stale(read_only_app):
     assert health.json()["status"] == "degraded"
     assert health.json()["ingest_error"] == reason
     assert (
-        f"ERROR assistant.web.server: startup ingest stopped, answering from the stored corpus: {reason}"
+        f"ERROR assistant.web.runtime: startup ingest stopped, answering from the stored corpus: {reason}"
         in log.read_text()
     )
     answer = post_question(url)

@@ -135,8 +135,10 @@ def test_an_upload_through_one_replica_is_answered_and_deleted_through_the_other
             f"{first}/admin/login", params={"token": make_token("hr-admin", ("admin",))}
         )
         assert login.status_code == 303
+        # A change with the session cookie must come from an admin page (CSRF check).
         upload = client.post(
             f"{first}/api/admin/documents",
+            headers={"referer": f"{first}/admin/"},
             files=[("files", ("drohnen.md", text.encode(), "text/markdown"))],
             data={"owner": "Werkschutz"},
         )
@@ -152,6 +154,9 @@ def test_an_upload_through_one_replica_is_answered_and_deleted_through_the_other
         listed = client.get(f"{second}/api/admin/documents").json()
         assert any(d["source"] == source and d["owner"] == "Werkschutz" for d in listed)
 
-        assert client.delete(f"{second}/api/admin/documents/{source}").status_code == 200
+        deleted = client.delete(
+            f"{second}/api/admin/documents/{source}", headers={"referer": f"{second}/admin/"}
+        )
+        assert deleted.status_code == 200
         assert source not in cited(answer(first))
         assert client.get(f"{first}/files/{source}").status_code == 404
