@@ -600,5 +600,5 @@ def test_promoted_item_changes_the_eval_output(tmp_path):
     assert after["by_language"]["en"]["n"] == 1  # the promoted English question
     assert after["by_language"]["en"]["recall@3"] == 1.0  # its passage is found
     text = run_eval()
-    assert text.startswith("Promoted from feedback: 1\n") and "Golden questions: 3" in text
+    assert text.startswith("Promoted from feedback: 1\n") and "Questions: 3" in text
     assert json.loads(run_eval("--json", "--no-promoted"))["questions"] == 2

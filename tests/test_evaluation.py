@@ -67,4 +67,4 @@ def test_evaluate_reports_metrics(real_assistant):
     assert set(results["by_language"]) == {"de", "en"}
     for stats in results["by_language"].values():
         assert 0.0 <= stats["recall@1"] <= stats["recall@3"] <= stats["recall@5"] <= 1.0
-    assert "Refusal accuracy" in format_results(results)
+    assert "Refusal: recall" in format_results(results)
