@@ -1,28 +1,34 @@
-"""Cited extractive answers: quote the best sentences and bullets, each followed by its [n] marker.
+"""Cited extractive answers: quote the sentences that answer, each followed by its [n] marker.
 
 The offline default invents nothing: every line of an answer is text from a retrieved passage, and
 every [n] refers to a listed citation. When the best passage is not relevant enough, the answer
 says so in the question's language and cites nothing.
+
+How an answer is put together:
+- the lead is the best passage about what the question names (a passage about another tool or
+  role of the same kind does not lead, and its "Ja."/"Nein." is never quoted for it);
+- from each passage the units that matched the question (sentences, bullets, table rows), not its
+  first ones; a short list that answers is kept whole, a long one says how much was left out;
+- at most `max_citations` passages are quoted (each part of a multi-part question gets its own),
+  a few more are named as "see also" and shown as source cards;
+- English questions answered from German text get an English frame naming the German source.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
 from assistant.chunking import SECTION_SEPARATOR
 from assistant.config import Settings
-from assistant.lexical import detect_language, stems
+from assistant.lexical import stems
+from assistant.question import SMALL_TALK_REPLY, Question, analyse, mentions
 from assistant.retrieval import Passage
+from assistant.units import Unit, split_sentences, split_units
 
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-ZÄÖÜ0-9„\"(])")
-# A period that ends no sentence: a day or ordinal ("am 1. März", "die 2. Stufe") or an
-# abbreviation ("z. B. Kundendaten", "Dr. Albers", "Abs. 3").
-_NO_SENTENCE_END = re.compile(
-    r"(?:^|[\s(])(?:\d{1,3}|[a-zA-Z]|z\.\s?B|d\.\s?h|u\.\s?a|Dr|Prof|Nr|Abs|Art|bzw|ca|vgl|"
-    r"ggf|evtl|inkl|usw|etc|Mio|Mrd|Tel|e\.\s?g|i\.\s?e|Mr|Mrs|Ms|St|No|Fig|approx|incl|vs)\.$"
-)
+__all__ = ["split_sentences", "split_units"]  # one splitter for the index and the answer
+
 _MARKER = re.compile(r"\[(\d+)\]")
 
 REFUSAL = {
@@ -42,6 +48,23 @@ _LEAD = {
     "de": ("Laut „{title}“{where}:", "Ergänzend aus „{title}“{where}:"),
     "en": ("According to “{title}”{where}:", "See also “{title}”{where}:"),
 }
+# An English answer from a German passage says which German source answers.
+_LEAD_GERMAN = ("The German “{title}”{where} says:", "The German “{title}”{where} adds:")
+_SEE_ALSO = {"de": "Weitere Stellen: {refs}.", "en": "Also relevant: {refs}."}
+_OMITTED = {
+    "de": ("… 1 weiterer Punkt in [{n}]", "… {count} weitere Punkte in [{n}]"),
+    "en": ("… 1 more point in [{n}]", "… {count} more points in [{n}]"),
+}
+# A question that asks for a list wants the whole (short) list.
+_LIST_QUESTION = re.compile(
+    r"\b(welche\w*|was (muss|müssen|sind|gehört|zählt)|aufgaben|kriterien|voraussetzung\w*|"
+    r"anforderung\w*|schritte|phasen|which|what (are|must|do)|tasks|criteria|requirements|"
+    r"steps|phases|list)\b",
+    re.IGNORECASE,
+)
+_BARE_VERDICT = re.compile(r"^(ja|nein|yes|no)\b", re.IGNORECASE)
+MAX_LIST = 8  # items of a list quoted whole
+MAX_SEE_ALSO = 2
 _PAGE = {"de": "S. {page}", "en": "p. {page}"}
 _TRANSLATION_NOTE = "(Quoted from the German source.)"
 
@@ -108,32 +131,9 @@ def cited_numbers(text: str) -> set[int]:
     return {int(n) for n in _MARKER.findall(text)}
 
 
-def split_units(text: str) -> list[tuple[str, bool]]:
-    """A passage as quotable units: (text, is_bullet), bullets whole, paragraphs by sentence."""
-    units = []
-    for line in text.splitlines():
-        line = line.strip()
-        if not line:
-            continue
-        if re.match(r"^([-*•]|\d{1,2}[.)])\s+", line):
-            units.append((re.sub(r"^([-*•]|\d{1,2}[.)])\s+", "", line), True))
-        else:
-            units.extend((s, False) for s in split_sentences(line))
-    return units
-
-
-def split_sentences(text: str) -> list[str]:
-    """The sentences of one line of text; a date, ordinal or abbreviation does not end one."""
-    sentences: list[str] = []
-    for piece in _SENTENCE_END.split(text):
-        piece = piece.strip()
-        if not piece:
-            continue
-        if sentences and _NO_SENTENCE_END.search(sentences[-1]):
-            sentences[-1] = f"{sentences[-1]} {piece}"
-        else:
-            sentences.append(piece)
-    return sentences
+def refusal(question: str, language: str) -> Answer:
+    """'Not in the knowledge base', in the question's language, citing nothing."""
+    return Answer(question, False, REFUSAL[language], [], language)
 
 
 def is_intro(passage: Passage) -> bool:
@@ -147,6 +147,30 @@ def _for_language(passage: Passage, language: str, same: float, cross: float) ->
     return same if passage.metadata.get("language", "de") == language else cross
 
 
+def names_all(passage: Passage, entities: Sequence[str]) -> bool:
+    """Whether the passage (with its title and section) names every entity."""
+    return all(mentions(passage.content, e) for e in entities)
+
+
+def focus_lead(question: Question, passages: list[Passage], margin: float = 0.75) -> Passage:
+    """The passage to lead with: the best one, unless it is not about what the question names (a
+    tool, a role) and one that is comes close: a document whose title names it first (the CAIO's
+    role profile for the CAIO, not the AI Product Owner's that mentions her), then a passage that
+    names it."""
+    best = passages[0]
+    if not question.entities:
+        return best
+    close = [p for p in passages[:5] if p.score >= margin * best.score]
+    for about in (
+        lambda p: all(mentions(p.title, e) for e in question.entities),
+        lambda p: names_all(p, question.entities),
+    ):
+        found = [p for p in close if about(p)]
+        if found:
+            return found[0]
+    return best
+
+
 class ExtractiveAnswerer:
     """Builds a cited answer from ranked passages without a language model."""
 
@@ -154,97 +178,176 @@ class ExtractiveAnswerer:
         self.settings = settings
 
     def is_relevant(self, passage: Passage, language: str) -> bool:
-        """Whether a passage is close enough to the question to answer from (calibrated)."""
+        """Whether a passage is close enough to the question to be quoted at all (a floor)."""
         s = self.settings
         threshold = _for_language(passage, language, s.min_relevance, s.min_relevance_cross_lingual)
         return passage.dense >= threshold
-
-    def is_confident(self, passages: list[Passage], language: str) -> bool:
-        """Whether some passage is clearly on the question, not just related to it."""
-        s = self.settings
-        return any(
-            p.dense
-            >= _for_language(
-                p, language, s.confident_relevance, s.confident_relevance_cross_lingual
-            )
-            for p in passages
-        )
 
     def answer(
         self,
         question: str,
         passages: list[Passage],
         subsections: Callable[[Passage], list[Passage]] | None = None,
+        parts: Sequence[list[Passage]] = (),
     ) -> Answer:
-        """The cited answer from ranked passages; `subsections(p)` lists a passage's children."""
-        language = detect_language(question)
-        relevant = [p for p in passages if self.is_relevant(p, language)]
+        """The cited answer from ranked passages; `subsections(p)` lists a passage's children,
+        `parts` the passages found for each part of a multi-part question."""
+        q = analyse(question)
+        if q.small_talk:
+            reply = SMALL_TALK_REPLY[q.language][q.small_talk]
+            return Answer(question, True, reply, [], q.language, mode="smalltalk")
+        relevant = [p for p in passages if self.is_relevant(p, q.language)]
         if not relevant:
-            return Answer(question, False, REFUSAL[language], [], language)
-        best = relevant[0]
-        children = subsections(best) if subsections else []
-        if children and is_intro(best):
-            # A short section intro: its subsections carry the answer.
-            chosen = [best] + children[: self.settings.max_subsections]
-        else:
-            chosen = [best] + [p for p in relevant[1:] if p.score >= 0.8 * best.score]
-            chosen = chosen[: self.settings.max_citations]
+            return refusal(question, q.language)
+        chosen, see_also = self._choose(q, relevant, subsections, parts)
         question_stems = set(stems(question))
         blocks, citations = [], []
-        for n, passage in enumerate(chosen, start=1):
-            limit = (
-                self.settings.max_answer_units
-                if n == 1
-                else max(2, self.settings.max_answer_units // 2)
-            )
-            units = self._pick_units(split_units(passage.text), question_stems, limit)
-            if not units:
+        for passage in chosen:
+            n = len(citations) + 1
+            first = n == 1
+            limit = min(self.settings.max_answer_units, 4) if first else 2
+            lines, picked = self._quote(q, passage, n, question_stems, limit, chosen[0])
+            if not picked:
                 continue
-            if (
-                n > 1
-                and passage.source == chosen[0].source
-                and passage.section.startswith(chosen[0].section + SECTION_SEPARATOR)
-            ):
-                # a subsection of the first passage: its own heading is enough
-                lead = passage.section.rsplit(SECTION_SEPARATOR, 1)[-1] + ":"
-            else:
-                lead = _LEAD[language][0 if n == 1 else 1].format(
-                    title=passage.title, where=self._where(passage, language)
-                )
-            lines, paragraph = [lead], []
-            for text, bullet in units:
-                if bullet:
-                    if paragraph:
-                        lines.append(" ".join(paragraph))
-                        paragraph = []
-                    lines.append(f"- {text} [{n}]")
-                else:
-                    paragraph.append(f"{text} [{n}]")
-            if paragraph:
-                lines.append(" ".join(paragraph))
             blocks.append("\n".join(lines))
-            citations.append(Citation.of(n, passage, [text for text, _ in units]))
+            citations.append(Citation.of(n, passage, [u.text for u in picked]))
+        extra = [
+            Citation.of(len(citations) + i, p, [])
+            for i, p in enumerate(see_also[:MAX_SEE_ALSO], start=1)
+        ]
+        if extra:
+            refs = ", ".join(
+                f"[{c.n}] „{c.title}“" if q.language == "de" else f"[{c.n}] “{c.title}”"
+                for c in extra
+            )
+            blocks.append(_SEE_ALSO[q.language].format(refs=refs))
         text = "\n\n".join(blocks)
-        if language == "en" and any(p.metadata.get("language", "de") != "en" for p in chosen):
+        if q.language == "en" and any(p.metadata.get("language", "de") != "en" for p in chosen):
             text += "\n\n" + _TRANSLATION_NOTE
-        return Answer(question, True, text, citations, language)
+        return Answer(question, True, text, citations + extra, q.language)
+
+    def _choose(
+        self,
+        q: Question,
+        relevant: list[Passage],
+        subsections: Callable[[Passage], list[Passage]] | None,
+        parts: Sequence[list[Passage]],
+    ) -> tuple[list[Passage], list[Passage]]:
+        """The passages quoted (lead first) and the ones only named as "see also"."""
+        lead = focus_lead(q, relevant)
+        children = subsections(lead) if subsections else []
+        if children and is_intro(lead):
+            # A short section intro: its subsections carry the answer.
+            chosen = [lead] + children[: self.settings.max_subsections]
+        else:
+            chosen = [lead]
+            for found in parts:  # each part of the question gets its best passage
+                best = next((p for p in found if self.is_relevant(p, q.language)), None)
+                if best is not None and best.id not in {c.id for c in chosen}:
+                    chosen.append(best)
+            for p in relevant:
+                if len(chosen) >= self.settings.max_citations:
+                    break
+                if p.id not in {c.id for c in chosen} and p.score >= 0.8 * lead.score:
+                    chosen.append(p)
+        taken = {c.id for c in chosen}
+        see_also = [p for p in relevant if p.id not in taken and p.score >= 0.5 * lead.score]
+        return chosen, see_also
+
+    def _quote(
+        self,
+        q: Question,
+        passage: Passage,
+        n: int,
+        question_stems: set[str],
+        limit: int,
+        lead: Passage,
+    ) -> tuple[list[str], list[Unit]]:
+        """The lines quoted from one passage (a lead line, then its chosen units with [n]) and
+        the units they quote."""
+        units = split_units(passage.text)
+        if q.entities and not names_all(passage, q.entities):
+            # Its "Ja."/"Nein." is about something else than what the question names.
+            units = [u for u in units if not _BARE_VERDICT.match(u.text)]
+        picked = self._pick(units, passage, q, question_stems, limit)
+        if not picked:
+            return [], []
+        if (
+            n > 1
+            and passage.source == lead.source
+            and passage.section.startswith(lead.section + SECTION_SEPARATOR)
+        ):
+            head = passage.section.rsplit(SECTION_SEPARATOR, 1)[-1] + ":"
+        else:
+            german = q.language == "en" and passage.metadata.get("language", "de") != "en"
+            template = _LEAD_GERMAN if german else _LEAD[q.language]
+            head = template[0 if n == 1 else 1].format(
+                title=passage.title, where=_where(passage, q.language)
+            )
+        lines, paragraph = [head], []
+        for unit in picked:
+            if unit.listed:
+                if paragraph:
+                    lines.append(" ".join(paragraph))
+                    paragraph = []
+                lines.append(f"- {unit.text} [{n}]")
+            else:
+                paragraph.append(f"{unit.text} [{n}]")
+        if paragraph:
+            lines.append(" ".join(paragraph))
+        omitted = _omitted(units, picked)
+        if omitted:
+            one, many = _OMITTED[q.language]
+            lines.append((one if omitted == 1 else many).format(count=omitted, n=n))
+        return lines, picked
 
     @staticmethod
-    def _where(passage: Passage, language: str) -> str:
-        parts = [passage.section] if passage.section else []
-        if passage.page is not None:
-            parts.append(_PAGE[language].format(page=passage.page))
-        return f" ({', '.join(parts)})" if parts else ""
-
-    @staticmethod
-    def _pick_units(
-        units: list[tuple[str, bool]], question_stems: set[str], limit: int
-    ) -> list[tuple[str, bool]]:
-        """All units of a short passage; of a long one, those sharing most words with the question."""
+    def _pick(
+        units: list[Unit],
+        passage: Passage,
+        q: Question,
+        question_stems: set[str],
+        limit: int,
+    ) -> list[Unit]:
+        """The units that answer, in reading order: those the question matched best (by their
+        vectors; word overlap breaks ties), a short list whole when the question asks for one,
+        and the sentence that introduces a quoted list."""
         if len(units) <= limit:
             return units
-        overlap = [len(question_stems & set(stems(text))) for text, _ in units]
-        if not any(overlap):
-            return units[:limit]
-        ranked = sorted(range(len(units)), key=lambda i: (-overlap[i], i))[:limit]
-        return [units[i] for i in sorted(ranked)]
+        matched = {pos: cos for pos, cos in passage.matched if pos < len(units)}
+        overlap = [len(question_stems & set(stems(u.text))) for u in units]
+        if matched:
+            best = max(matched.values())
+            ranked = sorted(
+                (i for i in matched if matched[i] >= best - 0.02),
+                key=lambda i: (-matched[i], -overlap[i], i),
+            )
+        elif any(overlap):
+            ranked = sorted(range(len(units)), key=lambda i: (-overlap[i], i))
+        else:
+            ranked = list(range(len(units)))
+        chosen = set(ranked[:limit])
+        if _LIST_QUESTION.search(q.text):
+            for block in {units[i].block for i in chosen if units[i].listed}:
+                members = [i for i, u in enumerate(units) if u.block == block]
+                if len(members) <= MAX_LIST:
+                    chosen.update(members)
+        for i in sorted(chosen):
+            opens_list = i > 0 and units[i].listed and units[i - 1].block != units[i].block
+            if opens_list and units[i - 1].text.endswith(":"):
+                chosen.add(i - 1)
+        return [units[i] for i in sorted(chosen)]
+
+
+def _omitted(units: list[Unit], picked: list[Unit]) -> int:
+    """How many items of the lists the answer quotes from it left out."""
+    blocks = {u.block for u in picked if u.listed}
+    shown = {id(u) for u in picked}
+    return sum(1 for u in units if u.block in blocks and u.listed and id(u) not in shown)
+
+
+def _where(passage: Passage, language: str) -> str:
+    parts = [passage.section] if passage.section else []
+    if passage.page is not None:
+        parts.append(_PAGE[language].format(page=passage.page))
+    return f" ({', '.join(parts)})" if parts else ""

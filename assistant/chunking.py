@@ -1,19 +1,25 @@
-"""Structure-aware chunks: sections by heading, long sections split at paragraphs and bullets.
+"""Structure-aware chunks: sections by heading, long sections split at paragraphs and bullets;
+and each chunk's units (sentences, bullets, table rows), which the index searches as well.
 
 Every chunk's page_content starts with one context line, "Title > Section > Subsection", followed by
 the passage. The context line is embedded and keyword-indexed with the passage (it carries the
-subject a bare bullet list lacks); `passage_text` removes it again for quoting.
+subject a bare bullet list lacks); `passage_text` removes it again for quoting. A unit document
+has the same shape, context line and one unit, and names its chunk by the chunk's `chunk_key`:
+a question is matched to the sentence that answers it, and answered and cited with its section.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 from langchain_core.documents import Document
 from langchain_text_splitters import MarkdownHeaderTextSplitter, RecursiveCharacterTextSplitter
 
+from assistant.audience import PREFIX as AUDIENCE_PREFIX
 from assistant.audience import audience_metadata
 from assistant.documents import SourceDocument
+from assistant.units import split_units
 
 _HEADERS = [("#", "h1"), ("##", "h2"), ("###", "h3"), ("####", "h4"), ("#####", "h5")]
 SECTION_SEPARATOR = " > "
@@ -56,10 +62,43 @@ def split_document(doc: SourceDocument, chunk_size: int, chunk_overlap: int) -> 
                 }
                 if page is not None:
                     metadata["page"] = page
-                chunks.append(
-                    Document(page_content=f"{context}\n{piece.strip()}", metadata=metadata)
-                )
+                content = f"{context}\n{piece.strip()}"
+                metadata["chunk_key"] = chunk_key(doc.source, len(chunks), content)
+                chunks.append(Document(page_content=content, metadata=metadata))
     return chunks
+
+
+def chunk_key(source: str, index: int, content: str) -> str:
+    """A chunk's stable name, known before it is stored (its units refer to it)."""
+    return hashlib.sha256(f"{source}\n{index}\n{content}".encode()).hexdigest()[:24]
+
+
+# Metadata a unit carries over from its chunk: what the index filters and ranks on.
+_UNIT_FIELDS = ("source", "language", "section", "title")
+
+
+def unit_documents(chunks: list[Document]) -> list[Document]:
+    """The units of every chunk, each as "context line + unit" with its chunk's key, position,
+    kind and block, and the chunk's audience flags (so the audience filter applies to units)."""
+    units = []
+    for chunk in chunks:
+        context, _, passage = chunk.page_content.partition("\n")
+        shared = {k: chunk.metadata[k] for k in _UNIT_FIELDS if k in chunk.metadata}
+        shared |= {k: v for k, v in chunk.metadata.items() if k.startswith(AUDIENCE_PREFIX)}
+        for position, unit in enumerate(split_units(passage or context)):
+            units.append(
+                Document(
+                    page_content=f"{context}\n{unit.text}",
+                    metadata={
+                        **shared,
+                        "parent": chunk.metadata["chunk_key"],
+                        "position": position,
+                        "kind": unit.kind,
+                        "block": unit.block,
+                    },
+                )
+            )
+    return units
 
 
 def _section_path(title: str, headers: dict[str, str], drop_h1: bool) -> str:

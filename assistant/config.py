@@ -98,17 +98,6 @@ class Settings(BaseSettings):
     bm25_weight: float = Field(
         0.3, ge=0, le=1, description="Weight of the BM25 keyword score in the fusion."
     )
-    hub_penalty: float = Field(
-        0.3,
-        ge=0,
-        le=1,
-        description="How much a chunk's mean cosine to its nearest other chunks is subtracted "
-        "from its dense score before fusion (hubness correction: passages in a dense cluster, "
-        "like the chunks of one long article, are near every question); 0 = off.",
-    )
-    hub_neighbours: int = Field(
-        5, ge=1, le=100, description="Nearest other chunks that measure a chunk's hubness."
-    )
     cross_lingual_bonus: float = Field(
         0.02,
         ge=0,
@@ -122,34 +111,33 @@ class Settings(BaseSettings):
     candidates: int = Field(
         40, ge=5, le=500, description="Candidates each retriever contributes before fusion."
     )
+    unit_candidates: int = Field(
+        80,
+        ge=0,
+        le=2000,
+        description="Units (sentences, bullets, table rows) searched per question; each names "
+        "its chunk as a candidate (0: chunks only).",
+    )
     top_k: int = Field(5, ge=1, le=50, description="Passages returned by retrieval.")
     min_relevance: float = Field(
-        0.85,
+        0.80,
         ge=0,
         le=1,
-        description="'Not in the knowledge base' threshold: the least cosine similarity a passage "
-        "in the question's language needs to be answered from (calibrated with "
-        "`python -m assistant eval` on the golden and the held-out set).",
+        description="The least cosine similarity a passage in the question's language needs to "
+        "be quoted at all (a floor: whether the documents answer is the answerability model's "
+        "decision).",
     )
     min_relevance_cross_lingual: float = Field(
-        0.84,
+        0.79,
         ge=0,
         le=1,
-        description="The same threshold for a passage in another language than the question "
+        description="The same floor for a passage in another language than the question "
         "(cross-lingual similarities run lower).",
     )
-    confident_relevance: float = Field(
-        0.865,
-        ge=0,
-        le=1,
-        description="Below this similarity (but above min_relevance) the answer is given with a "
-        "notice that the passages may not answer the question exactly.",
-    )
-    confident_relevance_cross_lingual: float = Field(
-        0.85,
-        ge=0,
-        le=1,
-        description="The same for a passage in another language than the question.",
+    answerability_model: Path | None = Field(
+        None,
+        description="A refitted answerability model (JSON written by "
+        "scripts/fit_answerability.py); empty: the one shipped in the package.",
     )
 
     # answer

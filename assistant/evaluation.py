@@ -138,10 +138,6 @@ def _judge(assistant: Assistant, item: GoldenItem) -> dict:
         "top_dense": passages[0].dense if passages else 0.0,
         "top_source": passages[0].source if passages else "",
         "first_cited": cited[0].source if cited else "",
-        "candidates": [
-            (p.dense, p.metadata.get("language", "de") == answer.language)
-            for p in passages[: assistant.settings.top_k]
-        ],
     }
 
 
@@ -187,7 +183,6 @@ def evaluate(assistant: Assistant, items: list[GoldenItem]) -> dict:
     results["answer_chars_p90"] = int(np.percentile(lengths, 90)) if lengths else 0
     results["citations_mean"] = _mean([r["citations"] for r in answerable if r["answered"]])
     results["unanswerable"] = len(unanswerable)
-    results["calibration"] = _calibrate([r for r in rows if not r["greeting"]])
     results["misses"] = [
         r
         for r in rows
@@ -199,38 +194,6 @@ def evaluate(assistant: Assistant, items: list[GoldenItem]) -> dict:
 
 def _mean(values: list) -> float:
     return round(float(np.mean(values)), 3) if values else 0.0
-
-
-def _calibrate(rows: list[dict], max_false_refusals: float = 0.05) -> dict:
-    """Thresholds (same language, cross-lingual) that refuse the most unanswerable questions
-    while refusing at most `max_false_refusals` of the answerable ones."""
-    answerable = [r for r in rows if r["answerable"]]
-    unanswerable = [r for r in rows if not r["answerable"]]
-    if not answerable or not unanswerable:
-        return {}
-
-    def answers(row: dict, same: float, cross: float) -> bool:
-        return any(d >= (same if is_same else cross) for d, is_same in row["candidates"])
-
-    grid = np.round(np.arange(0.78, 0.95, 0.005), 3)
-    best = None
-    for same in grid:
-        for cross in grid:
-            false_refusals = _mean([not answers(r, same, cross) for r in answerable])
-            refused = _mean([not answers(r, same, cross) for r in unanswerable])
-            if false_refusals <= max_false_refusals:
-                key = (refused, -false_refusals, -abs(same - cross))
-                if best is None or key > best[0]:
-                    best = (key, same, cross, false_refusals, refused)
-    if best is None:
-        return {}
-    return {
-        "min_relevance": float(best[1]),
-        "min_relevance_cross_lingual": float(best[2]),
-        "false_refusals": best[3],
-        "refusal_accuracy": best[4],
-        "max_false_refusals": max_false_refusals,
-    }
 
 
 def format_results(results: dict) -> str:
@@ -262,14 +225,6 @@ def format_results(results: dict) -> str:
         f"Answer length (chars): median {results['answer_chars_median']}, p90 "
         f"{results['answer_chars_p90']}; citations per answer {results['citations_mean']:.2f}",
     ]
-    if results["calibration"]:
-        c = results["calibration"]
-        lines.append(
-            f"Calibration (at most {c['max_false_refusals']:.0%} false refusals): "
-            f"ASSISTANT_MIN_RELEVANCE={c['min_relevance']} "
-            f"ASSISTANT_MIN_RELEVANCE_CROSS_LINGUAL={c['min_relevance_cross_lingual']} "
-            f"-> refusal accuracy {c['refusal_accuracy']:.3f}, false refusals {c['false_refusals']:.3f}"
-        )
     if results["misses"]:
         lines.append("")
         lines.append(

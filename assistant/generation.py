@@ -27,10 +27,11 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 
-from assistant.answer import REFUSAL, Answer, Citation, split_units
+from assistant.answer import REFUSAL, Answer, Citation
 from assistant.config import Settings
 from assistant.lexical import Glossary, stems
 from assistant.retrieval import Passage
+from assistant.units import split_units
 
 log = logging.getLogger(__name__)
 
@@ -389,7 +390,7 @@ class LLMAnswerer:
     def _citation(n: int, passage: Passage, text: str) -> Citation:
         """The passage as source n; `quoted` holds its units closest to the sentences citing it."""
         citing = [s for s in _SENTENCES.split(text.replace("\n", " ")) if f"[{n}]" in s]
-        units = [u for u, _ in split_units(passage.text)]
+        units = [u.text for u in split_units(passage.text)]
         quoted = []
         for sentence in citing:
             words = set(stems(_MARKERS.sub("", sentence)))

@@ -44,7 +44,7 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.indexing import index
 from sqlalchemy import func, select
 
-from assistant.chunking import split_document
+from assistant.chunking import split_document, unit_documents
 from assistant.config import Settings
 from assistant.documents import (
     DocumentError,
@@ -90,6 +90,7 @@ class IngestReport:
     failed: list[dict[str, str]] = field(default_factory=list)
     chunks_total: int = 0
     chunks_embedded: int = 0
+    units_embedded: int = 0  # sentences, bullets and rows of the chunks embedded now
     chunks_deleted: int = 0
     seconds: float = 0.0
     # Why the run stopped before the end (the store could not be written); files it did not reach
@@ -137,6 +138,10 @@ class KnowledgeBase:
                 namespace=f"chroma/{settings.collection_name}", engine=self._engine
             )
             self.records.create_schema()
+            # The units' records: the same table, a namespace of their own.
+            self.unit_records = SQLRecordManager(
+                namespace=f"chroma/{settings.collection_name}{UNITS_SUFFIX}", engine=self._engine
+            )
 
     def _shared_lock(self, name: str, wait: bool):
         """PostgreSQL advisory lock `name` for this collection (every machine sees it)."""
@@ -199,6 +204,13 @@ class KnowledgeBase:
             embedding_function=self.embeddings,
             collection_configuration={"hnsw": {"space": "cosine"}},
         )
+        # Every chunk's units (sentences, bullets, table rows), searched next to the chunks.
+        self.unit_store = Chroma(
+            client=self.client,
+            collection_name=self.settings.collection_name + UNITS_SUFFIX,
+            embedding_function=self.embeddings,
+            collection_configuration={"hnsw": {"space": "cosine"}},
+        )
         self._seen_version = self.version()
 
     @property
@@ -236,6 +248,26 @@ class KnowledgeBase:
         metadata[VERSION_KEY] = f"{time.time():.6f}-{uuid.uuid4().hex[:8]}"
         self.collection.modify(metadata=metadata)
         self._seen_version = metadata[VERSION_KEY]
+
+    def query_units(
+        self, vector: list[float], n: int, where: dict
+    ) -> list[tuple[str, float, dict]]:
+        """The `n` units nearest to a query vector among those `where` admits, nearest first:
+        (unit id, cosine, metadata)."""
+        if n < 1:
+            return []
+        hits = self.unit_store._collection.query(
+            query_embeddings=[vector], n_results=n, where=where, include=["distances", "metadatas"]
+        )
+        return [
+            (unit_id, 1.0 - distance, meta or {})
+            for unit_id, distance, meta in zip(
+                hits["ids"][0], hits["distances"][0], hits["metadatas"][0], strict=True
+            )
+        ]
+
+    def unit_count(self) -> int:
+        return self.unit_store._collection.count()
 
     def count(self) -> int:
         return self.collection.count()
@@ -380,6 +412,7 @@ class KnowledgeBase:
                 result = self._index(chunks)
                 report.chunks_total += len(chunks)
                 report.chunks_embedded += result["num_added"]
+                report.units_embedded += result["units_added"]
                 report.chunks_deleted += result["num_deleted"]
                 if result["num_added"] or result["num_deleted"]:
                     changed = True
@@ -406,35 +439,48 @@ class KnowledgeBase:
         unchanged, its chunks stay missing). Both are dropped; the ingest that follows re-adds
         whatever the corpus still holds.
         """
-        stored = set(self.collection.get(include=[])["ids"])
-        recorded = set(self.records.list_keys())
-        unrecorded = sorted(stored - recorded)
-        lost = sorted(recorded - stored)
-        if unrecorded:
-            self.store.delete(ids=unrecorded)
-        if lost:
-            self.records.delete_keys(lost)
-        if unrecorded or lost:
-            log.warning(
-                "repaired an interrupted ingest: dropped %d unrecorded chunks, %d records of "
-                "missing chunks",
-                len(unrecorded),
-                len(lost),
-            )
-        return len(unrecorded) + len(lost)
+        dropped = 0
+        for store, records, what in (
+            (self.store, self.records, "chunks"),
+            (self.unit_store, self.unit_records, "units"),
+        ):
+            stored = set(store._collection.get(include=[])["ids"])
+            recorded = set(records.list_keys())
+            unrecorded = sorted(stored - recorded)
+            lost = sorted(recorded - stored)
+            if unrecorded:
+                store.delete(ids=unrecorded)
+            if lost:
+                records.delete_keys(lost)
+            if unrecorded or lost:
+                log.warning(
+                    "repaired an interrupted ingest: dropped %d unrecorded %s, %d records of "
+                    "missing %s",
+                    len(unrecorded),
+                    what,
+                    len(lost),
+                    what,
+                )
+            dropped += len(unrecorded) + len(lost)
+        return dropped
 
     def delete_source(self, source: str) -> int:
-        """Remove every chunk of one source file from the store and the records."""
-        ids = self.collection.get(where={"source": source}, include=[])["ids"]
-        ids = sorted(set(ids) | set(self.records.list_keys(group_ids=[source])))
-        if ids:
-            self.store.delete(ids=ids)
-            self.records.delete_keys(ids)
-        return len(ids)
+        """Remove every chunk (and unit) of one source file from the store and the records;
+        returns how many chunks."""
+        removed = 0
+        for store, records in ((self.store, self.records), (self.unit_store, self.unit_records)):
+            ids = store._collection.get(where={"source": source}, include=[])["ids"]
+            ids = sorted(set(ids) | set(records.list_keys(group_ids=[source])))
+            if ids:
+                store.delete(ids=ids)
+                records.delete_keys(ids)
+            removed = removed or len(ids)
+        return removed
 
     def _index(self, chunks: list[Document]) -> dict:
-        """langchain's indexing API: add new chunks, replace the source's old ones (by hash)."""
-        return index(
+        """langchain's indexing API: add new chunks, replace the source's old ones (by hash);
+        then the same for the chunks' units. The counts are the chunks'."""
+        result = index(
             chunks,
             self.records,
             self.store,
@@ -442,6 +488,15 @@ class KnowledgeBase:
             source_id_key="source",
             key_encoder="sha256",
         )
+        units = index(
+            unit_documents(chunks),
+            self.unit_records,
+            self.unit_store,
+            cleanup="incremental",
+            source_id_key="source",
+            key_encoder="sha256",
+        )
+        return {**result, "units_added": units["num_added"]}
 
     def replace_source(self, source: str, chunks: list[Document]) -> dict:
         """Store one document's chunks in place of what was stored for it (the admin's upload and
@@ -480,6 +535,7 @@ class KnowledgeBase:
 
 
 UPLOAD_PREFIX = "upload:"
+UNITS_SUFFIX = "__units"  # the units' collection: "<collection name>__units"
 
 
 def is_upload(source: str) -> bool:

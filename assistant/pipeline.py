@@ -9,13 +9,15 @@ import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 
-from assistant.answer import TENTATIVE, Answer, ExtractiveAnswerer, is_intro
+from assistant.answer import TENTATIVE, Answer, ExtractiveAnswerer, is_intro, refusal
+from assistant.answerability import DEFAULT_MODEL, Answerability, Model
 from assistant.config import Settings
 from assistant.conversation import FollowUpResolver
 from assistant.embeddings import build_embeddings
 from assistant.generation import Generator, LLMAnswerer, LLMError, Verifier, build_chat_model
 from assistant.index import KnowledgeBase
 from assistant.lexical import DEFAULT_GLOSSARY, Glossary, detect_language
+from assistant.question import analyse
 from assistant.retrieval import PUBLIC, HybridRetriever, Passage
 from assistant.validity import outdated_notice
 
@@ -61,9 +63,13 @@ class Assistant:
         follow_ups: FollowUpResolver,
         settings: Settings,
         llm: LLMAnswerer | None = None,
+        answerability: Answerability | None = None,
     ) -> None:
         self.retriever = retriever
         self.answerer = answerer
+        self.answerability = answerability or Answerability(
+            Model.load(settings.answerability_model or DEFAULT_MODEL)
+        )
         self.follow_ups = follow_ups
         self.settings = settings
         self.llm = llm
@@ -85,15 +91,24 @@ class Assistant:
     ) -> Iterator[str | Answer]:
         """The LLM's text as it grows (nothing in extractive mode), then the final Answer."""
         question = clean_question(question, self.settings.max_question_chars)
+        if analyse(question).small_talk:  # "danke!", "hallo": a friendly line, no search
+            yield self.answerer.answer(question, [])
+            return
         deadline = time.monotonic() + self.settings.llm_timeout_s
         query = self._resolve(question, history or [], deadline)
         passages = self.retriever.retrieve(query, groups=groups)
+        verdict = self.answerability.judge(analyse(query), passages, self.retriever.lexicon(groups))
+        if not verdict.answer:  # the documents do not answer it: nothing is quoted or generated
+            answer = refusal(question, detect_language(question))
+            yield replace(answer, query=query) if query != question else answer
+            return
+        parts = [self.retriever.retrieve(q, k=3, groups=groups) for q in part_queries(query)]
 
         def subsections(passage: Passage) -> list[Passage]:
             return self.retriever.subsections(passage, groups)
 
         def extractive() -> Answer:
-            return self.answerer.answer(question, passages, subsections)
+            return self.answerer.answer(question, passages, subsections, parts)
 
         language = detect_language(question)
         context = self._context(passages, language, subsections)
@@ -107,7 +122,7 @@ class Assistant:
                 else:
                     yield event
         notices = [answer.notice]
-        if answer.answered and not self.answerer.is_confident(passages, language):
+        if answer.answered and answer.citations and not verdict.confident:
             notices.insert(0, TENTATIVE[answer.language])
             answer = replace(answer, confident=False)
         notices.append(outdated_notice(answer.citations, answer.language))
@@ -141,6 +156,16 @@ class Assistant:
         children = subsections(relevant[0])[: self.settings.max_subsections]
         seen = {p.id for p in relevant}
         return relevant + [c for c in children if c.id not in seen]
+
+
+def part_queries(question: str) -> list[str]:
+    """One search per part of a multi-part question ("Wie lange dauert die Schulung und wer muss
+    sie machen?"); a part that does not name the question's tools and roles borrows them."""
+    q = analyse(question)
+    return [
+        " ".join([part, *(e for e in q.entities if e.lower() not in part.lower())])
+        for part in q.parts
+    ]
 
 
 def build_knowledge_base(settings: Settings) -> KnowledgeBase:

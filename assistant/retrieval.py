@@ -3,8 +3,8 @@
 Both retrievers nominate candidates; every candidate gets both scores (a BM25-only candidate's
 cosine comes from the vectors held per corpus version), each min-max normalised over the
 candidates, then fused by weight (0.7 dense / 0.3 BM25 measured best on the seed articles). Before
-fusion the dense score loses part of the chunk's hubness (its closeness to its nearest neighbours),
-so a dense cluster of similar chunks does not crowd out the passage that answers; and for a question
+fusion a chunk's dense score becomes that of its best unit (a sentence, bullet or table row, searched
+in their own collection), so a long section no longer hides the sentence that answers; and for a question
 not in the corpus language, passages in other languages than the question's get back the small
 edge the model gives same-language text. The raw cosine of the best passage is
 kept separately: it is the absolute signal behind the "not in the knowledge base" decision.
@@ -13,7 +13,9 @@ kept separately: it is the absolute signal behind the "not in the knowledge base
 from __future__ import annotations
 
 import logging
+import math
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import bm25s
@@ -41,6 +43,8 @@ class Passage:
     dense: float
     keyword: float
     validity: Validity = field(default=Validity(), hash=False)  # is its document in force today
+    # The passage's units that matched the question best: (position, cosine), best first.
+    matched: tuple[tuple[int, float], ...] = field(default=(), hash=False)
 
     @property
     def source(self) -> str:
@@ -64,9 +68,20 @@ class Passage:
         return passage_text(self.content)
 
 
+@dataclass(frozen=True)
+class Lexicon:
+    """Document frequencies of stems among the chunks one reader may see."""
+
+    chunks: int
+    frequency: Callable[[str], int]
+
+    def idf(self, token: str) -> float:
+        return math.log(1 + self.chunks / (1 + self.frequency(token)))
+
+
 class _Snapshot:
-    """What ranking needs per corpus version: every chunk's text, unit vector and hubness, and a
-    BM25 index over them (so a BM25-only candidate's cosine needs no second trip to Chroma)."""
+    """What ranking needs per corpus version: every chunk's text and unit vector, and a BM25 index
+    over them (so a BM25-only candidate's cosine needs no second trip to Chroma)."""
 
     def __init__(
         self,
@@ -74,9 +89,10 @@ class _Snapshot:
         contents: list[str],
         metadatas: list[dict],
         vectors: np.ndarray,
-        neighbours: int,
         language: str,
+        unit_count: int = 0,
     ) -> None:
+        self.unit_count = unit_count
         for meta in metadatas:
             # A document that declares no language is in the corpus language: said once here,
             # so every passage's metadata carries it (ranking, thresholds, translation note).
@@ -85,22 +101,29 @@ class _Snapshot:
         self.contents = contents
         self.metadatas = metadatas
         self.position = {chunk_id: i for i, chunk_id in enumerate(ids)}
+        # Units name their chunk by its key; chunks stored before units existed have none.
+        self.key_position = {
+            meta["chunk_key"]: i for i, meta in enumerate(metadatas) if meta.get("chunk_key")
+        }
         self.languages = np.array([m["language"] for m in metadatas], dtype=object)
         self.versions = Versions(metadatas)
         self._masks: dict[frozenset[str], np.ndarray] = {}
         self.bm25 = bm25s.BM25()
-        if ids:
+        tokens = [
             # Section headings count twice (a field boost): they say what a passage is about,
             # where the document title on every chunk of a document does not tell them apart.
-            self.bm25.index(
-                [
-                    stems(c) + stems(m.get("section", ""))
-                    for c, m in zip(contents, metadatas, strict=True)
-                ],
-                show_progress=False,
-            )
+            stems(c) + stems(m.get("section", ""))
+            for c, m in zip(contents, metadatas, strict=True)
+        ]
+        if ids:
+            self.bm25.index(tokens, show_progress=False)
+        # Which chunks hold a stem: how common a question's words are among what a reader sees.
+        postings: dict[str, list[int]] = {}
+        for position, chunk_tokens in enumerate(tokens):
+            for token in set(chunk_tokens):
+                postings.setdefault(token, []).append(position)
+        self.postings = {t: np.array(p, dtype=np.int32) for t, p in postings.items()}
         self.unit = vectors / (np.linalg.norm(vectors, axis=-1, keepdims=True) + 1e-12)
-        self.hubness = hubness(self.unit, neighbours)  # neighbours 0: all zero
 
     def mask(self, groups: frozenset[str]) -> np.ndarray:
         """1.0 for the chunks these groups may read, 0.0 for the others (cached per group set)."""
@@ -110,6 +133,11 @@ class _Snapshot:
             )
         return self._masks[groups]
 
+    def document_frequency(self, token: str, groups: frozenset[str]) -> int:
+        """In how many chunks these groups may read the stem occurs."""
+        positions = self.postings.get(token)
+        return 0 if positions is None else int(self.mask(groups)[positions].sum())
+
     def scores(self, tokens: list[str], groups: frozenset[str]) -> np.ndarray:
         """BM25 scores of every chunk; zero for chunks outside the reader's audience."""
         if not self.ids:
@@ -118,29 +146,6 @@ class _Snapshot:
         if not token_ids:
             return np.zeros(len(self.ids), dtype=np.float32)
         return self.bm25.get_scores(token_ids) * self.mask(groups)
-
-
-def hubness(vectors: np.ndarray, neighbours: int) -> np.ndarray:
-    """Each chunk's mean cosine to its `neighbours` nearest other chunks (`vectors`: unit length).
-
-    Embeddings crowd: the chunks of one long article sit so close together (cosine up to 0.98)
-    that one of them is near every question about its topic and pushes the passage that answers
-    it out of the top five. Subtracting part of this local density from the dense score before
-    fusion is the CSLS correction (Conneau et al. 2018, "Word translation without parallel data").
-    Like BM25's document frequencies it is a statistic over the whole store: every chunk is
-    measured against the same pool, so in a store of two chunks both get the same correction.
-    """
-    n = vectors.shape[0] if vectors.ndim == 2 else 0
-    k = min(neighbours, n - 1)
-    if k < 1:
-        return np.zeros(n, dtype=np.float32)
-    result = np.empty(n, dtype=np.float32)
-    for start in range(0, n, 1024):  # blocks keep a 10k-chunk store to a few MB
-        sims = vectors[start : start + 1024] @ vectors.T
-        rows = np.arange(sims.shape[0])
-        sims[rows, rows + start] = -np.inf  # not its own neighbour
-        result[start : start + 1024] = -np.partition(-sims, k - 1, axis=1)[:, :k].mean(axis=1)
-    return result
 
 
 def _minmax(values: np.ndarray) -> np.ndarray:
@@ -175,16 +180,24 @@ class HybridRetriever:
                     got["documents"],
                     got["metadatas"],
                     np.asarray(vectors if vectors is not None else [], dtype=np.float32),
-                    self.settings.hub_neighbours if self.settings.hub_penalty > 0 else 0,
                     self.settings.corpus_language,
+                    self.kb.unit_count(),
                 )
                 self._snapshot_version = version
                 log.info(
-                    "BM25 index and hubness built: %d chunks, corpus version %s",
+                    "BM25 index built: %d chunks, corpus version %s",
                     len(got["ids"]),
                     version,
                 )
             return self._snapshot_cache
+
+    def lexicon(self, groups: frozenset[str] = PUBLIC) -> Lexicon:
+        """How common words are among the chunks these groups may read."""
+        snapshot = self._snapshot()
+        return Lexicon(
+            int(snapshot.mask(groups).sum()),
+            lambda token: snapshot.document_frequency(token, groups),
+        )
 
     def readable(self, source: str, groups: frozenset[str]) -> bool:
         """Whether the reader may see anything of a stored document."""
@@ -256,10 +269,11 @@ class HybridRetriever:
             query_vector = query_vector + np.asarray(bridged, dtype=np.float32)
             query_vector /= np.linalg.norm(query_vector)
         n = min(self.settings.candidates, len(snapshot.ids))
+        where = where_filter(groups)
         hits = self.kb.collection.query(
             query_embeddings=[query_vector.tolist()],
             n_results=n,
-            where=where_filter(groups),
+            where=where,
             include=["distances"],
         )
         # An id the BM25 snapshot lacks was added after it was built; the next query sees it.
@@ -268,13 +282,23 @@ class HybridRetriever:
             for cid, dist in zip(hits["ids"][0], hits["distances"][0], strict=True)
             if cid in snapshot.position
         }
+        # The sentences, bullets and rows nearest to the question name their chunks: a chunk
+        # is as close as its closest unit (a long section no longer hides the sentence that
+        # answers), and the answer knows which of its units matched.
+        matched: dict[str, list[tuple[int, float]]] = {}
+        for _, cosine, meta in self.kb.query_units(
+            query_vector.tolist(), min(self.settings.unit_candidates, snapshot.unit_count), where
+        ):
+            pos = snapshot.key_position.get(meta.get("parent", ""))
+            if pos is not None:
+                matched.setdefault(snapshot.ids[pos], []).append((meta.get("position", 0), cosine))
 
         # Equivalents widen the keyword search with the same weight as the question's own words.
         bm25 = snapshot.scores(stems(question), groups)
         if equivalents:
             bm25 = bm25 + 1.0 * snapshot.scores(stems(equivalents), groups)
         top_keyword = [snapshot.ids[i] for i in np.argsort(-bm25)[:n] if bm25[i] > 0]
-        for cid in top_keyword:
+        for cid in [*top_keyword, *matched]:
             if cid not in dense:
                 dense[cid] = float(snapshot.unit[snapshot.position[cid]] @ query_vector)
 
@@ -284,9 +308,11 @@ class HybridRetriever:
             # another process (its version marker has not moved yet). Nothing to rank.
             return []
         positions = np.array([snapshot.position[cid] for cid in ids])
-        dense_raw = np.array([dense[cid] for cid in ids], dtype=np.float32)
-        # Ranking uses the hubness-corrected cosine; the answer's relevance checks keep the raw one.
-        dense_ranked = dense_raw - self.settings.hub_penalty * snapshot.hubness[positions]
+        dense_raw = np.array(
+            [max(dense[cid], matched[cid][0][1]) if cid in matched else dense[cid] for cid in ids],
+            dtype=np.float32,
+        )
+        dense_ranked = dense_raw.copy()
         if foreign:
             # The model favours passages in the question's own language; for a question in
             # another language than the corpus, the other-language passages get that back.
@@ -316,6 +342,7 @@ class HybridRetriever:
                     dense=round(float(dense_raw[i]), 4),
                     keyword=round(float(keyword_norm[i]), 4),
                     validity=validity[i],
+                    matched=tuple(matched.get(ids[i], ())),
                 )
             )
         return passages

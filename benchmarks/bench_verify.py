@@ -37,12 +37,12 @@ if str(REPO) not in sys.path:
 
 import numpy as np  # noqa: E402
 
-from assistant.answer import split_units  # noqa: E402
 from assistant.config import load_settings  # noqa: E402
 from assistant.evaluation import load_golden  # noqa: E402
 from assistant.generation import Verifier  # noqa: E402
 from assistant.lexical import words  # noqa: E402
 from assistant.pipeline import build_assistant  # noqa: E402
+from assistant.units import split_units  # noqa: E402
 
 
 def paraphrase(sentence: str, rng: random.Random) -> str:
@@ -77,12 +77,12 @@ def main() -> None:
                 continue
             cited = passages[0]
             vector = retriever.vectors([cited.id])[cited.id]
-            own = [u for u, _ in split_units(cited.text) if len(words(u)) >= 5][:3]
+            own = [u.text for u in split_units(cited.text) if len(words(u.text)) >= 5][:3]
             other = [
                 u
                 for p in passages[1:]
                 if p.section != cited.section
-                for u, _ in split_units(p.text)
+                for u in (x.text for x in split_units(p.text))
                 if len(words(u)) >= 5 and u not in cited.text
             ][:3]
             for kind, sentences in (
@@ -96,7 +96,7 @@ def main() -> None:
                     cosine = float(q @ vector / (np.linalg.norm(q) * np.linalg.norm(vector)))
                     rows[kind].append((cosine, overlap))
             # cost: a four-sentence answer, two from each of the first two passages
-            second = [u for u, _ in split_units(passages[1].text)][:2]
+            second = [u.text for u in split_units(passages[1].text)][:2]
             answer = " ".join(
                 [f"{paraphrase(s, rng)} [1]." for s in own[:2]]
                 + [f"{paraphrase(s, rng)} [2]." for s in second]

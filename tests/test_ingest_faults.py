@@ -408,6 +408,11 @@ def assert_store_is_clean(tmp: Path, corpus: Path, expected: set[str]) -> None:
     assert set(stored["ids"]) == expected
     assert all(len(vector) == 384 for vector in stored["embeddings"])
     assert set(kb.records.list_keys()) == expected
+    # The chunks' units (sentences, bullets): each recorded once, each naming a stored chunk.
+    units = kb.unit_store._collection.get(include=["metadatas"])
+    assert set(units["ids"]) == set(kb.unit_records.list_keys()) and units["ids"]
+    keys = {m["chunk_key"] for m in kb.collection.get(include=["metadatas"])["metadatas"]}
+    assert {m["parent"] for m in units["metadatas"]} == keys
 
 
 def wait_for_progress(process: subprocess.Popen, timeout: float = 180) -> None:

@@ -79,7 +79,8 @@ def test_chunks_written_before_the_version_moves_are_not_ranked_yet(
             for _ in range(known + 1)
         ]
     )
-    assert retriever.retrieve("Wer genehmigt Drohnenflüge?", k=3) == []
+    # Only what the snapshot knows is ranked (here the known chunks its units still find).
+    assert all(p.source != "drohnen.md" for p in retriever.retrieve("Wer genehmigt Drohnenflüge?"))
     kb._bump_version()  # the writer finishes: the next question sees its chunks
     assert retriever.retrieve("Wer genehmigt Drohnenflüge?", k=3)[0].source == "drohnen.md"
 

@@ -1,0 +1,147 @@
+"""Whether the documents answer a question: refuse, answer with a "no clear match" notice, or answer.
+
+Similarity alone cannot tell "close but not answered" from "answered in other words": employees
+ask about a licence price next to the licence rules, or about a person the documents only name by
+role. So the decision combines a few signals, each general (none is about one question):
+
+- `similarity`: the best passage's cosine (its best unit: sentence, bullet or row), and its
+  `margin` over the next passage (a question that matches everything a little answers nothing);
+- `coverage`: how much of the question's wording (weighted by rarity among the documents the
+  reader may see) the best-matching units and their headings carry;
+- `unknown_name`: a capitalised word of the question (a name, a place, a product) that no document
+  the reader may see contains;
+- `no_amount`: the question asks what something costs, and none of the best-matching units names
+  an amount;
+- `english`: cross-lingual cosines run lower.
+
+A logistic model over these is fitted on the tuning question sets by `scripts/fit_answerability.py`
+(never on the held-out set); its weights and the two thresholds are in `answerability.json`:
+below `refuse_below` the question is refused, below `hedge_below` answered with the notice, which
+the fit only keeps where most of the answers it would mark were indeed not answered.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from assistant.lexical import stems, words
+from assistant.question import MONEY_VALUE, Question
+from assistant.retrieval import Lexicon, Passage
+from assistant.units import split_units
+
+FEATURES = (
+    "similarity",
+    "margin",
+    "coverage",
+    "unknown_name",
+    "no_amount",
+    "english",
+)
+DEFAULT_MODEL = Path(__file__).with_name("answerability.json")
+_NAME = re.compile(r"[A-ZÄÖÜ][\wÄÖÜäöüß-]{2,}")
+TOP_UNITS = 5
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The decision for one question and the probability behind it."""
+
+    probability: float  # that the documents answer the question
+    answer: bool  # False: refuse
+    confident: bool  # False: answer with the "no clear match" notice
+
+
+@dataclass(frozen=True)
+class Model:
+    """A fitted logistic model: standardisation, weights, thresholds."""
+
+    mean: tuple[float, ...]
+    scale: tuple[float, ...]
+    weights: tuple[float, ...]
+    bias: float
+    refuse_below: float
+    hedge_below: float
+
+    @classmethod
+    def load(cls, path: Path = DEFAULT_MODEL) -> Model:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        if tuple(raw["features"]) != FEATURES:
+            raise ValueError(f"{path}: fitted for features {raw['features']}, not {FEATURES}")
+        return cls(
+            tuple(raw["mean"]),
+            tuple(raw["scale"]),
+            tuple(raw["weights"]),
+            float(raw["bias"]),
+            float(raw["refuse_below"]),
+            float(raw["hedge_below"]),
+        )
+
+    def probability(self, values: tuple[float, ...]) -> float:
+        z = self.bias + sum(
+            w * (v - m) / s
+            for w, v, m, s in zip(self.weights, values, self.mean, self.scale, strict=True)
+        )
+        return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
+
+    def verdict(self, values: tuple[float, ...]) -> Verdict:
+        p = self.probability(values)
+        return Verdict(p, p >= self.refuse_below, p >= self.hedge_below)
+
+
+def features(question: Question, passages: list[Passage], lexicon: Lexicon) -> tuple[float, ...]:
+    """The signals for one question and its ranked passages (see the module docstring)."""
+    if not passages:
+        return (0.0, 0.0, 0.0, 1.0, float(question.wants_money), float(question.language == "en"))
+    dense = sorted((p.dense for p in passages[:5]), reverse=True)
+    units = best_units(passages)
+    question_stems = list(dict.fromkeys(stems(question.text)))
+    total = sum(lexicon.idf(t) for t in question_stems) or 1.0
+
+    def coverage(text: str) -> float:
+        present = set(stems(text))
+        return sum(lexicon.idf(t) for t in question_stems if t in present) / total
+
+    names = [
+        w
+        for i, w in enumerate(_NAME.findall(question.text))
+        if i > 0 and w.lower() not in {x.lower() for x in words(" ".join(question.entities))}
+    ]
+    unknown = any(all(lexicon.frequency(t) == 0 for t in stems(w)) for w in names if stems(w))
+    texts = [text for text, _ in units]
+    return (
+        dense[0],
+        dense[0] - (dense[1] if len(dense) > 1 else 0.0),
+        max((coverage(f"{context} {text}") for text, context in units), default=0.0),
+        float(unknown),
+        float(question.wants_money and not any(MONEY_VALUE.search(t) for t in texts)),
+        float(question.language == "en"),
+    )
+
+
+def best_units(passages: list[Passage], limit: int = TOP_UNITS) -> list[tuple[str, str]]:
+    """The units that matched the question best among the first passages: (text, context line)."""
+    scored = []
+    for passage in passages[:3]:
+        units = split_units(passage.text)
+        context = passage.content.split("\n", 1)[0]
+        for position, cosine in passage.matched[:3]:
+            if position < len(units):
+                scored.append((cosine, units[position].text, context))
+        if not passage.matched and units:
+            scored.append((passage.dense, units[0].text, context))
+    scored.sort(key=lambda s: -s[0])
+    return [(text, context) for _, text, context in scored[:limit]]
+
+
+class Answerability:
+    """The fitted model applied to a question and the passages found for it."""
+
+    def __init__(self, model: Model) -> None:
+        self.model = model
+
+    def judge(self, question: Question, passages: list[Passage], lexicon: Lexicon) -> Verdict:
+        return self.model.verdict(features(question, passages, lexicon))

@@ -1,0 +1,87 @@
+"""A passage as the units an answer quotes and the index searches: sentences, bullets, table rows.
+
+One splitter serves both: the ingest embeds every unit (with its heading path) so a question finds
+the sentence that answers it, and the answer quotes whole units, never half a line. A bullet, a
+table row and a line of labelled facts ("Gültig ab: … · Version 1.1 · …", split at the dots) stay
+whole; paragraphs are split into sentences, where a date, an ordinal or an abbreviation ("1. März",
+"z. B.", "Abs. 3") ends none. Each unit knows its block (the list, table or paragraph it belongs
+to), so an answer can keep a list whole or say how much of it it left out.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-ZÄÖÜ0-9„\"(])")
+# A period that ends no sentence: a day or ordinal ("am 1. März", "die 2. Stufe") or an
+# abbreviation ("z. B. Kundendaten", "Dr. Albers", "Abs. 3").
+_NO_SENTENCE_END = re.compile(
+    r"(?:^|[\s(])(?:\d{1,3}|[a-zA-Z]|z\.\s?B|d\.\s?h|u\.\s?a|Dr|Prof|Nr|Abs|Art|bzw|ca|vgl|"
+    r"ggf|evtl|inkl|usw|etc|Mio|Mrd|Tel|e\.\s?g|i\.\s?e|Mr|Mrs|Ms|St|No|Fig|approx|incl|vs)\.$"
+)
+_BULLET = re.compile(r"^([-*•]|\d{1,2}[.)])\s+")
+_FACTS = re.compile(r"\s+·\s+")  # "Gültig ab: 1. Mai · Version 2 · Verantwortlich: …"
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One quotable piece of a passage."""
+
+    text: str
+    kind: str  # sentence | bullet | row | fact
+    block: int  # the paragraph, list or table it belongs to (counted in reading order)
+
+    @property
+    def listed(self) -> bool:
+        """Part of a list or table (kept whole, or its omissions counted)."""
+        return self.kind in ("bullet", "row")
+
+
+def split_units(text: str) -> list[Unit]:
+    """The units of a passage, in reading order."""
+    units: list[Unit] = []
+    block, previous_kind = -1, ""
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line:
+            previous_kind = ""  # a blank line ends a list or table
+            continue
+        if line.startswith("|") or line.count(" | ") >= 1 and not _BULLET.match(line):
+            kind, pieces = "row", [_table_row(line)]
+        elif _BULLET.match(line):
+            kind, pieces = "bullet", [_BULLET.sub("", line)]
+        elif _FACTS.search(line):
+            kind, pieces = "fact", [p for p in _FACTS.split(line) if p]
+        else:
+            kind, pieces = "sentence", split_sentences(line)
+        if not (kind in ("bullet", "row") and kind == previous_kind):
+            block += 1
+        previous_kind = kind
+        units.extend(Unit(piece, kind, block) for piece in pieces if piece and _is_content(piece))
+    return units
+
+
+def split_sentences(text: str) -> list[str]:
+    """The sentences of one line of text; a date, ordinal or abbreviation does not end one."""
+    sentences: list[str] = []
+    for piece in _SENTENCE_END.split(text):
+        piece = piece.strip()
+        if not piece:
+            continue
+        if sentences and _NO_SENTENCE_END.search(sentences[-1]):
+            sentences[-1] = f"{sentences[-1]} {piece}"
+        else:
+            sentences.append(piece)
+    return sentences
+
+
+def _table_row(line: str) -> str:
+    """A Markdown table row as its cells joined with " | " (no outer pipes)."""
+    cells = [c.strip() for c in line.strip().strip("|").split("|")]
+    return " | ".join(c for c in cells if c)
+
+
+def _is_content(text: str) -> bool:
+    """Not a Markdown table rule (|---|---|) or a lone page number."""
+    return bool(re.search(r"[^\W\d_]", text))
