@@ -152,15 +152,15 @@ def names_all(passage: Passage, entities: Sequence[str]) -> bool:
     return all(mentions(passage.content, e) for e in entities)
 
 
-def focus_lead(question: Question, passages: list[Passage], margin: float = 0.75) -> Passage:
+def focus_lead(question: Question, passages: list[Passage], margin: float = 0.03) -> Passage:
     """The passage to lead with: the best one, unless it is not about what the question names (a
-    tool, a role) and one that is comes close: a document whose title names it first (the CAIO's
-    role profile for the CAIO, not the AI Product Owner's that mentions her), then a passage that
-    names it."""
+    tool, a role) and one that is comes close (its cosine at most `margin` lower): a document
+    whose title names it first (the CAIO's role profile for the CAIO, not the AI Product Owner's
+    that mentions her), then a passage that names it."""
     best = passages[0]
     if not question.entities:
         return best
-    close = [p for p in passages[:5] if p.score >= margin * best.score]
+    close = [p for p in passages[:5] if p.dense >= best.dense - margin]
     for about in (
         lambda p: all(mentions(p.title, e) for e in question.entities),
         lambda p: names_all(p, question.entities),
