@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import bm25s
 import numpy as np
 
-from assistant.audience import EVERYONE, visible, where_filter
+from assistant.audience import EVERYONE, visible
 from assistant.chunking import SECTION_SEPARATOR, passage_text
 from assistant.config import Settings
 from assistant.index import KnowledgeBase
@@ -101,6 +101,9 @@ class _Snapshot:
         self.contents = contents
         self.metadatas = metadatas
         self.position = {chunk_id: i for i, chunk_id in enumerate(ids)}
+        self.by_source: dict[str, list[int]] = {}
+        for i, meta in enumerate(metadatas):
+            self.by_source.setdefault(meta.get("source", ""), []).append(i)
         # Units name their chunk by its key; chunks stored before units existed have none.
         self.key_position = {
             meta["chunk_key"]: i for i, meta in enumerate(metadatas) if meta.get("chunk_key")
@@ -202,7 +205,9 @@ class HybridRetriever:
     def readable(self, source: str, groups: frozenset[str]) -> bool:
         """Whether the reader may see anything of a stored document."""
         snapshot = self._snapshot()
-        return any(m.get("source") == source and visible(m, groups) for m in snapshot.metadatas)
+        return any(
+            visible(snapshot.metadatas[pos], groups) for pos in snapshot.by_source.get(source, [])
+        )
 
     def subsections(self, passage: Passage, groups: frozenset[str] = PUBLIC) -> list[Passage]:
         """Chunks under the passage's section (deeper headings), in reading order.
@@ -215,12 +220,9 @@ class HybridRetriever:
         snapshot = self._snapshot()
         prefix = passage.section + SECTION_SEPARATOR
         children = [
-            (meta.get("chunk", 0), chunk_id, content, meta)
-            for chunk_id, content, meta in zip(
-                snapshot.ids, snapshot.contents, snapshot.metadatas, strict=True
-            )
-            if meta.get("source") == passage.source
-            and meta.get("section", "").startswith(prefix)
+            (meta.get("chunk", 0), snapshot.ids[pos], snapshot.contents[pos], meta)
+            for pos in snapshot.by_source.get(passage.source, [])
+            if (meta := snapshot.metadatas[pos]).get("section", "").startswith(prefix)
             and visible(meta, groups)
         ]
         return [
@@ -269,25 +271,19 @@ class HybridRetriever:
             query_vector = query_vector + np.asarray(bridged, dtype=np.float32)
             query_vector /= np.linalg.norm(query_vector)
         n = min(self.settings.candidates, len(snapshot.ids))
-        where = where_filter(groups)
-        hits = self.kb.collection.query(
-            query_embeddings=[query_vector.tolist()],
-            n_results=n,
-            where=where,
-            include=["distances"],
-        )
+        vector = query_vector.tolist()
         # An id the BM25 snapshot lacks was added after it was built; the next query sees it.
         dense = {
-            cid: 1.0 - dist
-            for cid, dist in zip(hits["ids"][0], hits["distances"][0], strict=True)
+            cid: cosine
+            for cid, cosine, _ in self.kb.nearest(vector, n, groups, total=len(snapshot.ids))
             if cid in snapshot.position
         }
         # The sentences, bullets and rows nearest to the question name their chunks: a chunk
         # is as close as its closest unit (a long section no longer hides the sentence that
         # answers), and the answer knows which of its units matched.
         matched: dict[str, list[tuple[int, float]]] = {}
-        for _, cosine, meta in self.kb.query_units(
-            query_vector.tolist(), min(self.settings.unit_candidates, snapshot.unit_count), where
+        for _, cosine, meta in self.kb.nearest(
+            vector, self.settings.unit_candidates, groups, units=True, total=snapshot.unit_count
         ):
             pos = snapshot.key_position.get(meta.get("parent", ""))
             if pos is not None:
