@@ -113,3 +113,42 @@ def test_sees_an_ingest_run_by_another_process(
     assert kb.count() == len(kb.collection.get(include=[])["ids"])
     assert assistant.retriever._snapshot_version == kb.version()
     assert "quanten.md" in {m["source"] for m in assistant.retriever._snapshot().metadatas}
+
+
+def test_restricted_passages_crowding_the_nearest_ones_never_reach_other_readers(
+    tmp_path, shared_embeddings, store_overrides
+):
+    """The nearest-neighbour search asks Chroma without its (slow) audience filter and filters
+    itself: when HR-only chunks fill the whole unfiltered window, the filtered search runs and
+    the public passage is still found; no HR text reaches a public reader."""
+    from assistant.index import KnowledgeBase
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    sections = "\n\n".join(
+        f"## Regel {i}\n\nDienstreisen nach {city} werden in Gehaltsband Q{i} abgerechnet."
+        for i, city in enumerate(["Bremen", "Hamburg", "Kiel", "Lübeck", "Rostock", "Emden"] * 3)
+    )
+    (corpus / "hr.md").write_text(
+        f"---\ntitle: Reise intern\naudience: hr\n---\n# Reise intern\n\n{sections}\n",
+        encoding="utf-8",
+    )
+    (corpus / "public.md").write_text(
+        "---\ntitle: Reisen\naudience: all\n---\n# Reisen\n\n## Abrechnung\n\n"
+        "Dienstreisen rechnen alle Beschäftigten über das Reiseportal ab.\n",
+        encoding="utf-8",
+    )
+    settings = make_settings(tmp_path, corpus, candidates=5, unit_candidates=5, **store_overrides)
+    kb = KnowledgeBase(settings, shared_embeddings)
+    assert kb.ingest(corpus).ok
+    retriever = build_assistant(settings, kb).retriever
+    public = retriever.retrieve("Wie rechne ich Dienstreisen ab?")
+    assert public and {p.source for p in public} == {"public.md"}
+    hr = retriever.retrieve("Wie rechne ich Dienstreisen ab?", groups=frozenset({"all", "hr"}))
+    assert "hr.md" in {p.source for p in hr}
+    # The search itself: the unfiltered window holds only HR chunks, the filtered one answers.
+    vector = shared_embeddings.embed_query("Dienstreisen nach Bremen Gehaltsband")
+    for units in (False, True):
+        total = kb.unit_count() if units else kb.count()
+        [(_, _, meta)] = kb.nearest(vector, 1, frozenset({"all"}), units=units, total=total)
+        assert meta["source"] == "public.md"
