@@ -8,9 +8,11 @@ role. So the decision combines a few signals, each general (none is about one qu
   `margin` over the next passage (a question that matches everything a little answers nothing);
 - `coverage`: how much of the question's wording (weighted by rarity among the documents the
   reader may see) the best-matching units and their headings carry;
-- `unknown_name`: a capitalised word of the question (a name, a place, a product) that no document
-  the reader may see contains;
-- `no_amount`: the question asks what something costs, and none of the best-matching units names
+- `unknown_name`: a name in the question that no document the reader may see contains: a product
+  or acronym (NordGPT, DSFA), or in an English question any capitalised word after the first
+  (English capitalises names, not nouns);
+- `unknown_noun`: the same for a capitalised word of a German question (nouns, weaker);
+- `no_amount`: the question asks what something costs, and none of the three best-matching units names
   an amount;
 - `english`: cross-lingual cosines run lower.
 
@@ -28,7 +30,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from assistant.lexical import stems, words
+from assistant.lexical import stems
 from assistant.question import MONEY_VALUE, Question
 from assistant.retrieval import Lexicon, Passage
 from assistant.units import split_units
@@ -38,6 +40,7 @@ FEATURES = (
     "margin",
     "coverage",
     "unknown_name",
+    "unknown_noun",
     "no_amount",
     "english",
 )
@@ -95,7 +98,15 @@ class Model:
 def features(question: Question, passages: list[Passage], lexicon: Lexicon) -> tuple[float, ...]:
     """The signals for one question and its ranked passages (see the module docstring)."""
     if not passages:
-        return (0.0, 0.0, 0.0, 1.0, float(question.wants_money), float(question.language == "en"))
+        return (
+            0.0,
+            0.0,
+            0.0,
+            1.0,
+            1.0,
+            float(question.wants_money),
+            float(question.language == "en"),
+        )
     dense = sorted((p.dense for p in passages[:5]), reverse=True)
     units = best_units(passages)
     question_stems = list(dict.fromkeys(stems(question.text)))
@@ -105,19 +116,21 @@ def features(question: Question, passages: list[Passage], lexicon: Lexicon) -> t
         present = set(stems(text))
         return sum(lexicon.idf(t) for t in question_stems if t in present) / total
 
-    names = [
-        w
-        for i, w in enumerate(_NAME.findall(question.text))
-        if i > 0 and w.lower() not in {x.lower() for x in words(" ".join(question.entities))}
-    ]
-    unknown = any(all(lexicon.frequency(t) == 0 for t in stems(w)) for w in names if stems(w))
+    def unknown(word: str) -> bool:
+        found = stems(word)
+        return bool(found) and all(lexicon.frequency(t) == 0 for t in found)
+
+    capitalised = [w for i, w in enumerate(_NAME.findall(question.text)) if i > 0]
+    names = list(question.entities) + (capitalised if question.language == "en" else [])
+    nouns = capitalised if question.language != "en" else []
     texts = [text for text, _ in units]
     return (
         dense[0],
         dense[0] - (dense[1] if len(dense) > 1 else 0.0),
         max((coverage(f"{context} {text}") for text, context in units), default=0.0),
-        float(unknown),
-        float(question.wants_money and not any(MONEY_VALUE.search(t) for t in texts)),
+        float(any(unknown(w) for w in names)),
+        float(any(unknown(w) for w in nouns if w not in question.entities)),
+        float(question.wants_money and not any(MONEY_VALUE.search(t) for t in texts[:3])),
         float(question.language == "en"),
     )
 

@@ -251,7 +251,13 @@ class KnowledgeBase:
         self._seen_version = metadata[VERSION_KEY]
 
     def nearest(
-        self, vector: list[float], n: int, groups: frozenset[str], *, units: bool = False, total: int
+        self,
+        vector: list[float],
+        n: int,
+        groups: frozenset[str],
+        *,
+        units: bool = False,
+        total: int,
     ) -> list[tuple[str, float, dict]]:
         """The `n` chunks (or units) nearest to a query vector that `groups` may read, nearest
         first: (id, cosine, metadata); `total` is how many the collection holds.

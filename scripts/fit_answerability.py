@@ -35,8 +35,10 @@ from assistant.answerability import DEFAULT_MODEL, FEATURES, features  # noqa: E
 from assistant.audience import reader_groups  # noqa: E402
 from assistant.config import load_settings  # noqa: E402
 from assistant.evaluation import load_golden  # noqa: E402
-from assistant.pipeline import build_assistant  # noqa: E402
+from assistant.lexical import DEFAULT_GLOSSARY, Glossary  # noqa: E402
+from assistant.pipeline import build_knowledge_base  # noqa: E402
 from assistant.question import analyse  # noqa: E402
+from assistant.retrieval import HybridRetriever  # noqa: E402
 
 TUNING_SETS = ("golden", "holdout", "test-fresh", "test-fresh-2", "dev-employee")
 MAX_FALSE_REFUSALS = 0.03
@@ -46,7 +48,9 @@ L2 = 0.5
 def collect(data_dir: str | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Features, labels (1 answerable) and set names of every non-greeting tuning question."""
     settings = load_settings(**({"data_dir": Path(data_dir)} if data_dir else {}))
-    retriever = build_assistant(settings).retriever
+    # The retriever alone: the assistant would load the model this script is about to replace.
+    glossary = Glossary.load(settings.glossary_path or DEFAULT_GLOSSARY)
+    retriever = HybridRetriever(build_knowledge_base(settings), settings, glossary)
     rows, labels, sets = [], [], []
     for name in TUNING_SETS:
         for item in load_golden(ROOT / "eval" / f"{name}.yaml"):
