@@ -51,6 +51,10 @@ _LEAD = {
 # An English answer from a German passage says which German source answers.
 _LEAD_GERMAN = ("The German “{title}”{where} says:", "The German “{title}”{where} adds:")
 _SEE_ALSO = {"de": "Weitere Stellen: {refs}.", "en": "Also relevant: {refs}."}
+_OMITTED_ROWS = {
+    "de": ("… 1 weitere Zeile in [{n}]", "… {count} weitere Zeilen in [{n}]"),
+    "en": ("… 1 more row in [{n}]", "… {count} more rows in [{n}]"),
+}
 _OMITTED = {
     "de": ("… 1 weiterer Punkt in [{n}]", "… {count} weitere Punkte in [{n}]"),
     "en": ("… 1 more point in [{n}]", "… {count} more points in [{n}]"),
@@ -86,6 +90,7 @@ class Citation:
     status: str = "current"
     status_since: str = ""
     replaced_by: str = ""
+    chunk_id: str = ""  # the stored chunk: the document view marks it
 
     @classmethod
     def of(cls, n: int, passage: Passage, quoted: list[str]) -> Citation:
@@ -102,6 +107,7 @@ class Citation:
             status=passage.validity.status,
             status_since=passage.validity.since,
             replaced_by=passage.validity.replaced_by_title,
+            chunk_id=passage.id,
         )
 
 
@@ -131,9 +137,25 @@ def cited_numbers(text: str) -> set[int]:
     return {int(n) for n in _MARKER.findall(text)}
 
 
-def refusal(question: str, language: str) -> Answer:
-    """'Not in the knowledge base', in the question's language, citing nothing."""
-    return Answer(question, False, REFUSAL[language], [], language)
+# Whom to ask when the documents do not answer.
+ASK = {"de": "Ansprechpartner: {contact}.", "en": "Whom to ask: {contact}."}
+_OWNER = {"de": "{owner}, verantwortlich für „{title}“", "en": "{owner}, owner of “{title}”"}
+
+
+def refusal(question: str, language: str, contact: str = "") -> Answer:
+    """'Not in the knowledge base', in the question's language, citing nothing; the notice says
+    whom to ask when someone is known."""
+    notice = ASK[language].format(contact=contact) if contact else ""
+    return Answer(question, False, REFUSAL[language], [], language, notice=notice)
+
+
+def contact_for(passages: list[Passage], language: str, floor: float, fallback: str) -> str:
+    """Whom to ask about a question the documents do not answer: the owner of the nearest
+    document when it is at least near (`floor`), else the configured contact."""
+    nearest = passages[0] if passages else None
+    if nearest is not None and nearest.dense >= floor and nearest.metadata.get("owner"):
+        return _OWNER[language].format(owner=nearest.metadata["owner"], title=nearest.title)
+    return fallback
 
 
 def is_intro(passage: Passage) -> bool:
@@ -284,20 +306,40 @@ class ExtractiveAnswerer:
             head = template[0 if n == 1 else 1].format(
                 title=passage.title, where=_where(passage, q.language)
             )
-        lines, paragraph = [head], []
+        lines, paragraph, table = [head], [], -1
         for unit in picked:
+            if unit.listed and paragraph:
+                lines.append(" ".join(paragraph))
+                paragraph = []
+            if unit.kind == "row":
+                # A table stays a table: its header row first, each row whole, [n] in its last cell.
+                cells = unit.text.split(" | ")
+                if unit.block != table:  # the header row
+                    lines.append("| " + " | ".join(cells) + " |")
+                    lines.append("|" + "---|" * len(cells))
+                    table = unit.block
+                else:
+                    lines.append("| " + " | ".join([*cells[:-1], f"{cells[-1]} [{n}]"]) + " |")
+                continue
+            if table >= 0 and lines[-1].startswith("|"):
+                lines.append("")  # a table ends with a blank line
             if unit.listed:
-                if paragraph:
-                    lines.append(" ".join(paragraph))
-                    paragraph = []
                 lines.append(f"- {unit.text} [{n}]")
             else:
                 paragraph.append(f"{unit.text} [{n}]")
         if paragraph:
             lines.append(" ".join(paragraph))
+        if not any(f"[{n}]" in line for line in lines[1:]):  # only a table's header was picked
+            if lines[-1].startswith("|---"):
+                lines[-2] = re.sub(r"\s*\|$", f" [{n}] |", lines[-2])
+            else:
+                lines[-1] = f"{lines[-1]} [{n}]"
         omitted = _omitted(units, picked)
         if omitted:
-            one, many = _OMITTED[q.language]
+            rows = all(u.kind == "row" for u in picked if u.listed)
+            one, many = _OMITTED_ROWS[q.language] if rows else _OMITTED[q.language]
+            if lines[-1].startswith("|"):
+                lines.append("")
             lines.append((one if omitted == 1 else many).format(count=omitted, n=n))
         return lines, picked
 
@@ -336,6 +378,8 @@ class ExtractiveAnswerer:
             opens_list = i > 0 and units[i].listed and units[i - 1].block != units[i].block
             if opens_list and units[i - 1].text.endswith(":"):
                 chosen.add(i - 1)
+            if units[i].kind == "row":  # a table row is read with its table's header row
+                chosen.add(next(j for j, u in enumerate(units) if u.block == units[i].block))
         return [units[i] for i in sorted(chosen)]
 
 

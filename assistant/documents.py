@@ -499,6 +499,7 @@ def _load_html(path: Path, max_bytes: int) -> tuple[dict[str, str], list[tuple[i
         tag.decompose()
     root = soup.find("main") or soup.find("article") or soup.body or soup
     lines: list[str] = []
+    rows: list[list[str]] = []  # the table being read
     for element in root.find_all(_HTML_BLOCKS):
         if element.find_parent(_HTML_BLOCKS):
             continue  # its text is already part of the enclosing block
@@ -506,19 +507,36 @@ def _load_html(path: Path, max_bytes: int) -> tuple[dict[str, str], list[tuple[i
         if not text:
             continue
         name = element.name
+        if name == "tr":
+            rows.append(
+                [
+                    " ".join(c.get_text(" ", strip=True).split())
+                    for c in element.find_all(["td", "th"])
+                ]
+            )
+            continue
+        lines.extend(table_lines(rows))
+        rows = []
         if name[0] == "h" and name[1:].isdigit():
             lines.extend(["", "#" * int(name[1:]) + " " + text, ""])
         elif name == "li":
             lines.append("- " + text)
-        elif name == "tr":
-            cells = [
-                " ".join(c.get_text(" ", strip=True).split())
-                for c in element.find_all(["td", "th"])
-            ]
-            lines.append("- " + " | ".join(c for c in cells if c))
         else:
             lines.extend([text, ""])
+    lines.extend(table_lines(rows))
     return meta, [(None, "\n".join(lines))]
+
+
+def table_lines(rows: list[list[str]]) -> list[str]:
+    """A table as Markdown: the first row is the header, each row one line, cells whole (a "|"
+    inside a cell becomes "/")."""
+    rows = [[c.replace("|", "/") for c in row] for row in rows if any(row)]
+    if not rows:
+        return []
+    width = max(len(row) for row in rows)
+    cells = [row + [""] * (width - len(row)) for row in rows]
+    lines = ["| " + " | ".join(row) + " |" for row in cells]
+    return ["", lines[0], "|" + "---|" * width, *lines[1:], ""]
 
 
 # --- DOCX -------------------------------------------------------------------------------------
@@ -556,15 +574,15 @@ def _load_docx(path: Path, max_bytes: int) -> tuple[dict[str, str], list[tuple[i
     lines: list[str] = []
     for block in doc.iter_inner_content():
         if isinstance(block, Table):
+            rows = []
             for row in block.rows:
-                cells = []
+                cells: list[str] = []
                 for cell in row.cells:
                     text = " ".join(cell.text.split())
-                    if text and (not cells or cells[-1] != text):  # merged cells repeat
+                    if not cells or cells[-1] != text:  # merged cells repeat
                         cells.append(text)
-                if cells:
-                    lines.append("- " + " | ".join(cells))
-            lines.append("")
+                rows.append(cells)
+            lines.extend(table_lines(rows))
             continue
         assert isinstance(block, Paragraph)
         text = " ".join(block.text.split())

@@ -293,6 +293,13 @@ class KnowledgeBase:
             readable = query(n, where_filter(groups))
         return readable
 
+    def stored_chunk(self, chunk_id: str) -> tuple[str, dict] | None:
+        """One stored chunk's content and metadata (None if there is none by that id)."""
+        got = self.collection.get(ids=[chunk_id], include=["documents", "metadatas"])
+        if not got["ids"]:
+            return None
+        return got["documents"][0], got["metadatas"][0] or {}
+
     def unit_count(self) -> int:
         return self.unit_store._collection.count()
 

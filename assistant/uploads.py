@@ -424,6 +424,14 @@ class DocumentAdmin:
             self._write_file(path.name, data)
         return path
 
+    def document(self, source: str) -> SourceDocument:
+        """An upload as the index read it, with the metadata HR entered (KeyError if unknown)."""
+        upload = self._upload(source)
+        meta = UploadMeta(
+            **{k: upload[k] for k in UploadMeta.__dataclass_fields__ if upload.get(k)}
+        )
+        return self._load(self.file_path(source), source, meta, upload["original_name"])
+
     def original_name(self, source: str) -> str:
         return self._upload(source)["original_name"]
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from assistant.answer import Answer, Citation
 from assistant.web.render import answer_html, file_url, inert
 
@@ -33,13 +35,12 @@ def test_inert_disarms_html_and_markdown():
     assert "](" not in text and "*" not in text and "http:" not in text
 
 
-def test_markers_link_to_source_and_pdf_page():
+def test_markers_open_their_card_and_cards_link_to_the_pdf_page():
     answer = Answer("q", True, "Laut „Datenschutzregeln“:\n- Satz zwei. [1]", [citation()], "de")
     out = answer_html(answer, "https://ki.example")
-    assert (
-        '<a class="cite" href="https://ki.example/files/richtlinien/datenschutz-ki-tools.pdf#page=3"'
-        in out
-    )
+    card = re.search(r'<details class="source-card" id="(a[0-9a-f]{8}-source-1)"', out).group(1)
+    assert f'<a class="cite" href="#{card}" data-card="{card}"' in out
+    assert 'href="https://ki.example/files/richtlinien/datenschutz-ki-tools.pdf#page=3"' in out
     assert (
         "Dokument auf S. 3 öffnen" in out
         and "Datenschutzregeln › 8 Löschfristen › 8.1 Prompts" in out
@@ -58,13 +59,26 @@ def test_document_html_in_passages_is_shown_as_text():
     assert "Open document at p. 3" in out
 
 
-def test_refusal_has_no_cards():
+def test_refusal_has_no_cards_and_no_quoted_label():
     out = answer_html(Answer("q", False, "Dazu finde ich nichts.", [], "de"))
-    assert "source-card" not in out
+    assert "source-card" not in out and "Zitate aus den Dokumenten" not in out
 
 
-def test_file_url_quotes_path_and_skips_page_for_non_pdf():
-    assert (
-        file_url(citation(source="rollen/profil caio.docx", page=None))
-        == "/files/rollen/profil%20caio.docx"
-    )
+def test_non_pdf_documents_open_as_the_view_with_the_passage_marked():
+    cited = citation(source="rollen/profil caio.docx", page=None)
+    cited = Citation(**{**cited.__dict__, "chunk_id": "abc123"})
+    assert file_url(cited, "", "en") == "/view/rollen/profil%20caio.docx?c=abc123&lang=en#cited"
+
+
+def test_a_table_stays_a_table_in_answer_and_card():
+    table = "| Daten | Frist |\n|---|---|\n| Chatverläufe | 30 Tage |\n| Protokolle | 90 Tage |"
+    cited = citation(text=table, quoted=["Daten | Frist", "Chatverläufe | 30 Tage"])
+    answer = Answer(
+        "q", True, "Laut „D“:\n| Daten | Frist [1] |\n|---|---|\n| Chatverläufe | 30 Tage [1] |",
+        [cited], "de",
+    )  # fmt: skip
+    out = answer_html(answer)
+    assert '| Chatverläufe | 30 Tage <a class="cite"' in out and "|---|---|" in out
+    assert '<table class="passage-table"><tr><th><mark>Daten</mark></th>' in out
+    assert "<td><mark>Chatverläufe</mark></td><td><mark>30 Tage</mark></td>" in out
+    assert "<td>Protokolle</td>" in out
