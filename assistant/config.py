@@ -133,6 +133,11 @@ class Settings(BaseSettings):
         description="The same floor for a passage in another language than the question "
         "(cross-lingual similarities run lower).",
     )
+    contact: str = Field(
+        "",
+        description="Whom a refusal names when no document is near the question (e.g. 'die "
+        "Stabsstelle KI, ki@nordwerk.example'); near one, its owner is named instead.",
+    )
     answerability_model: Path | None = Field(
         None,
         description="A refitted answerability model (JSON written by "

@@ -9,7 +9,14 @@ import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 
-from assistant.answer import TENTATIVE, Answer, ExtractiveAnswerer, is_intro, refusal
+from assistant.answer import (
+    TENTATIVE,
+    Answer,
+    ExtractiveAnswerer,
+    contact_for,
+    is_intro,
+    refusal,
+)
 from assistant.answerability import DEFAULT_MODEL, Answerability, Model
 from assistant.config import Settings
 from assistant.conversation import FollowUpResolver
@@ -99,7 +106,11 @@ class Assistant:
         passages = self.retriever.retrieve(query, groups=groups)
         verdict = self.answerability.judge(analyse(query), passages, self.retriever.lexicon(groups))
         if not verdict.answer:  # the documents do not answer it: nothing is quoted or generated
-            answer = refusal(question, detect_language(question))
+            language = detect_language(question)
+            contact = contact_for(
+                passages, language, self.settings.min_relevance, self.settings.contact
+            )
+            answer = refusal(question, language, contact)
             yield replace(answer, query=query) if query != question else answer
             return
         parts = [self.retriever.retrieve(q, k=3, groups=groups) for q in part_queries(query)]

@@ -1,4 +1,5 @@
-"""Question text is kept only for `audit_retention_days`, in the audit log and in the feedback.
+"""Question text is kept only for `audit_retention_days`, in the audit log, the feedback and the
+saved conversations (deleted when not continued for that long).
 
 - Audit rows older than the retention period are deleted (AuditLog.purge).
 - Feedback rows older than it keep their date, rating, answered flag and mode (the analytics'
@@ -48,8 +49,16 @@ def purge_feedback_text(engine: Engine, retention_days: int, now: datetime | Non
 class RetentionJob:
     """Purges audit rows and feedback text past the retention period, now and periodically."""
 
-    def __init__(self, audit, feedback_engine: Engine, retention_days: int, every_s: float = 3600):
+    def __init__(
+        self,
+        audit,
+        feedback_engine: Engine,
+        retention_days: int,
+        every_s: float = 3600,
+        conversations=None,
+    ):
         self.audit = audit
+        self.conversations = conversations
         self.feedback_engine = feedback_engine
         self.retention_days = retention_days
         self.every_s = every_s
@@ -57,11 +66,14 @@ class RetentionJob:
         self._thread: threading.Thread | None = None
 
     def run_once(self, now: datetime | None = None) -> dict:
-        """Both purges once; {"audit_deleted": n, "feedback_blanked": m}."""
-        return {
+        """Every purge once; {"audit_deleted": n, "feedback_blanked": m, ...}."""
+        done = {
             "audit_deleted": self.audit.purge(now=now),
             "feedback_blanked": purge_feedback_text(self.feedback_engine, self.retention_days, now),
         }
+        if self.conversations is not None:
+            done["conversations_deleted"] = self.conversations.purge(now=now)
+        return done
 
     def _loop(self) -> None:
         while True:

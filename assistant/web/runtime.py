@@ -15,6 +15,7 @@ from fastapi import HTTPException, Request
 from assistant.answer import Answer
 from assistant.audit import AuditLog
 from assistant.config import Settings
+from assistant.conversations import Conversations
 from assistant.embeddings import EmbeddingError
 from assistant.feedback import FeedbackStore
 from assistant.identity import Identity, LinkSigner, client_address
@@ -56,8 +57,12 @@ class Runtime:
         self.feedback = FeedbackStore(settings.feedback_url)
         self.audit = AuditLog(settings.feedback_url, settings.audit_retention_days)
         # Question text expires even when nobody asks: audit rows and feedback text, hourly.
+        self.conversations = Conversations(self.feedback.engine, settings.audit_retention_days)
         self.retention = RetentionJob(
-            self.audit, self.feedback.engine, settings.audit_retention_days
+            self.audit,
+            self.feedback.engine,
+            settings.audit_retention_days,
+            conversations=self.conversations,
         )
         self.links = LinkSigner(settings)
         self.limiter = RateLimiter(settings.rate_limit_per_minute)

@@ -6,7 +6,6 @@ import hmac
 import html
 import logging
 import re
-import unicodedata
 from pathlib import Path
 from typing import Literal
 
@@ -14,7 +13,6 @@ import gradio as gr
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import (
-    FileResponse,
     HTMLResponse,
     JSONResponse,
     RedirectResponse,
@@ -24,27 +22,24 @@ from pydantic import BaseModel, Field
 from starlette.middleware.base import BaseHTTPMiddleware
 
 from assistant.config import Settings
-from assistant.documents import find_corpus_file
 from assistant.embeddings import EmbeddingError
 from assistant.feedback import FeedbackError
 from assistant.identity import (
-    ANONYMOUS,
     Identity,
     IdentityError,
     login_users,
     resolve,
     verify_token,
 )
-from assistant.index import is_upload
 from assistant.pipeline import QuestionError
-from assistant.web import admin_auth
-from assistant.web.admin import build_admin_ui, documents_router, upload_limit
+from assistant.web import admin_auth, document_routes
+from assistant.web.admin import ADMIN_CSS, build_admin_ui, documents_router, upload_limit
 from assistant.web.admin_analytics import analytics_router
 from assistant.web.admin_auth import AdminGate, root_path, route_path
 from assistant.web.errors import concise_errors
 from assistant.web.limits import BusyError, HeaderLimit
 from assistant.web.runtime import RateLimited, Runtime
-from assistant.web.ui import CSS, build_ui
+from assistant.web.ui import CITE_JS, CSS, HEAD, build_ui
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).with_name("static")
@@ -84,10 +79,6 @@ _INFO_PATHS = re.compile(
     r"^(/embed|/admin)?(/gradio_api)?/(info|openapi\.json|docs|redoc|monitoring)(/|$)",
     re.IGNORECASE,
 )
-
-
-# Documents are served sandboxed: no script, no form, no plugin of theirs runs in our origin.
-_DOCUMENT_CSP = "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 
 
 class SecurityHeaders(BaseHTTPMiddleware):
@@ -193,41 +184,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
             log.error("%s", exc)
             raise HTTPException(503, detail=str(exc)) from exc
 
-    @app.get("/files/{source:path}", tags=["documents"], include_in_schema=False)
-    def corpus_file(
-        source: str, request: Request, exp: str | None = None, sig: str | None = None
-    ) -> Response:
-        """A corpus document, read-only; only files that are part of the corpus, and only for
-        readers in its audience (or with a signed link from an answer shown to one)."""
-        # Sources are stored and cited in Unicode NFC, whatever form the name has on disk.
-        source = unicodedata.normalize("NFC", source)
-        if is_upload(source):
-            try:
-                path = runtime.documents_admin().file_path(source)
-            except KeyError as exc:
-                raise HTTPException(404, detail="no such document") from exc
-        else:
-            path = find_corpus_file(settings.corpus_dir, source)
-            if path is None:
-                log.info("/files/: no such document: %.80s", source)
-                raise HTTPException(404, detail="no such document")
-        assistant = runtime.get()
-        if not runtime.links.check(source, exp, sig):
-            try:
-                who = resolve(
-                    request.headers, request.client.host if request.client else None, settings
-                )
-            except IdentityError:
-                who = ANONYMOUS
-            if not assistant.retriever.readable(source, who.groups):
-                # The same answer as for a missing file: a restricted document's existence is
-                # not revealed either.
-                raise HTTPException(404, detail="no such document")
-        # A document's own content (HTML, a PDF's scripts and links) must not run in our origin.
-        headers = {"cache-control": "no-store", "content-security-policy": _DOCUMENT_CSP}
-        media = {".md": "text/plain; charset=utf-8", ".txt": "text/plain; charset=utf-8"}
-        return FileResponse(path, media_type=media.get(path.suffix.lower()), headers=headers)
-
+    app.include_router(document_routes.documents_router(runtime))
     app.include_router(documents_router(runtime))
     app.include_router(analytics_router(runtime))
 
@@ -285,20 +242,26 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
             headers={"cache-control": "max-age=300"},
         )
 
+    @app.get("/api/embed-check", tags=["ops"])
+    def embed_check() -> dict:
+        """For the widget loader: a page of an allowed origin can read this (CORS), any other
+        page cannot, and the loader then says the assistant is not enabled there."""
+        return {"allowed": True}
+
     @app.get("/embed/snippet", include_in_schema=False)
     def snippet(request: Request) -> HTMLResponse:
         """The exact code to paste into an intranet page, filled with this server's URL."""
         base = runtime.public_base(request)
         script = f'<script src="{base}/widget.js" defer></script>'
+        signed = f'<script src="{base}/widget.js" data-token="<JWT des Intranets>" defer></script>'
         iframe = (
             f'<iframe src="{base}/embed/" title="KI-Rollen-Assistent" '
-            'style="width:400px;height:640px;border:0"></iframe>'
+            'style="width:380px;height:600px;border:0"></iframe>'
         )
         allowed = ", ".join(origins) or "(none: set ASSISTANT_EMBED_ORIGINS)"
         page = (STATIC / "snippet.html").read_text(encoding="utf-8")
-        page = page.replace("{{script}}", html.escape(script)).replace(
-            "{{iframe}}", html.escape(iframe)
-        )
+        for name, code in (("script", script), ("signed", signed), ("iframe", iframe)):
+            page = page.replace("{{" + name + "}}", html.escape(code))
         page = page.replace("{{origins}}", html.escape(allowed))
         return HTMLResponse(page)
 
@@ -332,13 +295,13 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         font=["ui-sans-serif", "system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"]
     )
 
-    def mount(blocks: gr.Blocks, path: str, max_body_size: int, **options) -> None:
+    def mount(blocks: gr.Blocks, path: str, max_body_size: int, css: str = CSS, **options) -> None:
         gr.mount_gradio_app(
             app,
             blocks,
             path=path,
             footer_links=[],
-            css=CSS,
+            css=css,
             theme=theme,
             enable_monitoring=False,
             ssr_mode=False,
@@ -354,14 +317,16 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         mounted.app.max_body_size = max_body_size
         concise_errors(mounted.app, gradio=True)
 
-    mount(build_admin_ui(runtime), "/admin", upload_limit(settings))
+    mount(build_admin_ui(runtime), "/admin", upload_limit(settings), css=CSS + ADMIN_CSS)
     # The chat page sends the conversation shown so far with every question.
-    mount(build_ui(runtime, compact=True), "/embed", CHAT_EVENT_BYTES)
+    mount(build_ui(runtime, compact=True), "/embed", CHAT_EVENT_BYTES, js=CITE_JS, head=HEAD)
     users = login_users(settings)
     mount(
         build_ui(runtime),
         "/",
         CHAT_EVENT_BYTES,
+        js=CITE_JS,
+        head=HEAD,
         # Small setups without SSO: a login page with the configured users.
         auth=(
             lambda user, password: (

@@ -113,7 +113,13 @@ def test_answer_streams_then_shows_cited_sources(browser_server, page, screensho
     markers = bot.locator("a.cite")
     assert markers.count() >= 3
     assert re.fullmatch(r"\[\d+\]", markers.first.inner_text().strip())
-    assert "/files/rollen/rollenprofil-caio.docx" in markers.first.get_attribute("href")
+    # [n] points at source card n of this answer (not at a file in a new tab).
+    first_card = markers.first.get_attribute("href")
+    assert re.fullmatch(r"#a[0-9a-f]{8}-source-1", first_card)
+    assert markers.first.get_attribute("target") is None
+    assert bot.locator(first_card).count() == 1
+    opener = bot.locator(first_card).locator("a.open-document")
+    assert "/view/rollen/rollenprofil-caio.docx?" in opener.get_attribute("href")
 
     card = bot.locator(".source-card").first
     passage = card.locator(".passage")
@@ -227,12 +233,12 @@ def test_thumbs_down_with_comment_is_stored(browser_server, page, screenshot):
 # --- 4. clear, language switch, browser language -------------------------------------------------
 
 
-def test_clear_and_language(browser_server, page, new_context, screenshot):
+def test_new_chat_and_language(browser_server, page, new_context, screenshot):
     url, _ = browser_server
     open_chat(page, url + "/")
     ask(page, "Welche KI-Tools sind bei uns freigegeben?")
     wait_for_cards(page)
-    page.locator("#clear").click()
+    page.locator("#new-chat").click()
     page.locator(f"{BOT}, {USER}").first.wait_for(state="detached", timeout=15_000)
     assert page.locator(f"{BOT}, {USER}").count() == 0
     assert page.locator(CARD).count() == 0
@@ -247,7 +253,7 @@ def test_clear_and_language(browser_server, page, new_context, screenshot):
         timeout=15_000,
     )
     page.locator("#send").filter(has_text=re.compile(r"^\s*Send\s*$")).wait_for()
-    assert page.locator("#clear").inner_text().strip() == "Clear conversation"
+    assert page.locator("#new-chat").inner_text().strip() == "New chat"
     assert "AI Roles Assistant" in page.locator("#header").inner_text()
     screenshot(page, "04-english")
 

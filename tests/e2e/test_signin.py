@@ -17,7 +17,8 @@ from e2e.test_browser import ANSWER_TIMEOUT, BOT, CARD, QUESTION, ask
 from e2e.test_identity import HR_DOC, SALARY, sources
 
 LOGIN_USER, LOGIN_PASSWORD = "hanna.hr", "Gehaltsband-2025!"
-HR_LINK = f"a.cite[href*='/files/{HR_DOC}']"
+# The source card's link to the HR document (its readable view; signed for this reader).
+HR_LINK = f"a.open-document[href*='/view/{HR_DOC}']"
 SIGNIN_REFUSED = "Anmeldung abgelehnt"
 
 
