@@ -27,28 +27,67 @@
 
   var panel = document.createElement("div");
   panel.id = "ki-assistent-panel";
-  panel.style.cssText = "position:fixed;right:20px;bottom:88px;width:min(420px,calc(100vw - 40px));" +
-    "height:min(660px,calc(100vh - 120px));display:none;border-radius:12px;overflow:hidden;" +
-    "box-shadow:0 8px 30px rgba(0,0,0,.3);background:#fff;z-index:2147483000";
+  // 380x600 on a desktop; on a phone the whole screen above the button.
+  var phone = window.matchMedia && window.matchMedia("(max-width: 480px)").matches;
+  panel.style.cssText = (phone
+      ? "position:fixed;left:0;right:0;top:0;bottom:84px;width:100vw;"
+      : "position:fixed;right:20px;bottom:88px;width:min(380px,calc(100vw - 24px));" +
+        "height:min(600px,calc(100vh - 100px));border-radius:12px;") +
+    "display:none;overflow:hidden;box-shadow:0 8px 30px rgba(0,0,0,.3);background:#fff;" +
+    "z-index:2147483000";
   var frame = null;
+  var blocked = lang === "en" ? "This assistant is not enabled for this page."
+    : "Dieser Assistent ist für diese Seite nicht freigegeben.";
+
+  // The assistant answers only pages of the origins it lists (ASSISTANT_EMBED_ORIGINS). Ask
+  // first: a page that is not listed gets one line instead of a broken frame.
+  function checkAllowed(done) {
+    if (!window.fetch) { done(true); return; }
+    fetch(base + "/api/embed-check", { mode: "cors", credentials: "omit" })
+      .then(function (response) { done(response.ok); })
+      .catch(function (error) {
+        console.warn("KI-Rollen-Assistent: " + window.location.origin + " is not in the " +
+          "assistant's ASSISTANT_EMBED_ORIGINS (or the assistant is unreachable): " + error);
+        done(false);
+      });
+  }
+
+  function showBlocked() {
+    var line = document.createElement("p");
+    line.id = "ki-assistent-blocked";
+    line.textContent = blocked;
+    line.style.cssText = "margin:0;padding:16px;font:15px system-ui,sans-serif;color:#1f2937";
+    panel.style.height = "auto";
+    panel.style.bottom = "88px";
+    panel.style.top = "auto";
+    panel.appendChild(line);
+  }
 
   button.addEventListener("click", function () {
     var open = panel.style.display === "none";
-    if (open && !frame) {
-      frame = document.createElement("iframe");
-      frame.id = "ki-assistent-frame";
-      frame.title = label;
-      // The intranet passes the signed-in employee as a short-lived token: data-token="<JWT>".
-      // It travels in the fragment: browsers never send that to a server, so the token stays out
-      // of access logs and Referer headers; the chat reads it on load.
-      var token = script.getAttribute("data-token");
-      frame.src = base + "/embed/" + (token ? "#token=" + encodeURIComponent(token) : "");
-      frame.style.cssText = "width:100%;height:100%;border:0";
-      panel.appendChild(frame);
+    if (open && frame === null) {
+      frame = false;  // checking
+      checkAllowed(function (allowed) {
+        if (!allowed) { showBlocked(); return; }
+        openFrame();
+      });
     }
     panel.style.display = open ? "block" : "none";
     button.setAttribute("aria-expanded", String(open));
   });
+
+  function openFrame() {
+    frame = document.createElement("iframe");
+    frame.id = "ki-assistent-frame";
+    frame.title = label;
+    // The intranet passes the signed-in employee as a short-lived token: data-token="<JWT>".
+    // It travels in the fragment: browsers never send that to a server, so the token stays out
+    // of access logs and Referer headers; the chat reads it on load.
+    var token = script.getAttribute("data-token");
+    frame.src = base + "/embed/" + (token ? "#token=" + encodeURIComponent(token) : "");
+    frame.style.cssText = "width:100%;height:100%;border:0";
+    panel.appendChild(frame);
+  }
 
   function mount() { document.body.appendChild(panel); document.body.appendChild(button); }
   if (document.body) { mount(); } else { document.addEventListener("DOMContentLoaded", mount); }
