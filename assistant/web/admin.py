@@ -21,28 +21,32 @@ from assistant.web.admin_analytics import analytics_tab, gaps_tab, regression_ta
 from assistant.web.admin_auth import AdminDenied
 from assistant.web.runtime import Runtime
 
+# The list in words HR uses: where a document comes from, its file name, never internal ids.
 LIST_COLUMNS = {
     "title": "Titel",
     "status": "Status",
-    "kind": "Art",
-    "chunks": "Abschnitte",
-    "audience": "Zielgruppe",
+    "kind": "Herkunft",
+    "file": "Datei",
     "owner": "Verantwortlich",
+    "audience": "Zielgruppe",
     "effective_date": "Gültig ab",
     "expiry_date": "Gültig bis",
     "version": "Version",
-    "last_ingest": "Zuletzt indexiert (UTC)",
-    "original_name": "Originalname",
+    "chunks": "Abschnitte",
+    "last_ingest": "Indexiert (UTC)",
     "uploaded_by": "Hochgeladen von",
-    "source": "Quelle",
 }
+# Pixel widths of the list's columns: a header is never broken inside a word.
+LIST_WIDTHS = ["260px", "110px", "120px", "220px", "260px", "110px", "110px", "110px", "80px",
+               "110px", "150px", "170px"]  # fmt: skip
 RESULT_COLUMNS = {
     "original_name": "Datei",
     "status": "Ergebnis",
     "chunks": "Abschnitte",
     "error": "Fehler",
-    "source": "Quelle",
 }
+KIND_DE = {"corpus": "Ordner", "upload": "hochgeladen"}
+AUDIENCE_DE = {"all": "alle"}
 STATUS_DE = {
     "indexed": "indexiert",
     "failed": "fehlgeschlagen",
@@ -51,7 +55,14 @@ STATUS_DE = {
     "superseded": "ersetzt",
     "pending": "noch nicht gültig",
     "not indexed": "nicht indexiert",
+    "indexing": "wird indexiert",
 }
+# Admin page styles (scoped by Gradio to the page's content).
+ADMIN_CSS = """
+#documents-table th, #gaps-table th, #regression-candidates th, #regression-items th,
+#upload-results th { white-space: nowrap; word-break: keep-all; overflow-wrap: normal; }
+#documents-table td, #gaps-table td { word-break: normal; overflow-wrap: anywhere; }
+"""
 
 
 def _checked(runtime: Runtime, request: gr.Request | Request):
@@ -65,9 +76,17 @@ def _listing(runtime: Runtime) -> tuple[pd.DataFrame, dict, dict]:
     """The documents table and the two dropdowns (every document, uploads only), from one
     listing of the store."""
     rows = runtime.documents_admin().documents()
-    frame = pd.DataFrame([vars(r) for r in rows], columns=list(LIST_COLUMNS))
+    frame = pd.DataFrame(
+        [{**vars(r), "file": r.original_name or r.source} for r in rows],
+        columns=list(LIST_COLUMNS),
+    )
     frame["status"] = frame["status"].map(lambda s: STATUS_DE.get(s, s))
+    frame["kind"] = frame["kind"].map(lambda s: KIND_DE.get(s, s))
+    frame["audience"] = frame["audience"].map(
+        lambda a: ", ".join(AUDIENCE_DE.get(g.strip(), g.strip()) for g in str(a).split(","))
+    )
     every = [(f"{r.title} ({r.original_name or r.source})", r.source) for r in rows]
+    # (the dropdowns' values stay the internal sources; what they show is title and file name)
     uploads = [(label, source) for label, source in every if is_upload(source)]
     return (
         frame.rename(columns=LIST_COLUMNS),
@@ -76,10 +95,11 @@ def _listing(runtime: Runtime) -> tuple[pd.DataFrame, dict, dict]:
     )
 
 
-def _results_frame(results: list[UploadResult]) -> pd.DataFrame:
+def _results_frame(results: list[UploadResult]):
+    """The per-file results table, shown from the first result on."""
     frame = pd.DataFrame([vars(r) for r in results], columns=list(RESULT_COLUMNS))
     frame["status"] = frame["status"].map(lambda s: STATUS_DE.get(s, s))
-    return frame.rename(columns=RESULT_COLUMNS)
+    return gr.update(value=frame.rename(columns=RESULT_COLUMNS), visible=True)
 
 
 def documents_tab(runtime: Runtime) -> None:
@@ -118,14 +138,11 @@ def documents_tab(runtime: Runtime) -> None:
                 continue
             results.append(admin.upload(original, data, meta, who.user))
         failed = [r for r in results if r.status != "indexed"]
-        message = f"{len(results) - len(failed)} von {len(results)} Dateien indexiert" + (
-            f"; {len(failed)} fehlgeschlagen (siehe Tabelle)" if failed else ""
+        message = f"**{len(results) - len(failed)} von {len(results)} Dateien indexiert**" + (
+            f"; {len(failed)} fehlgeschlagen (Grund in der Tabelle)" if failed else "."
         )
-        if failed:
-            gr.Warning(message)
-        else:
-            gr.Info(message)
-        return (_results_frame(results), *_listing(runtime), gr.update(value=None))
+        # The result stays in this tab (a notification would follow the admin to the others).
+        return (message, _results_frame(results), *_listing(runtime), gr.update(value=None))
 
     def reindex(source, request: gr.Request):
         _checked(runtime, request)
@@ -135,7 +152,8 @@ def documents_tab(runtime: Runtime) -> None:
             result = runtime.documents_admin().reindex(source)
         except (KeyError, IngestBusyError) as exc:
             raise gr.Error(str(exc)) from exc
-        return _results_frame([result]), _listing(runtime)[0]
+        message = "**Neu indexiert.**" if result.status == "indexed" else "**Fehlgeschlagen.**"
+        return message, _results_frame([result]), _listing(runtime)[0]
 
     def reindex_all(request: gr.Request):
         _checked(runtime, request)
@@ -143,7 +161,9 @@ def documents_tab(runtime: Runtime) -> None:
             results = runtime.documents_admin().reindex_all()
         except IngestBusyError as exc:
             raise gr.Error(str(exc)) from exc
-        return _results_frame(results), _listing(runtime)[0]
+        failed = sum(r.status != "indexed" for r in results)
+        message = f"**{len(results) - failed} von {len(results)} Dokumenten neu indexiert.**"
+        return message, _results_frame(results), _listing(runtime)[0]
 
     def delete(source, request: gr.Request):
         _checked(runtime, request)
@@ -153,8 +173,7 @@ def documents_tab(runtime: Runtime) -> None:
             removed = runtime.documents_admin().delete(source)
         except (KeyError, IngestBusyError, PermissionError) as exc:
             raise gr.Error(str(exc)) from exc
-        gr.Info(f"Gelöscht: {removed} Abschnitte entfernt")
-        return _listing(runtime)
+        return (f"**Gelöscht**: {removed} Abschnitte entfernt.", *_listing(runtime))
 
     with gr.Tab("Dokumente", id="documents"):
         gr.Markdown(
@@ -191,12 +210,24 @@ def documents_tab(runtime: Runtime) -> None:
                 upload_button = gr.Button(
                     "Hochladen und indexieren", variant="primary", elem_id="upload"
                 )
+        message = gr.Markdown(elem_id="upload-message")
         results = gr.Dataframe(
-            label="Ergebnis je Datei", interactive=False, elem_id="upload-results", wrap=True
+            headers=list(RESULT_COLUMNS.values()),
+            label="Ergebnis je Datei",
+            interactive=False,
+            elem_id="upload-results",
+            wrap=True,
+            visible=False,
         )
         gr.Markdown("### Alle Dokumente")
         table = gr.Dataframe(
-            label="Dokumente", interactive=False, elem_id="documents-table", wrap=True
+            headers=list(LIST_COLUMNS.values()),
+            column_widths=LIST_WIDTHS,
+            label="Dokumente",
+            interactive=False,
+            elem_id="documents-table",
+            wrap=True,
+            max_height=520,
         )
         with gr.Row():
             pick = gr.Dropdown(label="Dokument neu indexieren", choices=[], elem_id="reindex-pick")
@@ -212,12 +243,12 @@ def documents_tab(runtime: Runtime) -> None:
     upload_button.click(
         upload,
         [files, title, audience, owner, effective, expiry, version],
-        [results, table, pick, delete_pick, files],
+        [message, results, table, pick, delete_pick, files],
         api_name=False,
     )
-    reindex_button.click(reindex, [pick], [results, table], api_name=False)
-    reindex_all_button.click(reindex_all, None, [results, table], api_name=False)
-    delete_button.click(delete, [delete_pick], [table, pick, delete_pick], api_name=False)
+    reindex_button.click(reindex, [pick], [message, results, table], api_name=False)
+    reindex_all_button.click(reindex_all, None, [message, results, table], api_name=False)
+    delete_button.click(delete, [delete_pick], [message, table, pick, delete_pick], api_name=False)
     refresh_button.click(refresh, None, [table, pick, delete_pick], api_name=False)
     return refresh, [table, pick, delete_pick]
 

@@ -85,31 +85,66 @@ def _de(n: float | None, suffix: str = "") -> str:
 # --- chart data ---------------------------------------------------------------------------------
 
 
+# Up to this many days a chart has a bar per day; a longer range has a bar per calendar week.
+MAX_DAILY_BARS = 45
+
+
+def _periods(daily: pd.DataFrame) -> pd.DataFrame:
+    """Days as bars ("01.12."), or calendar weeks ("KW 48/26") for long ranges, in order."""
+    dates = pd.to_datetime(daily["date"])
+    if len(daily) <= MAX_DAILY_BARS:
+        return daily.assign(Tag=dates.dt.strftime("%d.%m."), order=range(len(daily)))
+    week = dates.dt.isocalendar()
+    label = "KW " + week["week"].astype(str).str.zfill(2) + "/" + (week["year"] % 100).astype(str)
+    grouped = (
+        daily.assign(Tag=label.values, key=(week["year"] * 100 + week["week"]).values)
+        .groupby(["key", "Tag"], as_index=False)
+        .agg(
+            questions=("questions", "sum"),
+            answered=("answered", "sum"),
+            unanswered=("unanswered", "sum"),
+            thumbs_up=("thumbs_up", "sum"),
+            thumbs_down=("thumbs_down", "sum"),
+            median_latency_ms=("median_latency_ms", "median"),
+        )
+        .sort_values("key")
+    )
+    share = grouped["answered"] / grouped["questions"].where(grouped["questions"] > 0)
+    return grouped.assign(answered_share=share, order=range(len(grouped)))
+
+
+def count_limit(values: pd.Series) -> list[int]:
+    """A count axis from 0 to a round number at least 5: whole-number ticks, and a visible
+    axis when everything is 0."""
+    top = int(values.max()) if len(values) and pd.notna(values.max()) else 0
+    return [0, max(5, -(-top // 5) * 5)]
+
+
 def chart_frames(report: Report) -> dict[str, pd.DataFrame]:
-    """The report as the long-format frames the plots draw (German column names)."""
-    daily = report.daily.assign(date=report.daily["date"].dt.strftime("%Y-%m-%d"))
+    """The report as the long-format frames the plots draw (German column names); every chart
+    is a bar chart, so a range of one day still shows its bars."""
+    periods = _periods(report.daily)
+    tag = periods["Tag"]
     questions = pd.concat(
         [
-            pd.DataFrame({"Tag": daily["date"], "Ergebnis": ANSWERED, "Fragen": daily["answered"]}),
-            pd.DataFrame(
-                {"Tag": daily["date"], "Ergebnis": NOT_FOUND, "Fragen": daily["unanswered"]}
-            ),
+            pd.DataFrame({"Tag": tag, "Ergebnis": ANSWERED, "Fragen": periods["answered"]}),
+            pd.DataFrame({"Tag": tag, "Ergebnis": NOT_FOUND, "Fragen": periods["unanswered"]}),
         ],
         ignore_index=True,
     )
-    share = daily.loc[daily["questions"] > 0, ["date", "answered_share"]]
+    asked = periods.loc[periods["questions"] > 0]
     share = pd.DataFrame(
-        {"Tag": share["date"], "beantwortet (%)": (share["answered_share"] * 100).round(1)}
+        {"Tag": asked["Tag"], "beantwortet (%)": (asked["answered_share"] * 100).round(1)}
     )
     feedback = pd.concat(
         [
-            pd.DataFrame({"Tag": daily["date"], "Bewertung": UP, "Anzahl": daily["thumbs_up"]}),
-            pd.DataFrame({"Tag": daily["date"], "Bewertung": DOWN, "Anzahl": daily["thumbs_down"]}),
+            pd.DataFrame({"Tag": tag, "Bewertung": UP, "Anzahl": periods["thumbs_up"]}),
+            pd.DataFrame({"Tag": tag, "Bewertung": DOWN, "Anzahl": periods["thumbs_down"]}),
         ],
         ignore_index=True,
     )
-    latency = daily.dropna(subset=["median_latency_ms"])
-    latency = pd.DataFrame({"Tag": latency["date"], "Median (ms)": latency["median_latency_ms"]})
+    latency = periods.dropna(subset=["median_latency_ms"])
+    latency = pd.DataFrame({"Tag": latency["Tag"], "Median (ms)": latency["median_latency_ms"]})
     top = report.top_documents
     documents = pd.DataFrame(
         {
@@ -123,6 +158,7 @@ def chart_frames(report: Report) -> dict[str, pd.DataFrame]:
         "feedback": feedback,
         "latency": latency,
         "documents": documents,
+        "order": list(tag),
     }
 
 
@@ -142,9 +178,11 @@ def summary_markdown(report: Report) -> str:
 # --- tabs ---------------------------------------------------------------------------------------
 
 
-def _daily(plot, y: str, title: str, elem_id: str, **options):
-    """A chart with one point or bar per day (days as YYYY-MM-DD categories, in order)."""
-    return plot(x="Tag", y=y, title=title, sort="x", x_label_angle=-45, elem_id=elem_id, **options)
+def _daily(y: str, title: str, elem_id: str, **options):
+    """A bar chart with one bar (or stack) per day or week, full width, labels in order."""
+    return gr.BarPlot(
+        x="Tag", y=y, title=title, x_label_angle=-45, elem_id=elem_id, height=260, **options
+    )
 
 
 def analytics_tab(runtime: Runtime) -> None:
@@ -153,40 +191,27 @@ def analytics_tab(runtime: Runtime) -> None:
     with gr.Tab("Auswertung", id="analytics") as tab:
         start, end, refresh = _date_inputs("analytics")
         summary = gr.Markdown(elem_id="analytics-summary")
+        questions = _daily(
+            "Fragen",
+            "Fragen pro Tag",
+            "plot-questions",
+            color="Ergebnis",
+            y_aggregate="sum",
+            color_map={ANSWERED: "#16a34a", NOT_FOUND: "#f59e0b"},
+        )
         with gr.Row():
-            questions = _daily(
-                gr.BarPlot,
-                "Fragen",
-                "Fragen pro Tag",
-                "plot-questions",
-                color="Ergebnis",
-                y_aggregate="sum",
-                color_map={ANSWERED: "#16a34a", NOT_FOUND: "#f59e0b"},
-            )
             share = _daily(
-                gr.LinePlot,
-                "beantwortet (%)",
-                "Anteil beantwortet",
-                "plot-answered-share",
-                y_lim=[0, 100],
+                "beantwortet (%)", "Anteil beantwortet", "plot-answered-share", y_lim=[0, 100]
             )
-        with gr.Row():
-            feedback = _daily(
-                gr.BarPlot,
-                "Anzahl",
-                "Bewertungen pro Tag",
-                "plot-feedback",
-                color="Bewertung",
-                y_aggregate="sum",
-                color_map={UP: "#2563eb", DOWN: "#dc2626"},
-            )
-            latency = _daily(
-                gr.LinePlot,
-                "Median (ms)",
-                "Antwortzeit (Median)",
-                "plot-latency",
-                y_lim=[0, None],
-            )
+            latency = _daily("Median (ms)", "Antwortzeit (Median)", "plot-latency")
+        feedback = _daily(
+            "Anzahl",
+            "Bewertungen pro Tag",
+            "plot-feedback",
+            color="Bewertung",
+            y_aggregate="sum",
+            color_map={UP: "#2563eb", DOWN: "#dc2626"},
+        )
         documents = gr.BarPlot(
             x="Dokument",
             y="Antworten",
@@ -203,15 +228,25 @@ def analytics_tab(runtime: Runtime) -> None:
         rng = _range(start_value, end_value)
         report = analytics.report(rng)
         frames = chart_frames(report)
+        days = frames["order"]
+        per_day = "Tag" if len(report.daily) <= MAX_DAILY_BARS else "Woche"
+
+        def bars(frame: pd.DataFrame, title: str, y: str | None = None, **extra):
+            limits = {"y_lim": count_limit(frame[y].groupby(frame["Tag"]).sum())} if y else {}
+            return gr.BarPlot(value=frame, sort=days, title=title, **limits, **extra)
+
         return (
             rng.start.isoformat(),
             rng.end.isoformat(),
             summary_markdown(report),
-            frames["questions"],
-            frames["share"],
-            frames["feedback"],
-            frames["latency"],
-            frames["documents"],
+            bars(frames["questions"], f"Fragen pro {per_day}", "Fragen"),
+            bars(frames["share"], "Anteil beantwortet"),
+            bars(frames["feedback"], f"Bewertungen pro {per_day}", "Anzahl"),
+            bars(frames["latency"], "Antwortzeit (Median)"),
+            gr.BarPlot(
+                value=frames["documents"],
+                y_lim=count_limit(frames["documents"]["Antworten"]),
+            ),
         )
 
     gr.on(
@@ -221,6 +256,10 @@ def analytics_tab(runtime: Runtime) -> None:
         [start, end, summary, questions, share, feedback, latency, documents],
         api_name=False,
     )
+
+
+NO_DOCUMENT = "kein passendes Dokument"
+EMPTY = "*Noch keine Einträge.*"
 
 
 def _csv_link(rng: DateRange) -> str:
@@ -268,14 +307,19 @@ def gaps_tab(runtime: Runtime) -> None:
                 g.question,
                 " | ".join(g.examples[1:]),
                 " | ".join(g.comments),
-                g.title or g.source,
+                g.title or g.source or NO_DOCUMENT,
                 g.owner,
                 f"{g.last_seen:%d.%m.%Y}",
             ]
             for n, g in enumerate(groups, start=1)
         ]
         asked = sum(g.count for g in groups)
-        message = f"**{len(groups)}** Gruppen aus **{asked}** Fragen"
+        message = (
+            f"**{len(groups)}** {'Gruppe' if len(groups) == 1 else 'Gruppen'} aus **{asked}** "
+            f"{'Frage' if asked == 1 else 'Fragen'}"
+            if groups
+            else "Keine offenen Fragen und keine negativen Bewertungen in diesem Zeitraum."
+        )
         frame = pd.DataFrame(rows, columns=GAP_HEADERS)
         return rng.start.isoformat(), rng.end.isoformat(), message, frame, _csv_link(rng)
 
@@ -324,6 +368,7 @@ def regression_tab(runtime: Runtime) -> None:
             "prüft dann bei jeder Änderung, dass die Frage weiter mit derselben Stelle "
             "beantwortet wird. Zeile anklicken, dann übernehmen."
         )
+        candidates_empty = gr.Markdown(EMPTY, elem_id="regression-candidates-empty")
         candidates = gr.Dataframe(
             headers=CANDIDATE_HEADERS,
             interactive=False,
@@ -332,13 +377,19 @@ def regression_tab(runtime: Runtime) -> None:
             elem_id="regression-candidates",
         )
         with gr.Row():
-            feedback_id = gr.Number(
-                label="Feedback-Nr.", precision=0, minimum=1, elem_id="promote-id", scale=1
+            # A text field: an empty number field would show 0, which is no feedback.
+            feedback_id = gr.Textbox(
+                label="Feedback-Nr. (Zeile oben anklicken)",
+                placeholder="z. B. 12",
+                max_length=20,
+                elem_id="promote-id",
+                scale=1,
             )
             promote = gr.Button(
                 "In den Testsatz übernehmen", variant="primary", elem_id="promote", scale=1
             )
         status = gr.Markdown(elem_id="promote-status")
+        promoted_empty = gr.Markdown(EMPTY, elem_id="regression-promoted-empty")
         promoted = gr.Dataframe(
             headers=PROMOTED_HEADERS,
             interactive=False,
@@ -347,18 +398,27 @@ def regression_tab(runtime: Runtime) -> None:
             elem_id="regression-promoted",
         )
 
+    def tables():
+        found, kept = _candidate_rows(analytics), _promoted_rows(analytics)
+        return (
+            gr.update(value=found, visible=not found.empty),
+            gr.update(value=kept, visible=not kept.empty),
+            gr.update(visible=found.empty),
+            gr.update(visible=kept.empty),
+        )
+
     def show(request: gr.Request):
         _admin(runtime, request)
-        return _candidate_rows(analytics), _promoted_rows(analytics)
+        return tables()
 
     def pick(event: gr.SelectData, request: gr.Request):
         _admin(runtime, request)
         row = event.row_value or []
-        return int(row[0]) if row and str(row[0]).isdigit() else None
+        return str(row[0]) if row and str(row[0]).isdigit() else ""
 
     def do_promote(value, request: gr.Request):
         who = _admin(runtime, request)
-        if value is None:
+        if not str(value or "").strip().isdigit():
             raise gr.Error("Bitte eine Feedback-Nr. wählen (Zeile anklicken).")
         try:
             item = analytics.promote(int(value), by=who.user or "")
@@ -367,13 +427,12 @@ def regression_tab(runtime: Runtime) -> None:
         except NotReady as exc:
             raise gr.Error(f"Die Wissensbasis lädt noch: {exc}") from exc
         message = f"Übernommen als **{item['id']}**: „{html.escape(item['question'])}“"
-        return message, None, _candidate_rows(analytics), _promoted_rows(analytics)
+        return message, "", *tables()
 
-    gr.on([tab.select], show, None, [candidates, promoted], api_name=False)
+    shown = [candidates, promoted, candidates_empty, promoted_empty]
+    gr.on([tab.select], show, None, shown, api_name=False)
     candidates.select(pick, None, feedback_id, api_name=False)
-    promote.click(
-        do_promote, feedback_id, [status, feedback_id, candidates, promoted], api_name=False
-    )
+    promote.click(do_promote, feedback_id, [status, feedback_id, *shown], api_name=False)
 
 
 # --- JSON / CSV API -----------------------------------------------------------------------------

@@ -239,9 +239,9 @@ def test_charts_gap_csv_and_promote_on_the_admin_page(analytics_server, new_cont
     marks = {}
     for plot, mark in (
         ("plot-questions", "rect"),
-        ("plot-answered-share", "line"),
+        ("plot-answered-share", "rect"),
         ("plot-feedback", "rect"),
-        ("plot-latency", "line"),
+        ("plot-latency", "rect"),
         ("plot-top-documents", "rect"),
     ):
         paths = page.locator(f"#{plot} svg g.mark-{mark} path")
@@ -279,7 +279,7 @@ def test_charts_gap_csv_and_promote_on_the_admin_page(analytics_server, new_cont
     open_tab(page, "Regressionstests", f"#regression-candidates >> text={wanted}")
     page.locator("#regression-candidates").get_by_text(wanted).filter(visible=True).first.click()
     # The row's feedback number lands in the field (after a round trip to the server).
-    expect(page.locator("#promote-id input")).to_have_value(str(ids["up_browser"]))
+    expect(page.locator("#promote-id textarea")).to_have_value(str(ids["up_browser"]))
     page.locator("#promote").click()
     item = f"fb-{ids['up_browser']}"
     page.locator("#promote-status").get_by_text(item, exact=False).wait_for(timeout=60_000)

@@ -65,7 +65,7 @@ def test_upload_is_answered_in_the_chat_then_deleted(
     table.get_by_text("Logistik – Kim Weber").first.wait_for(state="detached", timeout=60_000)
     assert list((data_dir / "uploads").iterdir()) == []
 
-    chat.locator("#clear").click()
+    chat.locator("#new-chat").click()
     ask(chat, QUESTION)
     chat.locator(BOT).last.wait_for()
     chat.wait_for_function(

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import inspect
 import threading
-from datetime import date
+from datetime import date, timedelta
 
 import gradio as gr
+import pandas as pd
 import pytest
 from conftest import make_settings
 
@@ -21,6 +22,7 @@ from assistant.web.admin_analytics import (
     UP,
     analytics_tab,
     chart_frames,
+    count_limit,
     gaps_tab,
     regression_tab,
     summary_markdown,
@@ -59,6 +61,26 @@ def test_every_handler_refuses_non_admins_and_is_private(tmp_path):
     assert runtime.checked == len(handlers)
 
 
+def test_long_ranges_are_drawn_per_week_and_count_axes_are_whole(tmp_path):
+    from test_analytics import at, seed_audit
+
+    runtime = Runtime(tmp_path)
+    first = date(2025, 1, 6)  # a Monday: 90 days, to a Saturday, are 13 calendar weeks
+    for offset in (0, 1, 8):
+        seed_audit(runtime.audit, at(first + timedelta(days=offset)), answered=True)
+    report = build_report(
+        runtime.audit.engine,
+        runtime.feedback.engine,
+        date_range(first, first + timedelta(days=89)),
+        {},
+    )
+    frames = chart_frames(report)
+    assert frames["order"][:2] == ["KW 02/25", "KW 03/25"] and len(frames["order"]) == 13
+    answered = frames["questions"][frames["questions"]["Ergebnis"] == ANSWERED]
+    assert answered["Fragen"].tolist()[:3] == [2, 1, 0]
+    assert count_limit(pd.Series([0, 0])) == [0, 5] and count_limit(pd.Series([7])) == [0, 10]
+
+
 def test_chart_frames_and_summary(tmp_path):
     from test_analytics import at, seed_audit, seed_feedback
 
@@ -72,19 +94,20 @@ def test_chart_frames_and_summary(tmp_path):
     )
     frames = chart_frames(report)
     assert frames["questions"].values.tolist() == [
-        ["2025-03-10", ANSWERED, 1],
-        ["2025-03-11", ANSWERED, 0],
-        ["2025-03-10", NOT_FOUND, 1],
-        ["2025-03-11", NOT_FOUND, 0],
+        ["10.03.", ANSWERED, 1],
+        ["11.03.", ANSWERED, 0],
+        ["10.03.", NOT_FOUND, 1],
+        ["11.03.", NOT_FOUND, 0],
     ]
-    assert frames["share"].values.tolist() == [["2025-03-10", 50.0]]  # days with questions
+    assert frames["share"].values.tolist() == [["10.03.", 50.0]]  # days with questions
     assert frames["feedback"].values.tolist() == [
-        ["2025-03-10", UP, 0],
-        ["2025-03-11", UP, 0],
-        ["2025-03-10", DOWN, 0],
-        ["2025-03-11", DOWN, 1],
+        ["10.03.", UP, 0],
+        ["11.03.", UP, 0],
+        ["10.03.", DOWN, 0],
+        ["11.03.", DOWN, 1],
     ]
-    assert frames["latency"].values.tolist() == [["2025-03-10", 200.0]]
+    assert frames["latency"].values.tolist() == [["10.03.", 200.0]]
+    assert frames["order"] == ["10.03.", "11.03."]
     assert frames["documents"].values.tolist() == [["A", 1]]
     assert summary_markdown(report) == (
         "**10.03.2025 – 11.03.2025** · **2** Fragen · **50 %** beantwortet · "
