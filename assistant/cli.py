@@ -10,11 +10,13 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from assistant.answering.pipeline import QuestionError, build_knowledge_base
 from assistant.config import Settings, load_settings
-from assistant.embeddings import EmbeddingError
-from assistant.evaluation import QUESTION_SETS
-from assistant.index import IngestBusyError, IngestReport
-from assistant.pipeline import QuestionError, build_assistant, build_knowledge_base
+from assistant.evaluation.harness import QUESTION_SETS
+from assistant.ingest.corpus import IngestReport, ingest_corpus
+from assistant.services import build_services
+from assistant.store.embeddings import EmbeddingError
+from assistant.store.locks import IngestBusyError
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -47,7 +49,7 @@ def run_ingest(settings: Settings, show_progress: bool = True) -> IngestReport:
         bar.refresh()
 
     try:
-        return kb.ingest(settings.corpus_dir, progress=bar.update, on_total=on_total)
+        return ingest_corpus(kb, settings.corpus_dir, progress=bar.update, on_total=on_total)
     finally:
         bar.close()
 
@@ -97,12 +99,11 @@ def _format_answer(answer) -> str:
 
 def _ready_assistant(settings: Settings):
     """The assistant over the store; an empty store is filled from the corpus first."""
-    kb = build_knowledge_base(settings)
-    if kb.count() == 0:
-        print("Store is empty: ingesting the corpus first.", file=sys.stderr)
-        report = kb.ingest(settings.corpus_dir)
-        print(format_report(report), file=sys.stderr)
-    return build_assistant(settings, kb)
+    services = build_services(settings, ingest="if_empty")
+    if services.report.files_seen:
+        print("The store was empty: ingested the corpus first.", file=sys.stderr)
+        print(format_report(services.report), file=sys.stderr)
+    return services.assistant
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
@@ -134,23 +135,22 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from assistant.evaluation import evaluate, format_results, load_golden
-    from assistant.regression import load_promoted
+    from assistant.evaluation.harness import evaluate, format_results, load_golden
+    from assistant.records.regression import load_promoted
 
     settings = _settings(args)
     assistant = _ready_assistant(settings)
     # Answers admins promoted from thumbs-up feedback (admin page, "Regressionstests") join
     # the first set.
     promoted = [] if args.no_promoted else load_promoted(settings.feedback_url)
-    for i, path in enumerate(args.golden):
+    sets = args.golden or [settings.eval_dir / f"{name}.yaml" for name in QUESTION_SETS]
+    for i, path in enumerate(sets):
         extra = promoted if i == 0 else []
         results = evaluate(assistant, load_golden(Path(path)) + extra)
-        results["golden"] = path
+        results["golden"] = str(path)
         results["promoted"] = len(extra)
         if args.json:
-            print(
-                json.dumps(results, ensure_ascii=False, indent=None if len(args.golden) > 1 else 2)
-            )
+            print(json.dumps(results, ensure_ascii=False, indent=None if len(sets) > 1 else 2))
         else:
             print(f"Promoted from feedback: {len(extra)}\n{format_results(results)}\n")
     return 0
@@ -176,9 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--golden",
         nargs="+",
-        default=list(QUESTION_SETS),
         help="question sets (YAML), each reported on its own (JSON: one object per line when "
-        "several); default: the golden set, then the three held-out sets",
+        "several); default: every set of ASSISTANT_EVAL_DIR, the tuning sets first",
     )
     p.add_argument(
         "--no-promoted",

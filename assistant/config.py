@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -27,6 +27,11 @@ class Settings(BaseSettings):
     data_dir: Path = Field(
         Path("data"),
         description="Folder for everything the assistant writes: Chroma store, ingest records.",
+    )
+    eval_dir: Path = Field(
+        Path("eval"),
+        description="Folder with the question sets (golden.yaml centres the knowledge-gap "
+        "clustering per language; `python -m assistant eval` reads its sets from here).",
     )
     max_file_mb: float = Field(
         50.0, gt=0, description="Files larger than this are refused before parsing (MB)."
@@ -90,7 +95,7 @@ class Settings(BaseSettings):
     glossary_path: Path | None = Field(
         None,
         description="YAML list of equivalent-term groups for query expansion "
-        "(default: the bundled assistant/glossary.yaml).",
+        "(default: the bundled assistant/search/glossary.yaml).",
     )
     dense_weight: float = Field(
         0.7, ge=0, le=1, description="Weight of the dense (embedding) score in the fusion."
@@ -354,6 +359,6 @@ def _origins(value: str) -> list[str]:
     return [o.strip().rstrip("/") for o in value.split(",") if o.strip()]
 
 
-def load_settings(**overrides: object) -> Settings:
+def load_settings(**overrides: Any) -> Settings:
     """Build the settings from the environment and .env, with explicit overrides on top."""
     return Settings(**overrides)

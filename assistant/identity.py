@@ -154,8 +154,9 @@ def resolve(headers, client: str | None, settings: Settings, token: str | None =
     else anonymous. Bearer tokens come from the Authorization header or `token`."""
     auth = headers.get("authorization") or ""
     bearer = auth[7:].strip() if auth.lower().startswith("bearer ") else None
-    if token or bearer:
-        return verify_token(token or bearer, settings)
+    credential = token or bearer
+    if credential:
+        return verify_token(credential, settings)
     return from_proxy(headers, client, settings) or ANONYMOUS
 
 

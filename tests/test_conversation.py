@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.conversation import FollowUpResolver
-from assistant.lexical import DEFAULT_GLOSSARY, Glossary
+from assistant.answering.followups import FollowUpResolver
+from assistant.search.lexical import DEFAULT_GLOSSARY, Glossary
 
 RESOLVER = FollowUpResolver(Glossary.load(DEFAULT_GLOSSARY))
 CAIO = [

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.pipeline import build_assistant
+from assistant.answering.pipeline import build_assistant
 
 
 @pytest.fixture(scope="module")
 def retrievers(real_corpus_store):
     """The real corpus ranked with the configured bonus and with none: (with, without)."""
-    settings, kb = real_corpus_store
+    settings, kb = real_corpus_store.settings, real_corpus_store.kb
     assert settings.cross_lingual_bonus > 0
     off = settings.model_copy(update={"cross_lingual_bonus": 0.0})
     return build_assistant(settings, kb).retriever, build_assistant(off, kb).retriever

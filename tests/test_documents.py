@@ -6,7 +6,7 @@ import pytest
 from conftest import write_pdf
 from pypdf import PdfReader, PdfWriter
 
-from assistant.documents import DocumentError, discover, load_document
+from assistant.ingest.documents import DocumentError, discover, load_document
 
 MAX = 10_000_000
 

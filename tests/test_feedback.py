@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from conftest import STORE_MODES
 
-from assistant.feedback import FeedbackStore
+from assistant.records.feedback import FeedbackStore
 
 ANSWER = {
     "question": "Was muss ein CAIO mitbringen?",

@@ -7,10 +7,10 @@ import time
 import pytest
 from fake_llm import EMPTY, GARBAGE, HANG, HTTP500, TRUNCATED, FakeLLM, Reply
 
-from assistant.answer import REFUSAL, cited_numbers
-from assistant.generation import REFUSAL_TOKEN, build_chat_model, format_passages
-from assistant.pipeline import build_assistant
-from assistant.retrieval import Passage
+from assistant.answering.answer import REFUSAL, cited_numbers
+from assistant.answering.generation import REFUSAL_TOKEN, build_chat_model, format_passages
+from assistant.answering.pipeline import build_assistant
+from assistant.search.retrieval import Passage
 
 QUESTION = "Was muss ein CAIO mitbringen?"
 # Sentences that the CAIO role profile's competency passages state (checked by the verifier).
@@ -47,7 +47,7 @@ def provider(request) -> str:
 
 
 def _assistant(real_corpus_store, server: FakeLLM, provider: str = "openai", **overrides):
-    settings, kb = real_corpus_store
+    settings, kb = real_corpus_store.settings, real_corpus_store.kb
     url = server.openai_url if provider == "openai" else server.url
     settings = settings.model_copy(
         update={
@@ -214,7 +214,7 @@ def test_passages_are_delimited_and_cannot_close_their_block():
 
 
 def test_llm_settings_are_checked(real_corpus_store):
-    settings, _ = real_corpus_store
+    settings = real_corpus_store.settings
     assert build_chat_model(settings) is None
     with pytest.raises(ValueError, match="ASSISTANT_LLM_MODEL"):
         build_chat_model(settings.model_copy(update={"llm_provider": "openai"}))

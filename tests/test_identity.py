@@ -10,9 +10,8 @@ import jwt
 import pytest
 from conftest import make_settings
 
-from assistant.answer import Answer
+from assistant.answering.answer import Answer
 from assistant.audience import audience_metadata, parse_groups, reader_groups, visible
-from assistant.audit import AuditLog
 from assistant.identity import (
     ANONYMOUS,
     Identity,
@@ -22,6 +21,7 @@ from assistant.identity import (
     resolve,
     verify_token,
 )
+from assistant.records.audit import AuditLog
 from assistant.web.limits import BusyError, Gate, RateLimiter
 
 SECRET = "unit-test-secret-unit-test-secret-0123"
@@ -105,9 +105,9 @@ def test_unreadable_audience_is_visible_to_nobody():
 
 
 def test_retrieval_filters_by_audience(real_corpus_store):
-    from assistant.pipeline import build_assistant
+    from assistant.answering.pipeline import build_assistant
 
-    assistant = build_assistant(*real_corpus_store)
+    assistant = build_assistant(real_corpus_store.settings, real_corpus_store.kb)
     question = "Gehaltsband Jahresgrundgehalt Chief AI Officer"
     public = assistant.retriever.retrieve(question, k=20)
     assert HR_DOC not in {p.source for p in public}

@@ -8,7 +8,9 @@ import shutil
 import pytest
 from conftest import STORE_MODES, make_settings, write_markdown
 
-from assistant.index import IngestBusyError, KnowledgeBase
+from assistant.ingest.corpus import ingest_corpus
+from assistant.store.knowledge_base import KnowledgeBase
+from assistant.store.locks import IngestBusyError
 
 pytestmark = pytest.mark.parametrize("store_mode", STORE_MODES, indirect=True)
 
@@ -19,7 +21,7 @@ def stored_ids(kb):
 
 def test_first_ingest_stores_every_file(small_corpus, kb_factory, store_mode):
     kb = kb_factory(small_corpus)
-    report = kb.ingest(small_corpus)
+    report = ingest_corpus(kb, small_corpus)
     assert report.ok and report.files_seen == 5
     assert sorted(report.added) == sorted(
         [
@@ -44,10 +46,10 @@ def test_first_ingest_stores_every_file(small_corpus, kb_factory, store_mode):
 
 def test_rerun_embeds_nothing_and_keeps_ids(small_corpus, kb_factory, shared_embeddings):
     kb = kb_factory(small_corpus)
-    kb.ingest(small_corpus)
+    ingest_corpus(kb, small_corpus)
     ids, version = stored_ids(kb), kb.version()
     before = shared_embeddings.embedded
-    report = kb.ingest(small_corpus)
+    report = ingest_corpus(kb, small_corpus)
     assert shared_embeddings.embedded == before
     assert report.chunks_embedded == 0 and len(report.skipped) == 5
     assert not report.added and not report.updated and not report.deleted
@@ -56,11 +58,11 @@ def test_rerun_embeds_nothing_and_keeps_ids(small_corpus, kb_factory, shared_emb
 
 def test_changed_file_replaces_its_chunks_only(small_corpus, kb_factory, shared_embeddings):
     kb = kb_factory(small_corpus)
-    kb.ingest(small_corpus)
+    ingest_corpus(kb, small_corpus)
     md = small_corpus / "reisekosten.md"
     md.write_text(md.read_text(encoding="utf-8").replace("800 Euro", "950 Euro"), encoding="utf-8")
     before, count, version = shared_embeddings.embedded, kb.count(), kb.version()
-    report = kb.ingest(small_corpus)
+    report = ingest_corpus(kb, small_corpus)
     assert report.updated == ["reisekosten.md"] and len(report.skipped) == 4
     # The changed chunk and its units (sentences, bullets) are embedded, nothing else.
     assert report.chunks_embedded == 1 and report.units_embedded >= 1
@@ -73,9 +75,9 @@ def test_changed_file_replaces_its_chunks_only(small_corpus, kb_factory, shared_
 
 def test_removed_file_is_deleted(small_corpus, kb_factory):
     kb = kb_factory(small_corpus)
-    kb.ingest(small_corpus)
+    ingest_corpus(kb, small_corpus)
     (small_corpus / "coffee.html").unlink()
-    report = kb.ingest(small_corpus)
+    report = ingest_corpus(kb, small_corpus)
     assert report.deleted == ["coffee.html"]
     assert "coffee.html" not in kb.stored_sources()
     assert kb.records.list_keys(group_ids=["coffee.html"]) == []
@@ -85,12 +87,12 @@ def test_same_content_gives_same_ids_in_a_fresh_store(
     small_corpus, tmp_path, kb_factory, new_store
 ):
     first = kb_factory(small_corpus)
-    first.ingest(small_corpus)
+    ingest_corpus(first, small_corpus)
     other = tmp_path / "other"
     other.mkdir()
     second = KnowledgeBase(make_settings(other, small_corpus, **new_store()), first.embeddings)
     assert second.count() == 0
-    second.ingest(small_corpus)
+    ingest_corpus(second, small_corpus)
     assert stored_ids(first) == stored_ids(second)
 
 
@@ -99,7 +101,7 @@ def test_bad_files_reported_rest_ingested(small_corpus, kb_factory):
     (small_corpus / "tabelle.xlsx").write_bytes(b"PK\x03\x04")
     (small_corpus / "kaputt.pdf").write_bytes(b"%PDF-1.7\n1 0 obj garbage")
     kb = kb_factory(small_corpus)
-    report = kb.ingest(small_corpus)
+    report = ingest_corpus(kb, small_corpus)
     failed = {f["source"]: f["reason"] for f in report.failed}
     assert set(failed) == {"leer.txt", "tabelle.xlsx", "kaputt.pdf"}
     assert "empty" in failed["leer.txt"] and "unsupported" in failed["tabelle.xlsx"]
@@ -108,30 +110,30 @@ def test_bad_files_reported_rest_ingested(small_corpus, kb_factory):
 
 def test_file_that_breaks_keeps_what_was_stored(small_corpus, kb_factory):
     kb = kb_factory(small_corpus)
-    kb.ingest(small_corpus)
+    ingest_corpus(kb, small_corpus)
     before = kb.collection.get(where={"source": "chatprotokolle.pdf"})["ids"]
     (small_corpus / "chatprotokolle.pdf").write_bytes(b"not a pdf any more")
-    report = kb.ingest(small_corpus)
+    report = ingest_corpus(kb, small_corpus)
     assert [f["source"] for f in report.failed] == ["chatprotokolle.pdf"]
     assert kb.collection.get(where={"source": "chatprotokolle.pdf"})["ids"] == before
 
 
 def test_new_file_added_later(small_corpus, kb_factory):
     kb = kb_factory(small_corpus)
-    kb.ingest(small_corpus)
+    ingest_corpus(kb, small_corpus)
     shutil.copy(small_corpus / "reisekosten.md", small_corpus / "kopie.md")
     write_markdown(small_corpus / "neu" / "regel.md")
-    report = kb.ingest(small_corpus)
+    report = ingest_corpus(kb, small_corpus)
     assert sorted(report.added) == ["kopie.md", "neu/regel.md"]
 
 
 def test_second_ingest_at_once_is_refused(small_corpus, kb_factory):
     kb = kb_factory(small_corpus)
-    with kb._ingest_lock(), pytest.raises(IngestBusyError, match="another ingest is running"):
-        kb.ingest(small_corpus)
+    with kb.locks.ingest(), pytest.raises(IngestBusyError, match="another ingest is running"):
+        ingest_corpus(kb, small_corpus)
 
 
 def test_missing_corpus_dir(tmp_path, kb_factory):
     kb = kb_factory(tmp_path / "nope")
     with pytest.raises(FileNotFoundError, match="corpus folder not found"):
-        kb.ingest(tmp_path / "nope")
+        ingest_corpus(kb, tmp_path / "nope")

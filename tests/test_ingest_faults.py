@@ -30,9 +30,11 @@ import pytest
 from conftest import REAL_CORPUS, ROOT, make_settings, write_markdown
 from langchain_core.embeddings import DeterministicFakeEmbedding
 
-from assistant import cli, documents
-from assistant.documents import SIDECAR_SUFFIX, DocumentError, discover, load_document
-from assistant.index import KnowledgeBase
+from assistant import cli
+from assistant.ingest import formats
+from assistant.ingest.corpus import ingest_corpus
+from assistant.ingest.documents import SIDECAR_SUFFIX, DocumentError, discover, load_document
+from assistant.store.knowledge_base import KnowledgeBase
 
 MAX = 50_000_000  # the default ASSISTANT_MAX_FILE_MB, in bytes
 
@@ -54,7 +56,7 @@ def fake_kb(tmp: Path, corpus: Path) -> KnowledgeBase:
 def clean_ids(tmp: Path, corpus: Path) -> set[str]:
     """The ids a clean ingest of corpus into a fresh store produces."""
     kb = fake_kb(tmp, corpus)
-    assert kb.ingest(corpus).ok
+    assert ingest_corpus(kb, corpus).ok
     return set(ids_of(kb))
 
 
@@ -139,7 +141,7 @@ def test_pdf_decompression_bomb_refused_without_inflating_it(tmp_path, kb_factor
     # pypdf stops at the 50 MB cap; the 200 MB were never allocated.
     assert peak < 150_000_000, f"peak {peak / 1e6:.0f} MB while refusing the bomb"
 
-    report = kb_factory(corpus).ingest(corpus)
+    report = ingest_corpus(kb_factory(corpus), corpus)
     assert report.added == ["regel.md"]
     assert [f["source"] for f in report.failed] == ["bombe.pdf"]
     assert "inflates beyond" in report.failed[0]["reason"]
@@ -255,9 +257,9 @@ def test_200_mb_sparse_files_refused_before_reading(tmp_path, kb_factory, monkey
 
         return loader
 
-    for suffix, (fmt, real) in list(documents._LOADERS.items()):
-        monkeypatch.setitem(documents._LOADERS, suffix, (fmt, guarded(real)))
-    report = kb_factory(corpus).ingest(corpus)
+    for suffix, (fmt, real) in list(formats.LOADERS.items()):
+        monkeypatch.setitem(formats.LOADERS, suffix, (fmt, guarded(real)))
+    report = ingest_corpus(kb_factory(corpus), corpus)
     assert report.added == ["regel.md"]
     failed = {f["source"]: f["reason"] for f in report.failed}
     assert set(failed) == {"riesig.pdf", "riesig.md"}
@@ -279,7 +281,7 @@ def test_file_that_cannot_be_read_is_a_clear_error(tmp_path, monkeypatch):
     def denied(path, *args):
         raise PermissionError(errno.EACCES, "Permission denied", str(path))
 
-    monkeypatch.setitem(documents._LOADERS, ".md", ("markdown", denied))
+    monkeypatch.setitem(formats.LOADERS, ".md", ("markdown", denied))
     with pytest.raises(DocumentError, match="cannot read the file: Permission denied"):
         load(tmp_path / "regel.md", tmp_path)
     with pytest.raises(DocumentError, match="cannot read the file: No such file or directory"):
@@ -322,7 +324,7 @@ def test_discover_does_not_follow_symlinks_out_of_the_corpus(corpus_and_outside,
     (corpus / "auch-regel.md").symlink_to(corpus / "regel.md")  # inside: allowed
     assert [p.name for p in discover(corpus)] == ["auch-regel.md", "regel.md"]
     kb = kb_factory(corpus)
-    assert kb.ingest(corpus).ok
+    assert ingest_corpus(kb, corpus).ok
     assert kb.stored_sources() == {"auch-regel.md", "regel.md"}
 
 
@@ -341,7 +343,7 @@ def test_odd_unicode_file_names(tmp_path, kb_factory):
     # Linux file systems keep byte-different names apart (no Unicode folding).
     assert len(os.listdir(corpus)) == len(names)
     kb = kb_factory(corpus)
-    report = kb.ingest(corpus)
+    report = ingest_corpus(kb, corpus)
 
     assert sorted(report.added) == ["Ärger 🎉 Notizen.md", unicodedata.normalize("NFC", nfd)]
     failed = {f["source"]: f["reason"] for f in report.failed}
@@ -355,12 +357,12 @@ def test_odd_unicode_file_names(tmp_path, kb_factory):
     json.dumps(report.as_dict(), ensure_ascii=False).encode()  # no lone surrogates in the report
 
     # The decomposed name maps to the same source every run: unchanged, never deleted and re-added.
-    again = kb.ingest(corpus)
+    again = ingest_corpus(kb, corpus)
     assert not again.added and not again.deleted and again.chunks_embedded == 0
 
     # A second file whose name only differs in its Unicode form cannot share the source.
     write_markdown(corpus / unicodedata.normalize("NFC", "Übersicht.md"))
-    third = kb.ingest(corpus)
+    third = ingest_corpus(kb, corpus)
     assert any("same name once Unicode is normalised" in f["reason"] for f in third.failed)
     assert not third.deleted and not third.updated
 
@@ -508,7 +510,7 @@ def unprivileged():
 
 def test_read_only_store_answers_but_refuses_to_ingest(small_corpus, tmp_path, kb_factory):
     kb = kb_factory(small_corpus)
-    assert kb.ingest(small_corpus).ok
+    assert ingest_corpus(kb, small_corpus).ok
     before = set(ids_of(kb))
     data = tmp_path / "data"
     md = small_corpus / "reisekosten.md"
@@ -554,7 +556,7 @@ def no_space(*args, **kwargs):
 
 def test_disk_full_while_adding_chunks(small_corpus, tmp_path, kb_factory, monkeypatch, capsys):
     kb = kb_factory(small_corpus)
-    assert kb.ingest(small_corpus).ok
+    assert ingest_corpus(kb, small_corpus).ok
     before = kb.collection.get()
     md = small_corpus / "reisekosten.md"
     md.write_text(md.read_text(encoding="utf-8").replace("800 Euro", "950 Euro"), encoding="utf-8")
@@ -583,7 +585,7 @@ def test_disk_full_after_chunks_were_added_then_space_freed(
     """The failure lands between Chroma's add and the records' update: the new chunk is stored
     but unrecorded. The old chunks stay; once space is back, the next ingest completes the change."""
     kb = kb_factory(small_corpus)
-    assert kb.ingest(small_corpus).ok
+    assert ingest_corpus(kb, small_corpus).ok
     before = set(ids_of(kb))
     md = small_corpus / "reisekosten.md"
     md.write_text(md.read_text(encoding="utf-8").replace("800 Euro", "950 Euro"), encoding="utf-8")
@@ -595,12 +597,12 @@ def test_disk_full_after_chunks_were_added_then_space_freed(
         record(keys, **kwargs)
 
     monkeypatch.setattr(kb.records, "update", full_for_new_keys)
-    report = kb.ingest(small_corpus)
+    report = ingest_corpus(kb, small_corpus)
     assert report.error.startswith("no space left on device")
     assert set(ids_of(kb)) > before  # the old chunks all still there (plus the unrecorded one)
 
     monkeypatch.undo()
-    assert kb.ingest(small_corpus).ok
+    assert ingest_corpus(kb, small_corpus).ok
     fresh = tmp_path / "fresh"
     assert set(ids_of(kb)) == clean_ids(fresh, small_corpus)
     assert set(kb.records.list_keys()) == set(ids_of(kb))
@@ -614,11 +616,11 @@ def test_records_of_chunks_the_collection_lost(small_corpus, tmp_path):
     the records still list chunks the collection lacks; without repair their files would count
     as unchanged and stay missing for good."""
     kb = fake_kb(tmp_path, small_corpus)
-    assert kb.ingest(small_corpus).ok
+    assert ingest_corpus(kb, small_corpus).ok
     expected = set(ids_of(kb))
     lost = kb.collection.get(where={"source": "coffee.html"}, include=[])["ids"]
     kb.collection.delete(ids=lost)
-    report = kb.ingest(small_corpus)
+    report = ingest_corpus(kb, small_corpus)
     assert report.ok and report.added == ["coffee.html"]
     assert set(ids_of(kb)) == expected == set(kb.records.list_keys())
 
@@ -627,11 +629,11 @@ def test_chunks_the_records_do_not_know(small_corpus, tmp_path):
     """E.g. killed between Chroma's add and the records' update, and the file changed since:
     without repair the unrecorded chunk of the old text would stay in the store for good."""
     kb = fake_kb(tmp_path, small_corpus)
-    assert kb.ingest(small_corpus).ok
+    assert ingest_corpus(kb, small_corpus).ok
     kb.records.delete_keys(kb.records.list_keys(group_ids=["reisekosten.md"]))
     md = small_corpus / "reisekosten.md"
     md.write_text(md.read_text(encoding="utf-8").replace("800 Euro", "950 Euro"), encoding="utf-8")
-    assert kb.ingest(small_corpus).ok
+    assert ingest_corpus(kb, small_corpus).ok
     texts = kb.collection.get(where={"source": "reisekosten.md"})["documents"]
     assert not any("800 Euro" in text for text in texts)
     assert (

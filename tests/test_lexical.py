@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.lexical import DEFAULT_GLOSSARY, Glossary, detect_language, stems
+from assistant.search.lexical import DEFAULT_GLOSSARY, Glossary, detect_language, stems
 
 
 def test_stems_drop_stopwords_and_unify_inflections():

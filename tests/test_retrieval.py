@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 from conftest import STORE_MODES, make_settings, run_ingest, write_markdown
 
+from assistant.answering.pipeline import build_assistant
 from assistant.config import Settings
-from assistant.pipeline import build_assistant
+from assistant.ingest.corpus import ingest_corpus
 
 pytestmark = pytest.mark.parametrize("store_mode", STORE_MODES, indirect=True)
 
@@ -46,7 +47,7 @@ def test_subsections_in_reading_order(assistant):
 
 
 def test_empty_store_retrieves_nothing(tmp_path, shared_embeddings, store_overrides):
-    from assistant.index import KnowledgeBase
+    from assistant.store.knowledge_base import KnowledgeBase
 
     settings = make_settings(tmp_path, tmp_path, **store_overrides)
     kb = KnowledgeBase(settings, shared_embeddings)
@@ -61,13 +62,13 @@ def test_chunks_written_before_the_version_moves_are_not_ranked_yet(
     fail (a replica starting during another's ingest once crashed on this)."""
     from langchain_core.documents import Document
 
-    from assistant.index import KnowledgeBase
+    from assistant.store.knowledge_base import KnowledgeBase
 
     corpus = tmp_path / "corpus"
     write_markdown(corpus / "reisekosten.md")
     settings = make_settings(tmp_path, corpus, **store_overrides)
     kb = KnowledgeBase(settings, shared_embeddings)
-    assert kb.ingest(corpus).ok
+    assert ingest_corpus(kb, corpus).ok
     retriever = build_assistant(settings, kb).retriever
     known = len(retriever.retrieve("Reisekosten Erstattung", k=50))
     kb.store.add_documents(
@@ -81,18 +82,18 @@ def test_chunks_written_before_the_version_moves_are_not_ranked_yet(
     )
     # Only what the snapshot knows is ranked (here the known chunks its units still find).
     assert all(p.source != "drohnen.md" for p in retriever.retrieve("Wer genehmigt Drohnenflüge?"))
-    kb._bump_version()  # the writer finishes: the next question sees its chunks
+    kb.bump_version()  # the writer finishes: the next question sees its chunks
     assert retriever.retrieve("Wer genehmigt Drohnenflüge?", k=3)[0].source == "drohnen.md"
 
 
 def test_sees_an_ingest_run_by_another_process(
     small_corpus, tmp_path, shared_embeddings, store_overrides
 ):
-    from assistant.index import KnowledgeBase
+    from assistant.store.knowledge_base import KnowledgeBase
 
     settings: Settings = make_settings(tmp_path, small_corpus, **store_overrides)
     kb = KnowledgeBase(settings, shared_embeddings)
-    kb.ingest(small_corpus)
+    ingest_corpus(kb, small_corpus)
     assistant = build_assistant(settings, kb)
     question = "Welche Bahnklasse wird bei Reisen zu Konferenzen über Quantencomputing erstattet?"
     assert assistant.retriever.retrieve(question)[0].source == "reisekosten.md"
@@ -121,7 +122,7 @@ def test_restricted_passages_crowding_the_nearest_ones_never_reach_other_readers
     """The nearest-neighbour search asks Chroma without its (slow) audience filter and filters
     itself: when HR-only chunks fill the whole unfiltered window, the filtered search runs and
     the public passage is still found; no HR text reaches a public reader."""
-    from assistant.index import KnowledgeBase
+    from assistant.store.knowledge_base import KnowledgeBase
 
     corpus = tmp_path / "corpus"
     corpus.mkdir()
@@ -140,7 +141,7 @@ def test_restricted_passages_crowding_the_nearest_ones_never_reach_other_readers
     )
     settings = make_settings(tmp_path, corpus, candidates=5, unit_candidates=5, **store_overrides)
     kb = KnowledgeBase(settings, shared_embeddings)
-    assert kb.ingest(corpus).ok
+    assert ingest_corpus(kb, corpus).ok
     retriever = build_assistant(settings, kb).retriever
     public = retriever.retrieve("Wie rechne ich Dienstreisen ab?")
     assert public and {p.source for p in public} == {"public.md"}

@@ -11,13 +11,16 @@ import pytest
 from conftest import ROOT, make_settings, write_markdown
 from servers import TokenGate
 
-from assistant.audit import AuditLog
-from assistant.feedback import FeedbackStore
-from assistant.index import IngestBusyError, KnowledgeBase, StoreUnavailableError
-from assistant.regression import RegressionSet
-from assistant.retention import purge_feedback_text
-from assistant.storage import advisory_lock, make_engine
-from assistant.uploads import DocumentAdmin
+from assistant.admin.uploads import DocumentAdmin
+from assistant.ingest.corpus import ingest_corpus
+from assistant.records.audit import AuditLog
+from assistant.records.feedback import FeedbackStore
+from assistant.records.regression import RegressionSet
+from assistant.records.retention import purge_feedback_text
+from assistant.store.chroma import StoreUnavailableError
+from assistant.store.database import advisory_lock, make_engine
+from assistant.store.knowledge_base import KnowledgeBase
+from assistant.store.locks import IngestBusyError
 
 pytestmark = pytest.mark.parametrize("store_mode", ["server"], indirect=True)
 
@@ -39,7 +42,7 @@ def test_token_goes_to_the_chroma_server_as_bearer_header(
 
         with_token = {**shared, "chroma_token": "s3cret-token"}
         kb = machine(tmp_path, "b", small_corpus, with_token, shared_embeddings)
-        report = kb.ingest(small_corpus)
+        report = ingest_corpus(kb, small_corpus)
         assert report.ok and kb.count() == report.chunks_total > 0
         assert gate.passed > 0
     finally:
@@ -52,9 +55,9 @@ def test_ingest_lock_is_shared_by_every_machine(
     """Two processes with their own data dirs (two machines) writing one store exclude each other."""
     first = machine(tmp_path, "one", small_corpus, store_overrides, shared_embeddings)
     second = machine(tmp_path, "two", small_corpus, store_overrides, shared_embeddings)
-    with first._ingest_lock(), pytest.raises(IngestBusyError, match="another ingest is running"):
-        second.ingest(small_corpus)
-    assert second.ingest(small_corpus).ok  # released when the holder is done
+    with first.locks.ingest(), pytest.raises(IngestBusyError, match="another ingest is running"):
+        ingest_corpus(second, small_corpus)
+    assert ingest_corpus(second, small_corpus).ok  # released when the holder is done
     assert not (tmp_path / "one" / "data" / "ingest.lock").exists()
 
 
@@ -67,7 +70,7 @@ def test_a_killed_ingest_leaves_no_lock_behind(tmp_path, small_corpus, store_ove
             sys.executable,
             "-c",
             "import sys, time\n"
-            "from assistant.storage import advisory_lock, make_engine\n"
+            "from assistant.store.database import advisory_lock, make_engine\n"
             "with advisory_lock(make_engine(sys.argv[1]), sys.argv[2]):\n"
             "    print('locked', flush=True)\n"
             "    time.sleep(600)\n",
@@ -98,7 +101,7 @@ def test_refresh_rereads_the_version_without_reopening_the_client(
     reader = machine(tmp_path, "reader", small_corpus, store_overrides, shared_embeddings)
     writer = machine(tmp_path, "writer", small_corpus, store_overrides, shared_embeddings)
     client, before = reader.client, reader.version()
-    writer.ingest(small_corpus)
+    ingest_corpus(writer, small_corpus)
     # The server serves the writer's vectors at once; only the version marker is stale here.
     assert reader.count() == writer.count() > 0
     assert reader.version() == before != writer.version()
@@ -107,7 +110,7 @@ def test_refresh_rereads_the_version_without_reopening_the_client(
     assert reader.refresh_if_changed() is False
 
     write_markdown(small_corpus / "neu.md")
-    writer.ingest(small_corpus)
+    ingest_corpus(writer, small_corpus)
     assert reader.refresh_if_changed() is True and reader.version() == writer.version()
 
 

@@ -8,9 +8,13 @@ from datetime import UTC, datetime
 import pytest
 from conftest import STORE_MODES, write_markdown, write_pdf
 
+from assistant.admin.upload_records import UploadMeta, uploads_table
+from assistant.admin.uploads import DocumentAdmin
 from assistant.audience import reader_groups
-from assistant.retrieval import PUBLIC, HybridRetriever
-from assistant.uploads import DocumentAdmin, UploadMeta, uploads_table
+from assistant.ingest.corpus import chunk as chunk_document
+from assistant.ingest.corpus import ingest_corpus, replace_source
+from assistant.ingest.corpus import read as read_document
+from assistant.search.retrieval import PUBLIC, HybridRetriever
 
 pytestmark = pytest.mark.parametrize("store_mode", STORE_MODES, indirect=True)
 
@@ -27,7 +31,7 @@ def admin(tmp_path, kb_factory):
     corpus = tmp_path / "corpus"
     write_markdown(corpus / "reisekosten.md")
     kb = kb_factory(corpus)
-    assert kb.ingest(corpus).ok
+    assert ingest_corpus(kb, corpus).ok
     documents = DocumentAdmin(kb.settings, kb)
     return documents, HybridRetriever(kb, kb.settings)
 
@@ -75,7 +79,7 @@ def test_an_upload_is_answerable_at_once_and_listed_with_its_metadata(admin):
 def test_the_corpus_ingest_keeps_uploads_and_delete_removes_them_at_once(admin):
     documents, retriever = admin
     source = documents.upload("drohnen.md", DRONES_V1.encode(), UploadMeta(), "hr1").source
-    report = documents.kb.ingest(documents.settings.corpus_dir)
+    report = ingest_corpus(documents.kb, documents.settings.corpus_dir)
     assert report.ok and not report.deleted
     assert sources(retriever)[0] == source
     # The title comes from the document's own heading when the form leaves it empty.
@@ -114,7 +118,7 @@ def test_bad_uploads_are_refused_with_the_reason_and_nothing_is_stored(
     corpus = tmp_path / "corpus"
     write_markdown(corpus / "reisekosten.md")
     kb = kb_factory(corpus, max_file_mb=0.002)
-    assert kb.ingest(corpus).ok
+    assert ingest_corpus(kb, corpus).ok
     documents = DocumentAdmin(kb.settings, kb)
     before, version = kb.count(), kb.version()
 
@@ -198,12 +202,14 @@ def test_what_a_crash_left_is_listed_deletable_and_reconciled(admin):
     documents, retriever = admin
     kept = documents.upload("behalten.md", DRONES_V1.encode(), UploadMeta(), "hr1")
     kb = documents.kb
-    doc = kb.read(documents.settings.corpus_dir / "reisekosten.md", documents.settings.corpus_dir)
+    doc = read_document(
+        kb.settings, documents.settings.corpus_dir / "reisekosten.md", documents.settings.corpus_dir
+    )
 
     def orphan(name: str) -> str:
         source = f"upload:{name}"
-        chunks = kb.chunk(type(doc)(source, doc.format, doc.metadata, doc.pages))
-        kb.replace_source(source, chunks)
+        chunks = chunk_document(kb.settings, type(doc)(source, doc.format, doc.metadata, doc.pages))
+        replace_source(kb, source, chunks)
         return source
 
     listed_orphan = orphan("a1.md")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import date
 
-from assistant.answer import Citation
-from assistant.validity import Validity, Versions, outdated_notice, parse_date
+from assistant.answering.answer import Citation
+from assistant.search.validity import Validity, Versions, outdated_notice, parse_date
 
 TODAY = date(2026, 6, 1)
 

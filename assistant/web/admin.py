@@ -6,6 +6,7 @@ for the whole /admin path); none of these events is part of the public Gradio AP
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -14,11 +15,13 @@ import pandas as pd
 from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
 from starlette.concurrency import run_in_threadpool
 
+from assistant.admin.upload_records import UploadMeta, UploadResult
 from assistant.config import Settings
-from assistant.index import IngestBusyError, is_upload
-from assistant.uploads import UploadMeta, UploadResult
-from assistant.web.admin_analytics import analytics_tab, gaps_tab, regression_tab
+from assistant.store.knowledge_base import is_upload
+from assistant.store.locks import IngestBusyError
+from assistant.web.admin_analytics import analytics_tab
 from assistant.web.admin_auth import AdminDenied
+from assistant.web.admin_gaps import gaps_tab, regression_tab
 from assistant.web.runtime import Runtime
 
 # The list in words HR uses: where a document comes from, its file name, never internal ids.
@@ -102,14 +105,18 @@ def _results_frame(results: list[UploadResult]):
     return gr.update(value=frame.rename(columns=RESULT_COLUMNS), visible=True)
 
 
-def documents_tab(runtime: Runtime) -> None:
-    """Upload with metadata and per-file results; the list; re-index one or all; delete."""
+class _DocumentHandlers:
+    """What the documents tab's buttons do; every handler checks the admin first."""
 
-    def refresh(request: gr.Request):
-        _checked(runtime, request)
-        return _listing(runtime)
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    def refresh(self, request: gr.Request):
+        _checked(self.runtime, request)
+        return _listing(self.runtime)
 
     def upload(
+        self,
         files,
         title,
         audience,
@@ -120,13 +127,13 @@ def documents_tab(runtime: Runtime) -> None:
         request: gr.Request,
         progress=gr.Progress(),  # noqa: B008 - Gradio's progress hook
     ):
-        who = _checked(runtime, request)
+        who = _checked(self.runtime, request)
         if not files:
             raise gr.Error("Bitte mindestens eine Datei auswählen.")
         meta = UploadMeta(
             title or "", audience or "", owner or "", _day(effective), _day(expiry), version or ""
         )
-        admin = runtime.documents_admin()
+        admin = self.runtime.documents_admin()
         results = []
         for file in progress.tqdm(files, desc="Dokumente werden indexiert"):
             path = Path(file if isinstance(file, str) else file.name)
@@ -136,45 +143,72 @@ def documents_tab(runtime: Runtime) -> None:
             except OSError as exc:
                 results.append(UploadResult(original, "failed", error=f"cannot read upload: {exc}"))
                 continue
-            results.append(admin.upload(original, data, meta, who.user))
+            results.append(admin.upload(original, data, meta, who.user or ""))
         failed = [r for r in results if r.status != "indexed"]
         message = f"**{len(results) - len(failed)} von {len(results)} Dateien indexiert**" + (
             f"; {len(failed)} fehlgeschlagen (Grund in der Tabelle)" if failed else "."
         )
         # The result stays in this tab (a notification would follow the admin to the others).
-        return (message, _results_frame(results), *_listing(runtime), gr.update(value=None))
+        return (message, _results_frame(results), *_listing(self.runtime), gr.update(value=None))
 
-    def reindex(source, request: gr.Request):
-        _checked(runtime, request)
+    def reindex(self, source, request: gr.Request):
+        _checked(self.runtime, request)
         if not source:
             raise gr.Error("Bitte ein Dokument auswählen.")
         try:
-            result = runtime.documents_admin().reindex(source)
+            result = self.runtime.documents_admin().reindex(source)
         except (KeyError, IngestBusyError) as exc:
             raise gr.Error(str(exc)) from exc
         message = "**Neu indexiert.**" if result.status == "indexed" else "**Fehlgeschlagen.**"
-        return message, _results_frame([result]), _listing(runtime)[0]
+        return message, _results_frame([result]), _listing(self.runtime)[0]
 
-    def reindex_all(request: gr.Request):
-        _checked(runtime, request)
+    def reindex_all(self, request: gr.Request):
+        _checked(self.runtime, request)
         try:
-            results = runtime.documents_admin().reindex_all()
+            results = self.runtime.documents_admin().reindex_all()
         except IngestBusyError as exc:
             raise gr.Error(str(exc)) from exc
         failed = sum(r.status != "indexed" for r in results)
         message = f"**{len(results) - failed} von {len(results)} Dokumenten neu indexiert.**"
-        return message, _results_frame(results), _listing(runtime)[0]
+        return message, _results_frame(results), _listing(self.runtime)[0]
 
-    def delete(source, request: gr.Request):
-        _checked(runtime, request)
+    def delete(self, source, request: gr.Request):
+        _checked(self.runtime, request)
         if not source:
             raise gr.Error("Bitte ein hochgeladenes Dokument auswählen.")
         try:
-            removed = runtime.documents_admin().delete(source)
+            removed = self.runtime.documents_admin().delete(source)
         except (KeyError, IngestBusyError, PermissionError) as exc:
             raise gr.Error(str(exc)) from exc
-        return (f"**Gelöscht**: {removed} Abschnitte entfernt.", *_listing(runtime))
+        return (f"**Gelöscht**: {removed} Abschnitte entfernt.", *_listing(self.runtime))
 
+
+def _upload_form() -> tuple[gr.Button, list]:
+    """The files and the metadata HR enters with them; (button, inputs in handler order)."""
+    with gr.Row():
+        files = gr.File(label="Dateien", file_count="multiple", elem_id="upload-files", scale=2)
+        with gr.Column(scale=3):
+            with gr.Row():
+                title = gr.Textbox(label="Titel (leer: aus dem Dokument)", elem_id="upload-title")
+                audience = gr.Textbox(
+                    label="Zielgruppe (z. B. all oder hr, it)", elem_id="upload-audience"
+                )
+                owner = gr.Textbox(label="Verantwortlich", elem_id="upload-owner")
+            with gr.Row():
+                effective = gr.DateTime(
+                    label="Gültig ab", include_time=False, type="string", elem_id="upload-effective"
+                )
+                expiry = gr.DateTime(
+                    label="Gültig bis", include_time=False, type="string", elem_id="upload-expiry"
+                )
+                version = gr.Textbox(label="Version", elem_id="upload-version")
+            button = gr.Button("Hochladen und indexieren", variant="primary", elem_id="upload")
+    return button, [files, title, audience, owner, effective, expiry, version]
+
+
+def documents_tab(runtime: Runtime) -> tuple[Callable, list]:
+    """Upload with metadata and per-file results; the list; re-index one or all; delete."""
+    handlers = _DocumentHandlers(runtime)
     with gr.Tab("Dokumente", id="documents"):
         gr.Markdown(
             "Neue Richtlinien und Dokumente hochladen (PDF, Markdown, Text, HTML, DOCX; "
@@ -182,34 +216,7 @@ def documents_tab(runtime: Runtime) -> None:
             "beantwortbar. Eine neue Fassung eines Dokuments (gleicher Titel) ersetzt die alte; "
             "abgelaufene Dokumente werden nicht mehr als gültig zitiert."
         )
-        with gr.Row():
-            files = gr.File(label="Dateien", file_count="multiple", elem_id="upload-files", scale=2)
-            with gr.Column(scale=3):
-                with gr.Row():
-                    title = gr.Textbox(
-                        label="Titel (leer: aus dem Dokument)", elem_id="upload-title"
-                    )
-                    audience = gr.Textbox(
-                        label="Zielgruppe (z. B. all oder hr, it)", elem_id="upload-audience"
-                    )
-                    owner = gr.Textbox(label="Verantwortlich", elem_id="upload-owner")
-                with gr.Row():
-                    effective = gr.DateTime(
-                        label="Gültig ab",
-                        include_time=False,
-                        type="string",
-                        elem_id="upload-effective",
-                    )
-                    expiry = gr.DateTime(
-                        label="Gültig bis",
-                        include_time=False,
-                        type="string",
-                        elem_id="upload-expiry",
-                    )
-                    version = gr.Textbox(label="Version", elem_id="upload-version")
-                upload_button = gr.Button(
-                    "Hochladen und indexieren", variant="primary", elem_id="upload"
-                )
+        upload_button, inputs = _upload_form()
         message = gr.Markdown(elem_id="upload-message")
         results = gr.Dataframe(
             headers=list(RESULT_COLUMNS.values()),
@@ -240,17 +247,14 @@ def documents_tab(runtime: Runtime) -> None:
             delete_button = gr.Button("Löschen", variant="stop", elem_id="delete")
         refresh_button = gr.Button("Liste aktualisieren", size="sm", elem_id="refresh-documents")
 
-    upload_button.click(
-        upload,
-        [files, title, audience, owner, effective, expiry, version],
-        [message, results, table, pick, delete_pick, files],
-        api_name=False,
-    )
-    reindex_button.click(reindex, [pick], [message, results, table], api_name=False)
-    reindex_all_button.click(reindex_all, None, [message, results, table], api_name=False)
-    delete_button.click(delete, [delete_pick], [message, table, pick, delete_pick], api_name=False)
-    refresh_button.click(refresh, None, [table, pick, delete_pick], api_name=False)
-    return refresh, [table, pick, delete_pick]
+    listing = [table, pick, delete_pick]
+    upload_outputs = [message, results, *listing, inputs[0]]
+    upload_button.click(handlers.upload, inputs, upload_outputs, api_name=False)
+    reindex_button.click(handlers.reindex, [pick], [message, results, table], api_name=False)
+    reindex_all_button.click(handlers.reindex_all, None, [message, results, table], api_name=False)
+    delete_button.click(handlers.delete, [delete_pick], [message, *listing], api_name=False)
+    refresh_button.click(handlers.refresh, None, listing, api_name=False)
+    return handlers.refresh, listing
 
 
 def _day(value) -> str:
@@ -276,6 +280,7 @@ def upload_limit(settings: Settings) -> int:
     return int(settings.max_file_mb * 1_000_000) * 10 + 1_000_000
 
 
+# Long: a router: each route is a short function of its own, sharing the runtime.
 def documents_router(runtime: Runtime) -> APIRouter:
     """The same actions as JSON for scripts: /api/admin/documents (admins only)."""
     router = APIRouter(prefix="/api/admin", tags=["admin"])

@@ -12,10 +12,8 @@ from collections.abc import Iterator
 import gradio as gr
 from fastapi import HTTPException
 
-from assistant.answer import Answer, Citation
-from assistant.conversations import new_id
-from assistant.embeddings import EmbeddingError
-from assistant.feedback import FeedbackError
+from assistant.answering.answer import Answer, Citation
+from assistant.answering.pipeline import QuestionError
 from assistant.identity import (
     ANONYMOUS,
     Identity,
@@ -25,7 +23,9 @@ from assistant.identity import (
     resolve,
     verify_token,
 )
-from assistant.pipeline import QuestionError
+from assistant.records.conversations import new_id
+from assistant.records.feedback import FeedbackError
+from assistant.store.embeddings import EmbeddingError
 from assistant.web.limits import BusyError
 from assistant.web.render import answer_html, file_url, inert
 from assistant.web.runtime import RateLimited, Runtime
@@ -78,7 +78,7 @@ class ChatHandlers:
         presented token is refused."""
         if request is None:
             return ANONYMOUS
-        token = token or (request.query_params or {}).get("token")
+        token = token or (request.query_params or {}).get("token") or ""
         try:
             if token:
                 return verify_token(token, self.settings)
@@ -133,7 +133,7 @@ class ChatHandlers:
         if isinstance(who, dict) or who.expired:
             yield refuse(self.signin_refused(who, lang))
             return
-        answer = None
+        answer: Answer | None = None
         try:
             for event in self._ask(who, request, question, turns):
                 if isinstance(event, Answer):
@@ -153,6 +153,8 @@ class ChatHandlers:
         except EmbeddingError:
             log.exception("question not answered: the embedding endpoint failed")
             yield refuse(UI_TEXT[lang]["search_down"])
+            return
+        if answer is None:
             return
         if answer.mode != "llm":
             # Extractive answers are ready at once; show them growing like the LLM's, briefly.
@@ -242,7 +244,7 @@ class ChatHandlers:
         if isinstance(who, dict):  # a refused sign-in is said at once
             notice = [{"role": "assistant", "content": inert(self.signin_refused(who, lang))}]
             return choice, who, notice, [], None, hidden, hidden
-        if signed_in(who):
+        if signed_in(who) and who.user:
             recent = self.runtime.conversations.recent(who.user)
             history = gr.update(
                 choices=[(r["title"], r["id"]) for r in recent],
@@ -250,8 +252,9 @@ class ChatHandlers:
                 visible=bool(recent) and not self.compact,
             )
             delete = gr.update(visible=bool(recent) and not self.compact)
-            if recent:
-                messages, turns = self.runtime.conversations.load(who.user, recent[0]["id"])
+            loaded = self.runtime.conversations.load(who.user, recent[0]["id"]) if recent else None
+            if loaded is not None:
+                messages, turns = loaded
                 return choice, who, messages, turns, recent[0]["id"], history, delete
             return choice, who, [], [], None, history, delete
         if isinstance(saved, dict) and saved.get("messages"):

@@ -11,11 +11,12 @@ from pathlib import Path
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 
-from assistant.chunking import passage_text
-from assistant.documents import SourceDocument, find_corpus_file
 from assistant.identity import ANONYMOUS, IdentityError, resolve
-from assistant.index import is_upload
-from assistant.units import split_units
+from assistant.ingest.chunking import passage_text
+from assistant.ingest.corpus import read as read_document
+from assistant.ingest.documents import SourceDocument, find_corpus_file
+from assistant.ingest.units import split_units
+from assistant.store.knowledge_base import is_upload
 from assistant.web.document_view import render_document
 from assistant.web.runtime import Runtime
 
@@ -26,6 +27,7 @@ DOCUMENT_CSP = "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src 
 _NOT_FOUND = "no such document"
 
 
+# Long: a router: each route is a short function of its own, sharing the runtime.
 def documents_router(runtime: Runtime) -> APIRouter:
     router = APIRouter(include_in_schema=False)
     settings = runtime.settings
@@ -39,10 +41,11 @@ def documents_router(runtime: Runtime) -> APIRouter:
             except KeyError as exc:
                 raise HTTPException(404, detail=_NOT_FOUND) from exc
         else:
-            path = find_corpus_file(settings.corpus_dir, source)
-            if path is None:
+            found = find_corpus_file(settings.corpus_dir, source)
+            if found is None:
                 log.info("no such document: %.80s", source)
                 raise HTTPException(404, detail=_NOT_FOUND)
+            path = found
         assistant = runtime.get()
         if not runtime.links.check(source, exp, sig):
             try:
@@ -81,7 +84,7 @@ def documents_router(runtime: Runtime) -> APIRouter:
         path = locate(source, request, exp, sig)
         doc = _load(runtime, source, path)
         cited = []
-        chunk = runtime.kb.stored_chunk(c) if c else None
+        chunk = runtime.knowledge_base().stored_chunk(c) if c else None
         if chunk is not None and chunk[1].get("source") == source:
             cited = [u.text for u in split_units(passage_text(chunk[0]))]
         page = render_document(doc, cited, lang if lang in ("de", "en") else "de")
@@ -95,4 +98,4 @@ def _load(runtime: Runtime, source: str, path: Path) -> SourceDocument:
     """The document as the index read it (an upload with the metadata HR entered)."""
     if is_upload(source):
         return runtime.documents_admin().document(source)
-    return runtime.kb.read(path, runtime.settings.corpus_dir)
+    return read_document(runtime.settings, path, runtime.settings.corpus_dir)

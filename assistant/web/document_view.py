@@ -13,7 +13,7 @@ import re
 
 from markdown_it import MarkdownIt
 
-from assistant.documents import SourceDocument
+from assistant.ingest.documents import SourceDocument
 
 _MARKDOWN = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")
 TEXT = {

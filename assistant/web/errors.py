@@ -37,6 +37,7 @@ async def unknown_key(request: Request, exc: KeyError) -> JSONResponse:
 
 def concise_errors(app: FastAPI, gradio: bool = False) -> None:
     """Install the handlers on our app, or (gradio=True) on a mounted Gradio app."""
-    app.add_exception_handler(RequestValidationError, validation_error)
+    # Starlette types a handler as taking any Exception; each of these is only called with its own.
+    app.add_exception_handler(RequestValidationError, validation_error)  # type: ignore[arg-type]
     if gradio:
-        app.add_exception_handler(KeyError, unknown_key)
+        app.add_exception_handler(KeyError, unknown_key)  # type: ignore[arg-type]

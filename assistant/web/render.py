@@ -11,12 +11,13 @@ import hashlib
 import html
 import re
 from collections.abc import Callable
+from typing import Any
 from urllib.parse import quote, urlencode
 
-from assistant.answer import Answer, Citation
-from assistant.chunking import SECTION_SEPARATOR
+from assistant.answering.answer import Answer, Citation
+from assistant.ingest.chunking import SECTION_SEPARATOR
 
-TEXT = {
+TEXT: dict[str, dict[str, Any]] = {
     "de": {
         "sources": "Quellen",
         "page": "S.",
@@ -77,7 +78,8 @@ def _table_line(line: str, marker: Callable[[str], str]) -> str:
 
 def _passage_html(passage: str, quoted: list[str]) -> str:
     """A source card's passage as HTML: tables as tables, the quoted units marked."""
-    out, rows = [], []
+    out: list[str] = []
+    rows: list[list[str]] = []
 
     def flush() -> None:
         if rows:
@@ -114,6 +116,7 @@ def _highlight(text: str, quoted: list[str]) -> str:
     return escaped
 
 
+# Long: the answer, its notice and its source cards, in the order the reader sees them.
 def answer_html(
     answer: Answer,
     base: str = "",

@@ -12,17 +12,22 @@ from collections.abc import Iterator
 import gradio as gr
 from fastapi import HTTPException, Request
 
-from assistant.answer import Answer
-from assistant.audit import AuditLog
+from assistant.admin.uploads import DocumentAdmin
+from assistant.answering.answer import Answer
+from assistant.answering.pipeline import (
+    Assistant,
+    last_answer,
+)
 from assistant.config import Settings
-from assistant.conversations import Conversations
-from assistant.embeddings import EmbeddingError
-from assistant.feedback import FeedbackStore
 from assistant.identity import Identity, LinkSigner, client_address
-from assistant.index import IngestBusyError, IngestReport, KnowledgeBase
-from assistant.pipeline import Assistant, build_assistant, build_knowledge_base
-from assistant.retention import RetentionJob
-from assistant.uploads import DocumentAdmin
+from assistant.records.audit import AuditLog
+from assistant.records.conversations import Conversations
+from assistant.records.feedback import FeedbackStore
+from assistant.records.retention import RetentionJob
+from assistant.services import build_services
+from assistant.store.embeddings import EmbeddingError
+from assistant.store.knowledge_base import KnowledgeBase
+from assistant.store.locks import IngestBusyError
 from assistant.web import admin_auth
 from assistant.web.admin_auth import AdminSessions
 from assistant.web.limits import Gate, RateLimiter
@@ -79,14 +84,10 @@ class Runtime:
 
     def _load(self) -> None:
         try:
-            self.kb = build_knowledge_base(self.settings)
-            try:
-                report = self.kb.ingest(self.settings.corpus_dir)
-            except IngestBusyError as exc:
-                # Another replica (or ingest.py) is writing the shared store: serve what is
-                # stored; its changes show up here through the corpus version marker.
-                log.info("startup ingest skipped: %s", exc)
-                report = IngestReport()
+            # Another replica (or ingest.py) writing the shared store is not waited for: what is
+            # stored is served, and its changes show up through the corpus version marker.
+            services = build_services(self.settings, ingest="always")
+            self.kb, report = services.kb, services.report
             log.info(
                 "corpus ready: %d chunks (%d embedded now), %d failed files",
                 self.kb.count(),
@@ -100,9 +101,9 @@ class Runtime:
                     "startup ingest stopped, answering from the stored corpus: %s", report.error
                 )
             self.ingest_error = report.error
-            self.documents = DocumentAdmin(self.settings, self.kb)
+            self.documents = services.documents
             self._reconcile_uploads()
-            self.assistant = build_assistant(self.settings, self.kb)
+            self.assistant = services.assistant
             self.assistant.retriever.retrieve("warm-up")  # builds the BM25 index once
             self.ready.set()
         except EmbeddingError as exc:
@@ -118,6 +119,8 @@ class Runtime:
 
     def _reconcile_uploads(self) -> None:
         """Remove what an upload interrupted by a crash left behind (never fails the start)."""
+        if self.documents is None:
+            return
         try:
             self.documents.reconcile()
         except IngestBusyError as exc:
@@ -154,13 +157,15 @@ class Runtime:
         self.admit(who, address)
         assistant = self.get()
         started = time.monotonic()
-        answer = None
+        answer: Answer | None = None
         with self.gate:
             for event in assistant.ask_stream(question, history, who.groups):
                 if isinstance(event, Answer):
                     answer = event
                 else:
                     yield event
+        if answer is None:
+            raise RuntimeError("the answer stream ended without an answer")
         self.answered(who, answer, channel, round((time.monotonic() - started) * 1000))
         yield answer
 
@@ -173,8 +178,7 @@ class Runtime:
         channel: str,
     ) -> Answer:
         """ask_stream's final Answer."""
-        *_, answer = self.ask_stream(who, address, question, history, channel)
-        return answer
+        return last_answer(self.ask_stream(who, address, question, history, channel))
 
     def answered(
         self, who: Identity, answer: Answer, channel: str, latency_ms: int | None = None
@@ -192,7 +196,14 @@ class Runtime:
 
     def documents_admin(self) -> DocumentAdmin:
         self.get()
+        assert self.documents is not None  # set before ready
         return self.documents
+
+    def knowledge_base(self) -> KnowledgeBase:
+        """The loaded knowledge base (NotReady-like RuntimeError before it is)."""
+        self.get()
+        assert self.kb is not None  # set before ready
+        return self.kb
 
     def get(self) -> Assistant:
         if not self.ready.is_set() or self.assistant is None:

@@ -116,6 +116,7 @@ def build_ui(runtime: Runtime, compact: bool = False) -> gr.Blocks:
     return ui
 
 
+# Long: Gradio layout: the page's components in page order.
 def _layout(handlers: ChatHandlers, runtime: Runtime, compact: bool) -> Page:
     t = UI_TEXT["de"]
     states = {

@@ -16,9 +16,9 @@ import pytest
 from playwright.sync_api import expect
 from test_analytics import CITATION, GAP_CORPUS, seed_audit, seed_feedback
 
-from assistant.audit import AuditLog
-from assistant.feedback import FeedbackStore
-from assistant.regression import load_promoted
+from assistant.records.audit import AuditLog
+from assistant.records.feedback import FeedbackStore
+from assistant.records.regression import load_promoted
 from e2e.conftest import JWT_SECRET, make_token, start_server, stop_server
 
 ADMIN = {"authorization": f"Bearer {make_token('hr-admin', ('admin',))}"}

@@ -16,7 +16,7 @@ import time
 import httpx
 import pytest
 
-from assistant.audit import AuditLog
+from assistant.records.audit import AuditLog
 from e2e.conftest import ALLOWED_ORIGIN, JWT_SECRET, make_token, running_app, start_server
 
 PROXY = "127.0.0.2"

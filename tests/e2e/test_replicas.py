@@ -12,10 +12,10 @@ import pytest
 from conftest import run_ingest, store_env, write_markdown, write_text
 from servers import unique_name
 
-from assistant.audit import AuditLog
 from assistant.config import Settings
-from assistant.feedback import FeedbackStore
 from assistant.identity import LinkSigner
+from assistant.records.audit import AuditLog
+from assistant.records.feedback import FeedbackStore
 from e2e.conftest import JWT_SECRET, make_token, start_server
 
 SESSION_SECRET = "replicas-share-this-signing-key-0123456789"  # noqa: S105 (a test fixture)

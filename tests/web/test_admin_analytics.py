@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 from conftest import make_settings
 
-from assistant.analytics import build_report, date_range
-from assistant.audit import AuditLog
-from assistant.feedback import FeedbackStore
+from assistant.admin.reports import build_report, date_range
+from assistant.records.audit import AuditLog
+from assistant.records.feedback import FeedbackStore
 from assistant.web.admin_analytics import (
     ANSWERED,
     DOWN,
@@ -23,11 +23,10 @@ from assistant.web.admin_analytics import (
     analytics_tab,
     chart_frames,
     count_limit,
-    gaps_tab,
-    regression_tab,
     summary_markdown,
 )
 from assistant.web.admin_auth import AdminDenied
+from assistant.web.admin_gaps import gaps_tab, regression_tab
 
 
 class Runtime:

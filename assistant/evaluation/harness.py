@@ -16,26 +16,23 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from assistant.answer import Answer, Citation
+from assistant.answering.answer import Answer, Citation
+from assistant.answering.pipeline import Assistant
 from assistant.audience import reader_groups
-from assistant.pipeline import Assistant
-from assistant.retrieval import Passage
+from assistant.search.retrieval import Passage
 
 KS = (1, 3, 5)
-# What `python -m assistant eval` reports by default (paths from the repository root): the sets
+# What `python -m assistant eval` reports by default (files <name>.yaml in settings.eval_dir): the sets
 # the retrieval and thresholds were tuned on, then the held-out ones written later from the
 # documents alone (test-unseen-3 and -4: report only, never used for a decision).
-QUESTION_SETS = tuple(
-    f"eval/{name}.yaml"
-    for name in (
-        "golden",
-        "holdout",
-        "test-fresh",
-        "test-fresh-2",
-        "dev-employee",
-        "test-unseen-3",
-        "test-unseen-4",
-    )
+QUESTION_SETS = (
+    "golden",
+    "holdout",
+    "test-fresh",
+    "test-fresh-2",
+    "dev-employee",
+    "test-unseen-3",
+    "test-unseen-4",
 )
 
 

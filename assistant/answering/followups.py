@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from assistant.lexical import Glossary, words
+from assistant.search.lexical import Glossary, words
 
 _POINTING = frozenset(
     # English pronouns and determiners that refer back

@@ -27,7 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine
 
-from assistant.storage import create_tables
+from assistant.store.database import create_tables
 
 metadata = MetaData()
 

@@ -13,146 +13,44 @@ import hashlib
 import logging
 import os
 import uuid
-from dataclasses import asdict, dataclass, replace
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 from sqlalchemy import (
-    Column,
-    DateTime,
-    Integer,
-    LargeBinary,
-    MetaData,
-    String,
-    Table,
-    Text,
     delete,
     insert,
     select,
     update,
 )
 
-from assistant.audience import parse_groups
+from assistant.admin.upload_records import (
+    _RECORD_COLUMNS,
+    PENDING,
+    DocumentRow,
+    UploadError,
+    UploadMeta,
+    UploadResult,
+    metadata,
+    uploads_table,
+)
 from assistant.config import Settings
-from assistant.documents import (
+from assistant.ingest.corpus import chunk as chunk_document
+from assistant.ingest.corpus import ingest_corpus, replace_source
+from assistant.ingest.corpus import read as read_document
+from assistant.ingest.documents import (
     DocumentError,
     SourceDocument,
     discover,
     source_name,
-    supported_suffixes,
 )
-from assistant.index import UPLOAD_PREFIX, IngestBusyError, KnowledgeBase, is_upload
-from assistant.storage import create_tables, make_engine
-from assistant.validity import Versions, parse_date
+from assistant.ingest.formats import supported_suffixes
+from assistant.search.validity import Versions
+from assistant.store.database import create_tables, make_engine
+from assistant.store.knowledge_base import UPLOAD_PREFIX, KnowledgeBase, is_upload
+from assistant.store.locks import IngestBusyError
 
 log = logging.getLogger(__name__)
-
-metadata = MetaData()
-
-uploads_table = Table(
-    "uploads",
-    metadata,
-    Column("id", String(32), primary_key=True),
-    Column("source", String(300), nullable=False, unique=True),  # upload:<id><suffix>
-    Column("original_name", String(300), nullable=False),
-    Column("title", String(1000), nullable=False),
-    Column("audience", String(1000), nullable=False),
-    Column("owner", String(1000), nullable=False, default=""),
-    Column("effective_date", String(10), nullable=False, default=""),
-    Column("expiry_date", String(10), nullable=False, default=""),
-    Column("version", String(100), nullable=False, default=""),
-    Column("document_id", String(300), nullable=False, default=""),
-    Column("uploaded_by", String(200), nullable=False),
-    Column("uploaded_at", DateTime(timezone=True), nullable=False),
-    Column("size", Integer, nullable=False),
-    Column("sha256", String(64), nullable=False),
-    Column("content", LargeBinary, nullable=False),
-    Column("status", String(16), nullable=False),  # pending | indexed | failed
-    Column("error", Text, nullable=False, default=""),
-    Column("chunks", Integer, nullable=False, default=0),
-    Column("indexed_at", DateTime(timezone=True)),
-)
-
-
-# An upload whose record is written but whose chunks may not all be (see DocumentAdmin._store).
-PENDING = "pending"
-
-# Everything of an upload's record but its bytes.
-_RECORD_COLUMNS = [c for c in uploads_table.c if c.name != "content"]
-
-
-class UploadError(ValueError):
-    """An upload that cannot be taken; the message names the problem."""
-
-
-@dataclass
-class UploadMeta:
-    """What HR enters with an upload; empty fields fall back to the document's own metadata."""
-
-    title: str = ""
-    audience: str = ""
-    owner: str = ""
-    effective_date: str = ""
-    expiry_date: str = ""
-    version: str = ""
-    document_id: str = ""
-
-    def checked(self) -> UploadMeta:
-        """Trimmed values; UploadError for a date that is not YYYY-MM-DD, an expiry before the
-        effective date, an audience without group names, or an overlong value."""
-        values = {k: (v or "").strip() for k, v in asdict(self).items()}
-        for key, value in values.items():
-            if len(value) > 300:
-                raise UploadError(f"{key} is longer than 300 characters")
-            if "\n" in value or "\r" in value:
-                raise UploadError(f"{key} must be one line")
-        for key in ("effective_date", "expiry_date"):
-            if values[key] and (
-                parse_date(values[key]) is None or len(values[key]) != len("2025-01-31")
-            ):
-                raise UploadError(f"{key} must be a date like 2025-01-31, got '{values[key]}'")
-        effective, expiry = parse_date(values["effective_date"]), parse_date(values["expiry_date"])
-        if effective and expiry and expiry < effective:
-            raise UploadError("expiry_date is before effective_date")
-        if values["audience"] and not parse_groups(values["audience"]):
-            raise UploadError(
-                f"audience '{values['audience']}' names no group (e.g. all, or hr, it)"
-            )
-        return UploadMeta(**values)
-
-    def overrides(self) -> dict[str, str]:
-        return {k: v for k, v in asdict(self).items() if v}
-
-
-@dataclass
-class UploadResult:
-    """What happened to one uploaded file."""
-
-    original_name: str
-    status: str  # indexed | failed
-    source: str = ""
-    chunks: int = 0
-    error: str = ""
-
-
-@dataclass
-class DocumentRow:
-    """One document in the admin list (corpus file or upload)."""
-
-    source: str
-    title: str
-    kind: str  # corpus | upload
-    chunks: int
-    audience: str
-    owner: str
-    effective_date: str
-    expiry_date: str
-    version: str
-    status: str  # current | expired | superseded | pending | indexing | not indexed
-    last_ingest: str
-    original_name: str = ""
-    uploaded_by: str = ""
-    error: str = ""
 
 
 class DocumentAdmin:
@@ -229,8 +127,8 @@ class DocumentAdmin:
             try:
                 path = self._write_file(stored, data)
                 doc = self._load(path, source, meta, name)
-                chunks = self.kb.chunk(doc)
-                self.kb.replace_source(source, chunks)
+                chunks = chunk_document(self.kb.settings, doc)
+                replace_source(self.kb, source, chunks)
                 with self.engine.begin() as conn:
                     conn.execute(
                         update(uploads_table)
@@ -283,7 +181,7 @@ class DocumentAdmin:
         return len(broken)
 
     def _load(self, path: Path, source: str, meta: UploadMeta, original_name: str):
-        doc = self.kb.read(path, self.folder)
+        doc = read_document(self.kb.settings, path, self.folder)
         metadata = {**doc.metadata, **meta.overrides()}
         if not meta.title and metadata.get("title") == path.stem:
             # No heading and no title given: the generated name is no title, the original is.
@@ -310,8 +208,7 @@ class DocumentAdmin:
     def documents(self, today: date | None = None) -> list[DocumentRow]:
         """Every document: what the store holds (chunks, metadata, validity) and the uploads'
         records; corpus files that failed to load show as `not indexed`."""
-        got = self.kb.collection.get(include=["metadatas"])
-        metadatas = [m for m in got["metadatas"] or [] if m]
+        metadatas = self.kb.metadatas()
         versions = Versions(metadatas)
         first: dict[str, dict] = {}
         counts: dict[str, int] = {}
@@ -383,12 +280,12 @@ class DocumentAdmin:
             path, name = self._corpus_path(source), source
 
             def load():
-                return self.kb.read(path, self.settings.corpus_dir)
+                return read_document(self.kb.settings, path, self.settings.corpus_dir)
 
         result = UploadResult(original_name=name, status="failed", source=source)
         try:
-            chunks = self.kb.chunk(load())
-            self.kb.replace_source(source, chunks)
+            chunks = chunk_document(self.kb.settings, load())
+            replace_source(self.kb, source, chunks)
         except (DocumentError, PermissionError) as exc:
             result.error = str(exc)
             self._set_status(source, "failed", str(exc))
@@ -398,7 +295,7 @@ class DocumentAdmin:
 
     def reindex_all(self) -> list[UploadResult]:
         """The corpus folder (incremental ingest) and every upload again."""
-        report = self.kb.ingest(self.settings.corpus_dir)
+        report = ingest_corpus(self.kb, self.settings.corpus_dir)
         results = [
             UploadResult(source, "indexed", source)
             for source in report.added + report.updated + report.skipped
@@ -455,7 +352,7 @@ class DocumentAdmin:
     def _set_status(self, source: str, status: str, error: str, chunks: int | None = None) -> None:
         if not is_upload(source):
             return
-        values = {"status": status, "error": error}
+        values: dict[str, object] = {"status": status, "error": error}
         if chunks is not None:
             values |= {"chunks": chunks, "indexed_at": datetime.now(UTC)}
         with self.engine.begin() as conn:

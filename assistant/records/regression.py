@@ -40,10 +40,10 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from assistant.evaluation import GoldenItem
-from assistant.feedback import feedback_table
-from assistant.lexical import detect_language
-from assistant.storage import create_tables, make_engine
+from assistant.evaluation.harness import GoldenItem
+from assistant.records.feedback import feedback_table
+from assistant.search.lexical import detect_language
+from assistant.store.database import create_tables, make_engine
 
 metadata = MetaData()
 
@@ -120,7 +120,7 @@ def golden_item(row: dict) -> dict:
     citations = row["citations"]
     if isinstance(citations, str):
         citations = json.loads(citations)
-    item = {
+    item: dict = {
         "id": item_id(row["id"]),
         "lang": detect_language(question),
         "question": question,

@@ -22,10 +22,10 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import or_, select, update
 from sqlalchemy.engine import Engine
 
-from assistant.feedback import feedback_table
-from assistant.regression import metadata as regression_metadata
-from assistant.regression import promoted_table
-from assistant.storage import create_tables
+from assistant.records.feedback import feedback_table
+from assistant.records.regression import metadata as regression_metadata
+from assistant.records.regression import promoted_table
+from assistant.store.database import create_tables
 
 log = logging.getLogger(__name__)
 

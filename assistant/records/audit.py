@@ -23,9 +23,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DBAPIError
 
-from assistant.answer import Answer
+from assistant.answering.answer import Answer
 from assistant.identity import Identity
-from assistant.storage import create_tables, make_engine
+from assistant.store.database import create_tables, make_engine
 
 metadata = MetaData()
 

@@ -30,10 +30,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from assistant.lexical import stems
-from assistant.question import MONEY_VALUE, Question
-from assistant.retrieval import Lexicon, Passage
-from assistant.units import split_units
+from assistant.answering.question import MONEY_VALUE, Question
+from assistant.ingest.units import split_units
+from assistant.search.lexical import stems
+from assistant.search.retrieval import Lexicon, Passage
 
 FEATURES = (
     "similarity",

@@ -26,12 +26,13 @@ import numpy as np
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
+from pydantic import SecretStr
 
-from assistant.answer import REFUSAL, Answer, Citation
+from assistant.answering.answer import REFUSAL, Answer, Citation
 from assistant.config import Settings
-from assistant.lexical import Glossary, stems
-from assistant.retrieval import Passage
-from assistant.units import split_units
+from assistant.ingest.units import split_units
+from assistant.search.lexical import Glossary, stems
+from assistant.search.retrieval import Passage
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +96,7 @@ def build_chat_model(settings: Settings) -> BaseChatModel | None:
             model=settings.llm_model,
             base_url=settings.llm_base_url,
             # Local servers (vLLM, LM Studio) accept any key; the client insists on one.
-            api_key=settings.llm_api_key.get_secret_value() or "not-needed",
+            api_key=SecretStr(settings.llm_api_key.get_secret_value() or "not-needed"),
             temperature=settings.llm_temperature,
             timeout=settings.llm_timeout_s,
             max_retries=0,  # a retry would blow the deadline; the fallback answers instead

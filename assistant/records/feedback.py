@@ -20,7 +20,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from assistant.storage import create_tables, make_engine
+from assistant.store.database import create_tables, make_engine
 
 metadata = MetaData()
 
@@ -72,7 +72,9 @@ class FeedbackStore:
         }
         try:
             with self.engine.begin() as conn:
-                return conn.execute(insert(feedback_table).values(**row)).inserted_primary_key[0]
+                key = conn.execute(insert(feedback_table).values(**row)).inserted_primary_key
+                assert key is not None
+                return key[0]
         except SQLAlchemyError as exc:
             raise _write_failed(exc) from exc
 

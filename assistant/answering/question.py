@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from assistant.lexical import detect_language, words
+from assistant.search.lexical import detect_language, words
 
 # A message that is only a greeting or thanks ("hallo", "danke dir, das hat geholfen").
 _SMALL_TALK = re.compile(

@@ -22,11 +22,11 @@ import bm25s
 import numpy as np
 
 from assistant.audience import EVERYONE, visible
-from assistant.chunking import SECTION_SEPARATOR, passage_text
 from assistant.config import Settings
-from assistant.index import KnowledgeBase
-from assistant.lexical import Glossary, detect_language, stems
-from assistant.validity import Validity, Versions
+from assistant.ingest.chunking import SECTION_SEPARATOR, passage_text
+from assistant.search.lexical import Glossary, detect_language, stems
+from assistant.search.validity import Validity, Versions
+from assistant.store.knowledge_base import KnowledgeBase
 
 log = logging.getLogger(__name__)
 PUBLIC = frozenset({EVERYONE})
@@ -176,20 +176,19 @@ class HybridRetriever:
             self.kb.refresh_if_changed()
             version = self.kb.version()
             if self._snapshot_cache is None or version != self._snapshot_version:
-                got = self.kb.collection.get(include=["documents", "metadatas", "embeddings"])
-                vectors = got["embeddings"]
+                stored = self.kb.all_chunks()
                 self._snapshot_cache = _Snapshot(
-                    got["ids"],
-                    got["documents"],
-                    got["metadatas"],
-                    np.asarray(vectors if vectors is not None else [], dtype=np.float32),
+                    stored.ids,
+                    stored.texts,
+                    stored.metadatas,
+                    stored.vectors,
                     self.settings.corpus_language,
                     self.kb.unit_count(),
                 )
                 self._snapshot_version = version
                 log.info(
                     "BM25 index built: %d chunks, corpus version %s",
-                    len(got["ids"]),
+                    len(stored.ids),
                     version,
                 )
             return self._snapshot_cache
@@ -240,14 +239,9 @@ class HybridRetriever:
 
     def vectors(self, ids: list[str]) -> dict[str, np.ndarray]:
         """The stored embeddings of chunks, by id (ids no longer stored are left out)."""
-        if not ids:
-            return {}
-        got = self.kb.collection.get(ids=list(ids), include=["embeddings"])
-        return {
-            cid: np.asarray(vector, dtype=np.float32)
-            for cid, vector in zip(got["ids"], got["embeddings"], strict=True)
-        }
+        return self.kb.vectors(ids)
 
+    # Long: the ranking in the order it happens (dense, units, BM25, fusion, focus); each step is a few lines that read best together.
     def retrieve(
         self, question: str, k: int | None = None, groups: frozenset[str] = PUBLIC
     ) -> list[Passage]:

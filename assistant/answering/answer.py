@@ -20,12 +20,12 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
-from assistant.chunking import SECTION_SEPARATOR
+from assistant.answering.question import SMALL_TALK_REPLY, Question, analyse, mentions
 from assistant.config import Settings
-from assistant.lexical import stems
-from assistant.question import SMALL_TALK_REPLY, Question, analyse, mentions
-from assistant.retrieval import Passage
-from assistant.units import Unit, split_sentences, split_units
+from assistant.ingest.chunking import SECTION_SEPARATOR
+from assistant.ingest.units import Unit, split_sentences, split_units
+from assistant.search.lexical import stems
+from assistant.search.retrieval import Passage
 
 __all__ = ["split_sentences", "split_units"]  # one splitter for the index and the answer
 
@@ -223,7 +223,8 @@ class ExtractiveAnswerer:
             return refusal(question, q.language)
         chosen, see_also = self._choose(q, relevant, subsections, parts)
         question_stems = set(stems(question))
-        blocks, citations = [], []
+        blocks: list[str] = []
+        citations: list[Citation] = []
         for passage in chosen:
             n = len(citations) + 1
             first = n == 1
@@ -276,6 +277,7 @@ class ExtractiveAnswerer:
         see_also = [p for p in relevant if p.id not in taken and p.score >= 0.5 * lead.score]
         return chosen, see_also
 
+    # Long: one passage's lines in reading order: paragraphs, lists and tables each keep their shape.
     def _quote(
         self,
         q: Question,
@@ -306,7 +308,9 @@ class ExtractiveAnswerer:
             head = template[0 if n == 1 else 1].format(
                 title=passage.title, where=_where(passage, q.language)
             )
-        lines, paragraph, table = [head], [], -1
+        lines: list[str] = [head]
+        paragraph: list[str] = []
+        table = -1
         for unit in picked:
             if unit.listed and paragraph:
                 lines.append(" ".join(paragraph))

@@ -1,13 +1,4 @@
-"""Admin analytics over the audit log and the feedback: usage per day, knowledge gaps, CSV export.
-
-Pure logic over the SQL database (SQLite or PostgreSQL); the admin page (web/admin_analytics.py)
-and the JSON/CSV API draw from here. Days are UTC days; a date range is inclusive at both ends.
-
-Usage (`build_report`): per day the questions asked, how many were answered from the knowledge
-base and how many got "not in the knowledge base", thumbs up/down, and the median latency;
-the documents cited most; summary numbers for the whole range.
-
-Knowledge gaps (`knowledge_gaps`): the questions the assistant could not answer (audit rows with
+"""Knowledge gaps (`knowledge_gaps`): the questions the assistant could not answer (audit rows with
 answered=0) and the questions whose answer got a thumbs-down, grouped by meaning:
 
 - each question is embedded with the knowledge base's embedding model as a query (e5 "query: ");
@@ -46,248 +37,29 @@ from __future__ import annotations
 import csv
 import io
 import itertools
-import json
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import date, datetime
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
+from assistant.admin.reports import DateRange, as_utc
 from assistant.audience import EVERYONE, PREFIX
-from assistant.audit import audit_table
-from assistant.feedback import feedback_table
-from assistant.lexical import detect_language
-from assistant.regression import RegressionSet
+from assistant.records.audit import audit_table
+from assistant.records.feedback import feedback_table
+from assistant.search.lexical import detect_language
 
-DEFAULT_DAYS = 30
-MAX_DAYS = 3660
 GAP_DISTANCE = 0.70
 MAX_GAP_QUESTIONS = 5000  # the newest ones, when a range holds more
 EXAMPLES = 3
-TOP_DOCUMENTS = 10
-GOLDEN = Path(__file__).resolve().parents[1] / "eval" / "golden.yaml"
 
 KIND_UNANSWERED = "unanswered"
 KIND_THUMBS_DOWN = "thumbs_down"
-
-
-# --- date ranges --------------------------------------------------------------------------------
-
-
-class RangeError(ValueError):
-    """A date range that cannot be used (bad date, end before start, too long)."""
-
-
-@dataclass(frozen=True)
-class DateRange:
-    """Whole UTC days from `start` to `end`, both included."""
-
-    start: date
-    end: date
-
-    @property
-    def since(self) -> datetime:
-        return datetime(self.start.year, self.start.month, self.start.day, tzinfo=UTC)
-
-    @property
-    def until(self) -> datetime:
-        """The first moment after the range."""
-        return self.since + timedelta(days=(self.end - self.start).days + 1)
-
-    @property
-    def days(self) -> list[date]:
-        return [self.start + timedelta(days=i) for i in range((self.end - self.start).days + 1)]
-
-
-# Dates an analytics range may start or end on: anything else is a typo (and 9999-12-31 has no
-# next day to end the range on).
-FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2999, 12, 31)
-
-
-def _as_date(value: object, name: str) -> date | None:
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
-    day = _read_date(value)
-    if day is None:
-        raise RangeError(f"{name}: {str(value).strip()[:40]!r} is not a date (YYYY-MM-DD)")
-    if not FIRST_DAY <= day <= LAST_DAY:
-        raise RangeError(f"{name}: {day} is outside {FIRST_DAY} to {LAST_DAY}")
-    return day
-
-
-def _read_date(value: object) -> date | None:
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    if isinstance(value, int | float):  # a timestamp (Gradio's DateTime default type)
-        try:
-            return datetime.fromtimestamp(value, UTC).date()
-        except (OverflowError, OSError, ValueError):
-            return None
-    text = str(value).strip()
-    if re.fullmatch(r"\d{4}-\d{2}-\d{2}([ T].*)?", text):
-        try:
-            return date.fromisoformat(text[:10])
-        except ValueError:
-            return None
-    return None
-
-
-def date_range(start: object = None, end: object = None, today: date | None = None) -> DateRange:
-    """The range from two dates (YYYY-MM-DD strings, dates, or timestamps); a missing end is
-    today, a missing start DEFAULT_DAYS days before the end. RangeError for bad input."""
-    first, last = _as_date(start, "start"), _as_date(end, "end")
-    last = last or today or datetime.now(UTC).date()
-    first = first or last - timedelta(days=DEFAULT_DAYS - 1)
-    if last < first:
-        raise RangeError(f"end ({last}) is before start ({first})")
-    if (last - first).days + 1 > MAX_DAYS:
-        raise RangeError(f"the range is longer than {MAX_DAYS} days")
-    return DateRange(first, last)
-
-
-def _utc(moment: datetime) -> datetime:
-    """Database datetimes as aware UTC (SQLite hands them back naive, PostgreSQL aware)."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-# --- usage report -------------------------------------------------------------------------------
-
-DAILY_COLUMNS = [
-    "date",
-    "questions",
-    "answered",
-    "unanswered",
-    "answered_share",
-    "thumbs_up",
-    "thumbs_down",
-    "median_latency_ms",
-]
-
-
-@dataclass
-class Report:
-    """Usage over a date range: one row per day, the most cited documents, and totals."""
-
-    range: DateRange
-    daily: pd.DataFrame  # DAILY_COLUMNS; date is a datetime64 (midnight UTC) per day
-    top_documents: pd.DataFrame  # source, title, answers (answers citing the document)
-    summary: dict
-
-    def as_dict(self) -> dict:
-        daily = []
-        for row in self.daily.to_dict("records"):
-            row["date"] = row["date"].date().isoformat()
-            daily.append({k: _plain(v) for k, v in row.items()})
-        return {
-            "start": self.range.start.isoformat(),
-            "end": self.range.end.isoformat(),
-            "summary": {k: _plain(v) for k, v in self.summary.items()},
-            "daily": daily,
-            "top_documents": [
-                {k: _plain(v) for k, v in r.items()} for r in self.top_documents.to_dict("records")
-            ],
-        }
-
-
-def _plain(value: object) -> object:
-    """JSON-friendly scalars: numpy numbers to Python ones, NaN to None."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and np.isnan(value):
-        return None
-    return value
-
-
-def _median(values: Iterable) -> float | None:
-    clean = [v for v in values if v is not None and not pd.isna(v)]
-    return float(np.median(clean)) if clean else None
-
-
-def build_report(
-    audit_engine: Engine,
-    feedback_engine: Engine,
-    rng: DateRange,
-    titles: dict[str, str] | None = None,
-    top_n: int = TOP_DOCUMENTS,
-) -> Report:
-    """Questions, answered share, feedback and latency per day, top cited documents, totals."""
-    a = audit_table.c
-    with audit_engine.connect() as conn:
-        asked = conn.execute(
-            select(a.created_at, a.answered, a.sources, a.latency_ms)
-            .where(a.created_at >= rng.since)
-            .where(a.created_at < rng.until)
-        ).all()
-    f = feedback_table.c
-    with feedback_engine.connect() as conn:
-        rated = conn.execute(
-            select(f.created_at, f.rating)
-            .where(f.created_at >= rng.since)
-            .where(f.created_at < rng.until)
-        ).all()
-
-    days = pd.DatetimeIndex([pd.Timestamp(d) for d in rng.days], name="date")
-    audit = pd.DataFrame(
-        {
-            "date": [pd.Timestamp(_utc(r.created_at).date()) for r in asked],
-            "answered": [int(bool(r.answered)) for r in asked],
-            "latency_ms": [r.latency_ms for r in asked],
-        },
-        columns=["date", "answered", "latency_ms"],
-    )
-    audit["latency_ms"] = pd.to_numeric(audit["latency_ms"], errors="coerce")
-    feedback = pd.DataFrame(
-        {
-            "date": [pd.Timestamp(_utc(r.created_at).date()) for r in rated],
-            "up": [int(r.rating > 0) for r in rated],
-            "down": [int(r.rating < 0) for r in rated],
-        },
-        columns=["date", "up", "down"],
-    )
-    by_day = audit.groupby("date")
-    daily = pd.DataFrame(index=days)
-    daily["questions"] = by_day.size().reindex(days, fill_value=0).astype(int)
-    daily["answered"] = by_day["answered"].sum().reindex(days, fill_value=0).astype(int)
-    daily["unanswered"] = daily["questions"] - daily["answered"]
-    daily["answered_share"] = (
-        daily["answered"] / daily["questions"].where(daily["questions"] > 0)
-    ).round(3)
-    rated_by_day = feedback.groupby("date")
-    daily["thumbs_up"] = rated_by_day["up"].sum().reindex(days, fill_value=0).astype(int)
-    daily["thumbs_down"] = rated_by_day["down"].sum().reindex(days, fill_value=0).astype(int)
-    daily["median_latency_ms"] = by_day["latency_ms"].median().reindex(days)
-    daily = daily.reset_index()[DAILY_COLUMNS]
-
-    cited = Counter(source for r in asked for source in set(json.loads(r.sources or "[]")))
-    top = sorted(cited.items(), key=lambda kv: (-kv[1], kv[0]))[:top_n]
-    top_documents = pd.DataFrame(
-        [{"source": s, "title": (titles or {}).get(s, ""), "answers": n} for s, n in top],
-        columns=["source", "title", "answers"],
-    )
-    questions = int(daily["questions"].sum())
-    answered = int(daily["answered"].sum())
-    summary = {
-        "days": len(days),
-        "questions": questions,
-        "answered": answered,
-        "unanswered": questions - answered,
-        "answered_share": round(answered / questions, 3) if questions else None,
-        "thumbs_up": int(daily["thumbs_up"].sum()),
-        "thumbs_down": int(daily["thumbs_down"].sum()),
-        "median_latency_ms": _median(audit["latency_ms"]),
-    }
-    return Report(rng, daily, top_documents, summary)
-
-
-# --- knowledge gaps -----------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -366,12 +138,14 @@ def gap_questions(
         GapQuestion(
             KIND_UNANSWERED,
             _clean(r.question),
-            _utc(r.created_at),
+            as_utc(r.created_at),
             r.user_id if show_users else None,
         )
         for r in unanswered
     ] + [
-        GapQuestion(KIND_THUMBS_DOWN, _clean(r.question), _utc(r.created_at), None, r.comment or "")
+        GapQuestion(
+            KIND_THUMBS_DOWN, _clean(r.question), as_utc(r.created_at), None, r.comment or ""
+        )
         for r in disliked
     ]
     items = [i for i in items if i.question]
@@ -391,11 +165,11 @@ def cluster(vectors: np.ndarray, threshold: float = GAP_DISTANCE) -> np.ndarray:
     return fcluster(tree, t=threshold, criterion="distance")
 
 
-def reference_questions(path: Path = GOLDEN) -> list[tuple[str, str]]:
+def reference_questions(path: Path) -> list[tuple[str, str]]:
     """(language, question) of the golden set: the reference each language is centred on."""
     if not path.exists():
         return []
-    from assistant.evaluation import load_golden
+    from assistant.evaluation.harness import load_golden
 
     return [(item.lang, item.question) for item in load_golden(path)]
 
@@ -409,20 +183,29 @@ class QuestionEmbedder:
 
     min_batch_for_own_mean = 5  # a language without reference questions: centre on the batch
 
-    def __init__(self, embeddings, reference: list[tuple[str, str]] | None = None) -> None:
+    def __init__(
+        self,
+        embeddings,
+        reference: list[tuple[str, str]] | None = None,
+        golden: Path | None = None,
+    ) -> None:
         self.embeddings = embeddings
         self._reference = reference
+        self._golden = golden
 
     def _means(self) -> dict[str, np.ndarray]:
         cached = _REFERENCE_MEANS.get(id(self.embeddings))
         if self._reference is None and cached is not None and cached[0] is self.embeddings:
             return cached[1]
-        reference = reference_questions() if self._reference is None else self._reference
+        if self._reference is not None:
+            reference = self._reference
+        else:
+            reference = reference_questions(self._golden) if self._golden else []
         vectors: dict[str, list[list[float]]] = {}
         for lang, question in reference:
             vectors.setdefault(lang, []).append(self.embeddings.embed_query(question))
         means = {lang: np.mean(np.asarray(v), axis=0) for lang, v in vectors.items()}
-        if self._reference is None:
+        if self._reference is None and self._golden is not None:
             _REFERENCE_MEANS[id(self.embeddings)] = (self.embeddings, means)
         return means
 
@@ -481,7 +264,7 @@ def knowledge_gaps(
         centrality = (rows @ rows.T).sum(axis=1)
         central = distinct[int(np.argmax(centrality))]
         frequency = Counter(i.question for i in members)
-        latest = {}
+        latest: dict = {}
         for i in members:
             latest[i.question] = max(latest.get(i.question, i.created_at), i.created_at)
         others = sorted(
@@ -516,10 +299,9 @@ def knowledge_gaps(
 
 def store_catalog(kb) -> tuple[frozenset[str], dict[str, dict]]:
     """Every audience group present in the store, and per source its title and owner."""
-    got = kb.collection.get(include=["metadatas"])
     groups = {EVERYONE}
     documents: dict[str, dict] = {}
-    for meta in got["metadatas"] or []:
+    for meta in kb.metadatas():
         groups.update(k[len(PREFIX) :] for k, v in meta.items() if k.startswith(PREFIX) and v)
         source = meta.get("source")
         if source and source not in documents:
@@ -540,10 +322,7 @@ def related_finder(retriever, groups: frozenset[str]) -> Callable[[str], Related
     return find
 
 
-PARAPHRASES = Path(__file__).resolve().parents[1] / "eval" / "gap_paraphrases.yaml"
-
-
-def calibration_set(path: Path = PARAPHRASES) -> tuple[list[str], list[str]]:
+def calibration_set(path: Path) -> tuple[list[str], list[str]]:
     """(questions, true group of each) from the calibration file: topics, then singles."""
     import yaml
 
@@ -632,71 +411,3 @@ def gaps_csv(groups: list[GapGroup], show_users: bool = False) -> bytes:
 
 
 # --- the runtime's analytics --------------------------------------------------------------------
-
-
-class NotReady(RuntimeError):
-    """The knowledge base is still loading (the gap queue needs its embeddings and retriever)."""
-
-
-@dataclass
-class Analytics:
-    """Analytics for a web Runtime (settings, audit, feedback, kb, assistant)."""
-
-    runtime: object
-    _embedder: QuestionEmbedder | None = field(default=None, init=False, repr=False)
-
-    @property
-    def show_users(self) -> bool:
-        return bool(self.runtime.settings.analytics_show_users)
-
-    def _ready(self):
-        runtime = self.runtime
-        if not runtime.ready.is_set() or runtime.assistant is None or runtime.kb is None:
-            raise NotReady(runtime.error or "the knowledge base is still loading")
-        return runtime.assistant, runtime.kb
-
-    def _titles(self) -> dict[str, str]:
-        try:
-            _, kb = self._ready()
-        except NotReady:
-            return {}
-        return {s: d["title"] for s, d in store_catalog(kb)[1].items()}
-
-    def report(self, rng: DateRange) -> Report:
-        return build_report(
-            self.runtime.audit.engine, self.runtime.feedback.engine, rng, titles=self._titles()
-        )
-
-    def gaps(self, rng: DateRange) -> list[GapGroup]:
-        assistant, kb = self._ready()
-        if self._embedder is None or self._embedder.embeddings is not kb.embeddings:
-            self._embedder = QuestionEmbedder(kb.embeddings)
-        items = gap_questions(
-            self.runtime.audit.engine, self.runtime.feedback.engine, rng, self.show_users
-        )
-        groups, _ = store_catalog(kb)
-        return knowledge_gaps(
-            items,
-            self._embedder,
-            related_finder(assistant.retriever, groups),
-            show_users=self.show_users,
-        )
-
-    def gaps_csv(self, rng: DateRange) -> bytes:
-        return gaps_csv(self.gaps(rng), self.show_users)
-
-    @property
-    def regression(self) -> RegressionSet:
-        return RegressionSet(self.runtime.feedback.engine)
-
-    def promote(self, feedback_id: int, by: str = "") -> dict:
-        """Promote a thumbs-up answer into the regression set (PromoteError if it cannot be);
-        its expected passages must still be in the knowledge base."""
-        _, kb = self._ready()
-
-        def still_there(source: str, snippet: str) -> bool:
-            got = kb.collection.get(where={"source": source}, include=["documents"])
-            wanted = _clean(snippet).lower()
-            return any(wanted in _clean(doc).lower() for doc in got["documents"] or [])
-
-        return self.regression.promote(feedback_id, by=by, verify=still_there)

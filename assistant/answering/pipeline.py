@@ -6,10 +6,10 @@ import logging
 import re
 import time
 import unicodedata
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 
-from assistant.answer import (
+from assistant.answering.answer import (
     TENTATIVE,
     Answer,
     ExtractiveAnswerer,
@@ -17,16 +17,22 @@ from assistant.answer import (
     is_intro,
     refusal,
 )
-from assistant.answerability import DEFAULT_MODEL, Answerability, Model
+from assistant.answering.answerability import DEFAULT_MODEL, Answerability, Model
+from assistant.answering.followups import FollowUpResolver
+from assistant.answering.generation import (
+    Generator,
+    LLMAnswerer,
+    LLMError,
+    Verifier,
+    build_chat_model,
+)
+from assistant.answering.question import analyse
 from assistant.config import Settings
-from assistant.conversation import FollowUpResolver
-from assistant.embeddings import build_embeddings
-from assistant.generation import Generator, LLMAnswerer, LLMError, Verifier, build_chat_model
-from assistant.index import KnowledgeBase
-from assistant.lexical import DEFAULT_GLOSSARY, Glossary, detect_language
-from assistant.question import analyse
-from assistant.retrieval import PUBLIC, HybridRetriever, Passage
-from assistant.validity import outdated_notice
+from assistant.search.lexical import DEFAULT_GLOSSARY, Glossary, detect_language
+from assistant.search.retrieval import PUBLIC, HybridRetriever, Passage
+from assistant.search.validity import outdated_notice
+from assistant.store.embeddings import build_embeddings
+from assistant.store.knowledge_base import KnowledgeBase
 
 log = logging.getLogger(__name__)
 
@@ -87,8 +93,7 @@ class Assistant:
         """Answer one question from the knowledge base; `history` holds earlier turns
         ({"role": "user" | "assistant", "content": ...}) for follow-up questions; `groups` are
         the asker's audience groups (only documents for them are searched)."""
-        *_, answer = self.ask_stream(question, history, groups)
-        return answer
+        return last_answer(self.ask_stream(question, history, groups))
 
     def ask_stream(
         self,
@@ -110,8 +115,8 @@ class Assistant:
             contact = contact_for(
                 passages, language, self.settings.min_relevance, self.settings.contact
             )
-            answer = refusal(question, language, contact)
-            yield replace(answer, query=query) if query != question else answer
+            refused = refusal(question, language, contact)
+            yield replace(refused, query=query) if query != question else refused
             return
         parts = [self.retriever.retrieve(q, k=3, groups=groups) for q in part_queries(query)]
 
@@ -123,7 +128,7 @@ class Assistant:
 
         language = detect_language(question)
         context = self._context(passages, language, subsections)
-        answer = None
+        answer: Answer | None = None
         if self.llm is None or not context:
             answer = extractive()
         else:
@@ -132,6 +137,8 @@ class Assistant:
                     answer = event
                 else:
                     yield event
+        if answer is None:  # the model's stream ended without its final answer
+            answer = extractive()
         notices = [answer.notice]
         if answer.answered and answer.citations and not verdict.confident:
             notices.insert(0, TENTATIVE[answer.language])
@@ -200,3 +207,13 @@ def build_assistant(settings: Settings, kb: KnowledgeBase | None = None) -> Assi
     return Assistant(
         retriever, ExtractiveAnswerer(settings), FollowUpResolver(glossary), settings, llm
     )
+
+
+def last_answer(events: Iterable[str | Answer]) -> Answer:
+    """The Answer that ends a stream of text events."""
+    last: str | Answer | None = None
+    for last in events:  # noqa: B007 - the stream's last event is the answer
+        pass
+    if not isinstance(last, Answer):
+        raise RuntimeError("the answer stream ended without an answer")
+    return last

@@ -18,8 +18,8 @@ from langchain_text_splitters import MarkdownHeaderTextSplitter, RecursiveCharac
 
 from assistant.audience import PREFIX as AUDIENCE_PREFIX
 from assistant.audience import audience_metadata
-from assistant.documents import SourceDocument
-from assistant.units import split_units
+from assistant.ingest.documents import SourceDocument
+from assistant.ingest.units import split_units
 
 _HEADERS = [("#", "h1"), ("##", "h2"), ("###", "h3"), ("####", "h4"), ("#####", "h5")]
 SECTION_SEPARATOR = " > "

@@ -19,23 +19,18 @@ by every machine that writes the store; with SQLite, file locks in the data dir.
 
 from __future__ import annotations
 
-import errno
-import fcntl
 import logging
-import os
-import shutil
-import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-import chromadb
+import numpy as np
 from chromadb.api.shared_system_client import SharedSystemClient
-from chromadb.config import Settings as ChromaSettings
 from langchain_chroma import Chroma
 from langchain_classic.indexes import SQLRecordManager
 from langchain_classic.indexes._sql_record_manager import UpsertionRecord
@@ -45,65 +40,25 @@ from langchain_core.indexing import index
 from sqlalchemy import func, select
 
 from assistant.audience import visible, where_filter
-from assistant.chunking import split_document, unit_documents
 from assistant.config import Settings
-from assistant.documents import (
-    DocumentError,
-    SourceDocument,
-    discover,
-    load_document,
-    source_name,
-)
-from assistant.storage import advisory_lock, is_shared, make_engine
+from assistant.store.chroma import connect
+from assistant.store.database import is_shared, make_engine
+from assistant.store.failures import READ_ONLY, RECORDS_FILE, private_copy, writable
+from assistant.store.locks import StoreLocks
 
 log = logging.getLogger(__name__)
 
 VERSION_KEY = "corpus_version"
 
 
-class IngestBusyError(RuntimeError):
-    """Another ingest holds the lock on this data dir."""
+@dataclass(frozen=True)
+class StoredChunks:
+    """All chunks of the store at one version: ids, texts, metadata and vectors, in one order."""
 
-
-class StoreUnavailableError(RuntimeError):
-    """The Chroma server cannot be reached or refuses this client."""
-
-
-@dataclass
-class FileResult:
-    """What ingestion did with one file."""
-
-    source: str
-    status: str  # added | updated | unchanged | deleted | failed
-    chunks: int = 0
-    reason: str = ""
-
-
-@dataclass
-class IngestReport:
-    """Summary of one ingest run (printed as text or as one JSON object)."""
-
-    files_seen: int = 0
-    added: list[str] = field(default_factory=list)
-    updated: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
-    deleted: list[str] = field(default_factory=list)
-    failed: list[dict[str, str]] = field(default_factory=list)
-    chunks_total: int = 0
-    chunks_embedded: int = 0
-    units_embedded: int = 0  # sentences, bullets and rows of the chunks embedded now
-    chunks_deleted: int = 0
-    seconds: float = 0.0
-    # Why the run stopped before the end (the store could not be written); files it did not reach
-    # keep what was stored for them.
-    error: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return not self.failed and not self.error
-
-    def as_dict(self) -> dict:
-        return {**asdict(self), "ok": self.ok}
+    ids: list[str]
+    texts: list[str]
+    metadatas: list[dict]
+    vectors: np.ndarray
 
 
 class KnowledgeBase:
@@ -117,12 +72,12 @@ class KnowledgeBase:
         # A Chroma server: vectors and the version marker live there, nothing in the data dir.
         self.server = bool(settings.chroma_url)
         # Chroma cannot even open a store it may not write, so a read-only one is copied.
-        self.read_only = not self.server and not _writable(settings)
-        self._snapshot = _snapshot(settings) if self.read_only else None
+        self.read_only = not self.server and not writable(settings)
+        self._snapshot = private_copy(settings) if self.read_only else None
         store_dir = Path(self._snapshot.name) if self._snapshot else settings.data_dir
         self._chroma_dir = store_dir / settings.chroma_dir.name
         record_url = (
-            f"sqlite:///{store_dir / _RECORDS_FILE}"
+            f"sqlite:///{store_dir / RECORDS_FILE}"
             if self._snapshot and not settings.database_url
             else settings.record_db_url
         )
@@ -133,7 +88,8 @@ class KnowledgeBase:
                 "Chroma server with ingest records in local SQLite: ingest from this machine only, "
                 "or set ASSISTANT_DATABASE_URL to a PostgreSQL database every machine shares"
             )
-        with self._creation_lock():
+        self.locks = StoreLocks(settings, self._engine, self.read_only)
+        with self.locks.creation():
             self._open()
             self.records = SQLRecordManager(
                 namespace=f"chroma/{settings.collection_name}", engine=self._engine
@@ -144,57 +100,9 @@ class KnowledgeBase:
                 namespace=f"chroma/{settings.collection_name}{UNITS_SUFFIX}", engine=self._engine
             )
 
-    def _shared_lock(self, name: str, wait: bool):
-        """PostgreSQL advisory lock `name` for this collection (every machine sees it)."""
-        return advisory_lock(
-            self._engine, f"assistant/{name}/{self.settings.collection_name}", wait=wait
-        )
-
-    @contextmanager
-    def _creation_lock(self) -> Iterator[None]:
-        """Hold off other processes while the store's tables are created: two ingests started
-        together on a fresh data dir would otherwise both create them, and one fail."""
-        if self.read_only:
-            yield
-            return
-        if is_shared(self._engine):
-            with self._shared_lock("open", wait=True):
-                yield
-            return
-        with open(self.settings.data_dir / "open.lock", "a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            yield
-
     def _open(self) -> None:
-        self.client = self._connect()
+        self.client = connect(self.settings, self._chroma_dir)
         self._open_collection()
-
-    def _connect(self):
-        """A client of the Chroma server (settings.chroma_url) or of the embedded store."""
-        if not self.server:
-            return chromadb.PersistentClient(
-                path=str(self._chroma_dir), settings=ChromaSettings(anonymized_telemetry=False)
-            )
-        token = self.settings.chroma_token.get_secret_value()
-        auth = (
-            {
-                # Sent as `Authorization: Bearer <token>` on every request.
-                "chroma_client_auth_provider": "chromadb.auth.token_authn.TokenAuthClientProvider",
-                "chroma_client_auth_credentials": token,
-            }
-            if token
-            else {}
-        )
-        try:
-            return chromadb.HttpClient(
-                host=self.settings.chroma_url,
-                settings=ChromaSettings(anonymized_telemetry=False, **auth),
-            )
-        except Exception as exc:  # Chroma reports a refusal or an unreachable server as it likes
-            raise StoreUnavailableError(
-                f"Chroma server {self.settings.chroma_url} not usable: {exc} (check "
-                "ASSISTANT_CHROMA_URL and ASSISTANT_CHROMA_TOKEN)"
-            ) from exc
 
     def _open_collection(self) -> None:
         # embedding_function=None inside langchain's Chroma: Chroma never loads its default
@@ -216,6 +124,8 @@ class KnowledgeBase:
 
     @property
     def collection(self):
+        """Chroma's collection: for this package and for tests; nothing outside `store/` uses it
+        (the methods below are the interface)."""
         return self.store._collection
 
     def version(self) -> str:
@@ -244,7 +154,7 @@ class KnowledgeBase:
         self._open()
         return True
 
-    def _bump_version(self) -> None:
+    def bump_version(self) -> None:
         metadata = dict(self.collection.metadata or {})
         metadata[VERSION_KEY] = f"{time.time():.6f}-{uuid.uuid4().hex[:8]}"
         self.collection.modify(metadata=metadata)
@@ -273,8 +183,8 @@ class KnowledgeBase:
             return []
 
         def query(count: int, where: dict | None) -> list[tuple[str, float, dict]]:
-            hits = collection.query(
-                query_embeddings=[vector],
+            hits: Any = collection.query(
+                query_embeddings=[vector],  # type: ignore[arg-type]
                 n_results=count,
                 where=where,
                 include=["distances", "metadatas"],
@@ -300,6 +210,37 @@ class KnowledgeBase:
             return None
         return got["documents"][0], got["metadatas"][0] or {}
 
+    def metadatas(self) -> list[dict]:
+        """The metadata of every stored chunk."""
+        got = self.collection.get(include=["metadatas"])
+        return [meta for meta in got["metadatas"] or [] if meta]
+
+    def texts_of(self, source: str) -> list[str]:
+        """The texts of one source's stored chunks."""
+        got = self.collection.get(where={"source": source}, include=["documents"])
+        return list(got["documents"] or [])
+
+    def all_chunks(self) -> StoredChunks:
+        """Every stored chunk with its vector, for what is built once per corpus version."""
+        got = self.collection.get(include=["documents", "metadatas", "embeddings"])
+        vectors = got["embeddings"]
+        return StoredChunks(
+            list(got["ids"]),
+            list(got["documents"] or []),
+            [meta or {} for meta in got["metadatas"] or []],
+            np.asarray(vectors if vectors is not None else [], dtype=np.float32),
+        )
+
+    def vectors(self, ids: list[str]) -> dict[str, np.ndarray]:
+        """The stored embeddings of chunks, by id (ids no longer stored are left out)."""
+        if not ids:
+            return {}
+        got = self.collection.get(ids=list(ids), include=["embeddings"])
+        return {
+            cid: np.asarray(vector, dtype=np.float32)
+            for cid, vector in zip(got["ids"], got["embeddings"], strict=True)
+        }
+
     def unit_count(self) -> int:
         return self.unit_store._collection.count()
 
@@ -324,147 +265,14 @@ class KnowledgeBase:
             finally:
                 self._writer.depth = depth
             return
-        with self._ingest_lock():
+        with self.locks.ingest():
             self._writer.depth = 1
             try:
                 yield
             finally:
                 self._writer.depth = 0
 
-    @contextmanager
-    def _ingest_lock(self) -> Iterator[None]:
-        if is_shared(self._engine):
-            with self._shared_lock("ingest", wait=False) as got:
-                if not got:
-                    raise IngestBusyError(
-                        f"another ingest is running on collection {self.settings.collection_name}"
-                        f" of {self.settings.chroma_url or self.settings.data_dir}; try again "
-                        "when it ends"
-                    )
-                yield
-            return
-        path = self.settings.data_dir / "ingest.lock"
-        with open(path, "w") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError as exc:
-                raise IngestBusyError(
-                    f"another ingest is running on {self.settings.data_dir}; try again when it ends"
-                ) from exc
-            handle.write(str(os.getpid()))
-            handle.flush()
-            yield
-
-    def ingest(
-        self,
-        corpus_dir: Path,
-        progress: Callable[[int], None] | None = None,
-        on_total: Callable[[int], None] | None = None,
-    ) -> IngestReport:
-        """Bring the store in line with corpus_dir: add new, replace changed, delete removed files.
-
-        A file that fails to load is reported and skipped; whatever was stored for it before stays.
-        A store that cannot be written (read-only, disk full) ends the run with `report.error`;
-        nothing stored before is lost, since new chunks are added before old ones are deleted.
-        """
-        started = time.perf_counter()
-        report = IngestReport()
-        if not corpus_dir.is_dir():
-            raise FileNotFoundError(f"corpus folder not found: {corpus_dir}")
-        if self.read_only:
-            report.error = _READ_ONLY.format(self.settings.data_dir)
-            return report
-        try:
-            with self.writing():
-                loaded, present = self._load_corpus(corpus_dir, report)
-                if on_total:
-                    on_total(sum(len(chunks) for _, chunks in loaded))
-                self._write(loaded, present, report, progress)
-        except IngestBusyError:
-            raise
-        except Exception as exc:
-            report.error = _store_failure(exc, self.settings.data_dir)
-            if not report.error:
-                raise
-            log.error("ingest stopped: %s", report.error)
-        report.seconds = round(time.perf_counter() - started, 3)
-        return report
-
-    def _load_corpus(
-        self, corpus_dir: Path, report: IngestReport
-    ) -> tuple[list[tuple[str, list[Document]]], set[str]]:
-        """Chunks of every loadable file, and the source names of all files found (a file that
-        fails to load is still present: its stored chunks stay)."""
-        paths = discover(corpus_dir)
-        report.files_seen = len(paths)
-        loaded: list[tuple[str, list[Document]]] = []
-        present: set[str] = set()
-        for path in paths:
-            source = source_name(path, corpus_dir)
-            try:
-                if source in present:
-                    raise DocumentError(
-                        "another file has the same name once Unicode is normalised (NFC); "
-                        "rename one of them"
-                    )
-                present.add(source)
-                chunks = self.chunk(self.read(path, corpus_dir))
-            except DocumentError as exc:
-                log.warning("skipped %s: %s", source, exc)
-                report.failed.append({"source": source, "reason": str(exc)})
-                continue
-            loaded.append((source, chunks))
-        return loaded, present
-
-    def read(self, path: Path, root: Path) -> SourceDocument:
-        """One file under root, loaded with this store's size limit and default audience."""
-        return load_document(
-            path,
-            root,
-            max_bytes=int(self.settings.max_file_mb * 1_000_000),
-            default_audience=self.settings.default_audience,
-        )
-
-    def chunk(self, doc: SourceDocument) -> list[Document]:
-        """A loaded document's chunks at this store's chunk size."""
-        return split_document(doc, self.settings.chunk_size, self.settings.chunk_overlap)
-
-    def _write(
-        self,
-        loaded: list[tuple[str, list[Document]]],
-        present: set[str],
-        report: IngestReport,
-        progress: Callable[[int], None] | None,
-    ) -> None:
-        """Store the loaded files and drop removed ones; bump the version if anything changed,
-        even when a write fails halfway (readers must see what did change)."""
-        changed = False
-        try:
-            changed = self._reconcile() > 0
-            stored = self.stored_sources()
-            for source, chunks in loaded:
-                result = self._index(chunks)
-                report.chunks_total += len(chunks)
-                report.chunks_embedded += result["num_added"]
-                report.units_embedded += result["units_added"]
-                report.chunks_deleted += result["num_deleted"]
-                if result["num_added"] or result["num_deleted"]:
-                    changed = True
-                    (report.updated if source in stored else report.added).append(source)
-                else:
-                    report.skipped.append(source)
-                if progress:
-                    progress(len(chunks))
-            # Uploaded documents are not files of the corpus folder: only the admin deletes them.
-            for source in sorted(s for s in stored - present if not is_upload(s)):
-                report.chunks_deleted += self.delete_source(source)
-                report.deleted.append(source)
-                changed = True
-        finally:
-            if changed:
-                self._bump_version()
-
-    def _reconcile(self) -> int:
+    def reconcile(self) -> int:
         """Make the records and the collection agree again; returns how many entries it dropped.
 
         index() writes the collection first and the records second, and deletes in that order too,
@@ -511,9 +319,10 @@ class KnowledgeBase:
             removed = removed or len(ids)
         return removed
 
-    def _index(self, chunks: list[Document]) -> dict:
+    def store_source(self, chunks: list[Document], units: list[Document]) -> dict:
         """langchain's indexing API: add new chunks, replace the source's old ones (by hash);
-        then the same for the chunks' units. The counts are the chunks'."""
+        then the same for the chunks' units. The counts are the chunks'. The caller holds
+        writing() and moves the version marker."""
         result = index(
             chunks,
             self.records,
@@ -522,17 +331,17 @@ class KnowledgeBase:
             source_id_key="source",
             key_encoder="sha256",
         )
-        units = index(
-            unit_documents(chunks),
+        unit_result = index(
+            units,
             self.unit_records,
             self.unit_store,
             cleanup="incremental",
             source_id_key="source",
             key_encoder="sha256",
         )
-        return {**result, "units_added": units["num_added"]}
+        return {**result, "units_added": unit_result["num_added"]}
 
-    def replace_source(self, source: str, chunks: list[Document]) -> dict:
+    def replace_source(self, source: str, chunks: list[Document], units: list[Document]) -> dict:
         """Store one document's chunks in place of what was stored for it (the admin's upload and
         re-index); the new version is searchable at once (the version marker moves)."""
         if not chunks:
@@ -540,27 +349,27 @@ class KnowledgeBase:
         if any(c.metadata.get("source") != source for c in chunks):
             raise ValueError(f"every chunk must belong to {source}")
         if self.read_only:
-            raise PermissionError(_READ_ONLY.format(self.settings.data_dir))
+            raise PermissionError(READ_ONLY.format(self.settings.data_dir))
         with self.writing():
-            result = self._index(chunks)
+            result = self.store_source(chunks, units)
             if result["num_added"] or result["num_deleted"]:
-                self._bump_version()
+                self.bump_version()
         return result
 
     def remove_source(self, source: str) -> int:
         """Delete one document from the store at once; returns how many chunks left."""
         if self.read_only:
-            raise PermissionError(_READ_ONLY.format(self.settings.data_dir))
+            raise PermissionError(READ_ONLY.format(self.settings.data_dir))
         with self.writing():
             removed = self.delete_source(source)
             if removed:
-                self._bump_version()
+                self.bump_version()
         return removed
 
     def last_indexed(self) -> dict[str, float]:
         """When each stored document was last written (epoch seconds, from the ingest records)."""
         with self.records._make_session() as session:
-            rows = session.execute(
+            rows: Any = session.execute(
                 select(UpsertionRecord.group_id, func.max(UpsertionRecord.updated_at))
                 .where(UpsertionRecord.namespace == self.records.namespace)
                 .group_by(UpsertionRecord.group_id)
@@ -575,59 +384,3 @@ UNITS_SUFFIX = "__units"  # the units' collection: "<collection name>__units"
 def is_upload(source: str) -> bool:
     """Whether a stored source is a document uploaded by an admin (not a file of corpus/)."""
     return source.startswith(UPLOAD_PREFIX)
-
-
-_RECORDS_FILE = "records.sqlite"
-_READ_ONLY = "store is read-only: {}; make it writable for this user to ingest"
-
-
-def _writable(settings: Settings) -> bool:
-    """Whether this process may write every part of the store that exists already."""
-    chroma = settings.chroma_dir
-    parts = [
-        settings.data_dir,
-        settings.data_dir / _RECORDS_FILE,
-        settings.data_dir / "ingest.lock",
-    ]
-    if chroma.exists():
-        parts += [chroma, *chroma.rglob("*")]
-    return all(os.access(part, os.W_OK) for part in parts if part.exists())
-
-
-def _snapshot(settings: Settings) -> tempfile.TemporaryDirectory:
-    """A private, writable copy of a read-only store, removed when the process ends."""
-    log.warning("store %s is read-only: answering from a copy, ingest disabled", settings.data_dir)
-    snapshot = tempfile.TemporaryDirectory(prefix="assistant-store-")
-    target = Path(snapshot.name)
-    if settings.chroma_dir.exists():
-        copy = target / settings.chroma_dir.name
-        shutil.copytree(settings.chroma_dir, copy, copy_function=shutil.copyfile)
-        for folder in [copy, *(p for p in copy.rglob("*") if p.is_dir())]:
-            folder.chmod(0o700)  # copytree copied the read-only mode of the folders
-    if (settings.data_dir / _RECORDS_FILE).exists():
-        shutil.copyfile(settings.data_dir / _RECORDS_FILE, target / _RECORDS_FILE)
-    return snapshot
-
-
-def _store_failure(exc: BaseException, data_dir: Path) -> str:
-    """A clear reason if exc, or an error behind it, means the store cannot be written; else "".
-
-    Chroma and SQLAlchemy wrap the operating system's error, often only as message text.
-    """
-    cause: BaseException | None = exc
-    while cause is not None:
-        text = str(cause).lower()
-        code = cause.errno if isinstance(cause, OSError) else None
-        if code in (errno.ENOSPC, errno.EDQUOT) or "disk is full" in text:
-            return f"no space left on device while writing the store in {data_dir}"
-        if code == errno.EROFS or "readonly database" in text or _denied_in(cause, data_dir):
-            return _READ_ONLY.format(data_dir)
-        cause = cause.__cause__ or cause.__context__
-    return ""
-
-
-def _denied_in(exc: BaseException, data_dir: Path) -> bool:
-    """Whether exc is a permission error on a file of the store (not, say, of the corpus)."""
-    if not isinstance(exc, PermissionError) or exc.filename is None:
-        return False
-    return Path(os.fsdecode(exc.filename)).absolute().is_relative_to(data_dir.absolute())
