@@ -46,7 +46,7 @@ test-fast: install-dev
 	$(VENV)/bin/python -m pytest -m "not browser and not server"
 
 lint: install-dev
-	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check . && $(VENV)/bin/mypy
 
 eval: install
 	$(VENV)/bin/python -m assistant eval
