@@ -91,6 +91,7 @@ class _Snapshot:
         vectors: np.ndarray,
         language: str,
         unit_count: int = 0,
+        previous: _Snapshot | None = None,
     ) -> None:
         self.unit_count = unit_count
         for meta in metadatas:
@@ -112,12 +113,26 @@ class _Snapshot:
         self.versions = Versions(metadatas)
         self._masks: dict[frozenset[str], np.ndarray] = {}
         self.bm25 = bm25s.BM25()
-        tokens = [
-            # Section headings count twice (a field boost): they say what a passage is about,
-            # where the document title on every chunk of a document does not tell them apart.
-            stems(c) + stems(m.get("section", ""))
-            for c, m in zip(contents, metadatas, strict=True)
-        ]
+        # Section headings count twice (a field boost): they say what a passage is about,
+        # where the document title on every chunk of a document does not tell them apart.
+        # A chunk the previous version held with the same text and section keeps its stems
+        # (stemming every chunk again was most of a version change's cost).
+        old = previous.position if previous is not None else {}
+        tokens = []
+        for chunk_id, content, meta in zip(ids, contents, metadatas, strict=True):
+            section = meta.get("section", "")
+            p = old.get(chunk_id)
+            if (
+                p is not None
+                and previous.contents[p] == content
+                and previous.metadatas[p].get("section", "") == section
+            ):
+                joined = previous.stems[p]
+                tokens.append(joined.split(" ") if joined else [])
+            else:
+                tokens.append(stems(content) + stems(section))
+        # Stems hold no spaces (they are made of word characters): one compact string per chunk.
+        self.stems = [" ".join(chunk_tokens) for chunk_tokens in tokens]
         if ids:
             self.bm25.index(tokens, show_progress=False)
         # Which chunks hold a stem: how common a question's words are among what a reader sees.
@@ -184,6 +199,7 @@ class HybridRetriever:
                     stored.vectors,
                     self.settings.corpus_language,
                     self.kb.unit_count(),
+                    previous=self._snapshot_cache,
                 )
                 self._snapshot_version = version
                 log.info(
