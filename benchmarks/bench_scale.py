@@ -127,7 +127,7 @@ def sample(
 def per_version_build(kb: KnowledgeBase, settings) -> dict:
     """The retriever's once-per-version work, timed in its parts (as HybridRetriever._snapshot
     does it, on objects of its own so the assistant's snapshot is not touched)."""
-    get_s, got = timed(lambda: kb.collection.get(include=["documents", "metadatas", "embeddings"]))
+    get_s, got = timed(lambda: kb.read_all(["documents", "metadatas", "embeddings"]))
     build_s, snap = timed(
         lambda: _Snapshot(
             got["ids"],

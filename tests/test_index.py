@@ -137,3 +137,19 @@ def test_missing_corpus_dir(tmp_path, kb_factory):
     kb = kb_factory(tmp_path / "nope")
     with pytest.raises(FileNotFoundError, match="corpus folder not found"):
         ingest_corpus(kb, tmp_path / "nope")
+
+
+def test_whole_collection_is_read_in_pages(small_corpus, kb_factory, monkeypatch):
+    """read_all() pages through the store (Chroma cannot return the metadata of more than
+    32,766 records in one call) and gives what one get() gives."""
+    kb = kb_factory(small_corpus)
+    ingest_corpus(kb, small_corpus)
+    whole = kb.collection.get(include=["documents", "metadatas"])
+    monkeypatch.setattr("assistant.store.knowledge_base.READ_PAGE", 2)
+    paged = kb.read_all(["documents", "metadatas"])
+    assert kb.count() > 2
+    assert paged["ids"] == list(whole["ids"])
+    assert paged["documents"] == list(whole["documents"])
+    assert paged["metadatas"] == list(whole["metadatas"])
+    assert kb.stored_sources() == {m["source"] for m in whole["metadatas"]}
+    assert len(kb.read_all([], units=True)["ids"]) == kb.unit_count()

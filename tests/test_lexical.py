@@ -49,7 +49,7 @@ def test_a_new_version_keeps_the_stems_of_unchanged_chunks_only():
     """The BM25 index of a version built from the previous one equals one built from scratch."""
     import numpy as np
 
-    from assistant.retrieval import _Snapshot
+    from assistant.search.retrieval import _Snapshot
 
     def snapshot(contents, sections, previous=None):
         metas = [{"source": "a.md", "section": s, "aud_all": True} for s in sections]

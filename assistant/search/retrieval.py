@@ -113,26 +113,9 @@ class _Snapshot:
         self.versions = Versions(metadatas)
         self._masks: dict[frozenset[str], np.ndarray] = {}
         self.bm25 = bm25s.BM25()
-        # Section headings count twice (a field boost): they say what a passage is about,
-        # where the document title on every chunk of a document does not tell them apart.
-        # A chunk the previous version held with the same text and section keeps its stems
-        # (stemming every chunk again was most of a version change's cost).
-        old = previous.position if previous is not None else {}
-        tokens = []
-        for chunk_id, content, meta in zip(ids, contents, metadatas, strict=True):
-            section = meta.get("section", "")
-            p = old.get(chunk_id)
-            if (
-                p is not None
-                and previous.contents[p] == content
-                and previous.metadatas[p].get("section", "") == section
-            ):
-                joined = previous.stems[p]
-                tokens.append(joined.split(" ") if joined else [])
-            else:
-                tokens.append(stems(content) + stems(section))
+        tokens = _chunk_stems(ids, contents, metadatas, previous)
         # Stems hold no spaces (they are made of word characters): one compact string per chunk.
-        self.stems = [" ".join(chunk_tokens) for chunk_tokens in tokens]
+        self.stems: list[str] = [" ".join(chunk_tokens) for chunk_tokens in tokens]
         if ids:
             self.bm25.index(tokens, show_progress=False)
         # Which chunks hold a stem: how common a question's words are among what a reader sees.
@@ -171,6 +154,30 @@ def _minmax(values: np.ndarray) -> np.ndarray:
     if span <= 1e-9:
         return np.where(values > 0, 1.0, 0.0) if values.size else values
     return (values - values.min()) / span
+
+
+def _chunk_stems(
+    ids: list[str], contents: list[str], metadatas: list[dict], previous: _Snapshot | None
+) -> list[list[str]]:
+    """Each chunk's BM25 tokens: its stems and its section's. Section headings count twice (a
+    field boost): they say what a passage is about, where the document title on every chunk of
+    a document does not tell them apart. A chunk the previous version held with the same text and
+    section keeps its stems (stemming every chunk again was most of a version change's cost)."""
+    tokens: list[list[str]] = []
+    for chunk_id, content, meta in zip(ids, contents, metadatas, strict=True):
+        section = meta.get("section", "")
+        p = previous.position.get(chunk_id) if previous is not None else None
+        if (
+            previous is not None
+            and p is not None
+            and previous.contents[p] == content
+            and previous.metadatas[p].get("section", "") == section
+        ):
+            joined = previous.stems[p]
+            tokens.append(joined.split(" ") if joined else [])
+        else:
+            tokens.append(stems(content) + stems(section))
+    return tokens
 
 
 class HybridRetriever:

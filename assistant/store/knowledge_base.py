@@ -49,6 +49,7 @@ from assistant.store.locks import StoreLocks
 log = logging.getLogger(__name__)
 
 VERSION_KEY = "corpus_version"
+READ_PAGE = 10_000  # records per get() when a whole collection is read (see read_all)
 
 
 @dataclass(frozen=True)
@@ -203,6 +204,32 @@ class KnowledgeBase:
             readable = query(n, where_filter(groups))
         return readable
 
+    def read_all(self, include: list[str], *, units: bool = False) -> dict:
+        """Every stored chunk (or unit): its id and the fields in `include`, as one `get()`
+        would return them, read in pages of READ_PAGE. The embedded Chroma refuses to return the
+        metadata of more than 32,766 records in one call (SQLite's limit on query variables);
+        a store past that size could otherwise not be read at all."""
+        collection = (self.unit_store if units else self.store)._collection
+        out: dict = {"ids": [], **{name: [] for name in include}}
+        seen: set[str] = set()
+        offset = 0
+        while True:
+            got: Any = collection.get(
+                include=include,  # type: ignore[arg-type]
+                limit=READ_PAGE,
+                offset=offset,
+            )
+            for row, record_id in enumerate(got["ids"]):
+                if record_id in seen:  # a write between two pages moved it
+                    continue
+                seen.add(record_id)
+                out["ids"].append(record_id)
+                for name in include:
+                    out[name].append(got[name][row])
+            if len(got["ids"]) < READ_PAGE:
+                return out
+            offset += READ_PAGE
+
     def stored_chunk(self, chunk_id: str) -> tuple[str, dict] | None:
         """One stored chunk's content and metadata (None if there is none by that id)."""
         got = self.collection.get(ids=[chunk_id], include=["documents", "metadatas"])
@@ -212,8 +239,7 @@ class KnowledgeBase:
 
     def metadatas(self) -> list[dict]:
         """The metadata of every stored chunk."""
-        got = self.collection.get(include=["metadatas"])
-        return [meta for meta in got["metadatas"] or [] if meta]
+        return [meta for meta in self.read_all(["metadatas"])["metadatas"] if meta]
 
     def texts_of(self, source: str) -> list[str]:
         """The texts of one source's stored chunks."""
@@ -222,13 +248,14 @@ class KnowledgeBase:
 
     def all_chunks(self) -> StoredChunks:
         """Every stored chunk with its vector, for what is built once per corpus version."""
-        got = self.collection.get(include=["documents", "metadatas", "embeddings"])
-        vectors = got["embeddings"]
+        got = self.read_all(["documents", "metadatas", "embeddings"])
         return StoredChunks(
-            list(got["ids"]),
-            list(got["documents"] or []),
-            [meta or {} for meta in got["metadatas"] or []],
-            np.asarray(vectors if vectors is not None else [], dtype=np.float32),
+            got["ids"],
+            got["documents"],
+            [meta or {} for meta in got["metadatas"]],
+            np.asarray(got["embeddings"], dtype=np.float32).reshape(len(got["ids"]), -1)
+            if got["ids"]
+            else np.zeros((0, 0), dtype=np.float32),
         )
 
     def vectors(self, ids: list[str]) -> dict[str, np.ndarray]:
@@ -249,7 +276,7 @@ class KnowledgeBase:
 
     def stored_sources(self) -> set[str]:
         """Corpus-relative paths that have chunks in the store."""
-        metadatas = self.collection.get(include=["metadatas"])["metadatas"] or []
+        metadatas = self.read_all(["metadatas"])["metadatas"]
         return {m["source"] for m in metadatas if m and "source" in m}
 
     @contextmanager
