@@ -113,6 +113,7 @@ class Versions:
         for doc in docs.values():
             self.groups.setdefault(doc.group, []).append(doc)
         self._cache: dict[tuple[str, date, frozenset[str] | None], Validity] = {}
+        self._newest: dict[tuple[str, date, frozenset[str] | None], _Doc | None] = {}
 
     def group_of(self, source: str) -> str:
         doc = self.docs.get(source)
@@ -138,16 +139,9 @@ class Versions:
             return Validity("pending", doc.effective.isoformat())
         if doc.expiry and doc.expiry < today:
             return Validity("expired", doc.expiry.isoformat())
-        in_force = [
-            d
-            for d in self.groups[doc.group]
-            if _in_force(d, today) and (groups is None or visible(d.metadata, groups))
-        ]
-        if not in_force:
+        newest = self._newest_in_force(doc.group, today, groups)
+        if newest is None:
             return Validity()
-        newest = max(
-            in_force, key=lambda d: (d.effective or date.min, _version_key(d.version), d.source)
-        )
         if newest.source != doc.source and (
             (newest.effective or date.min),
             _version_key(newest.version),
@@ -155,6 +149,26 @@ class Versions:
             since = newest.effective.isoformat() if newest.effective else ""
             return Validity("superseded", since, newest.source, newest.title)
         return Validity()
+
+    def _newest_in_force(
+        self, group: str, today: date, groups: frozenset[str] | None
+    ) -> _Doc | None:
+        """The newest version of a document in force `today` that the reader may see; computed
+        once per group, day and reader (not once per version asked about: a group can hold
+        many versions, and retrieval asks about every candidate's source)."""
+        key = (group, today, groups)
+        if key not in self._newest:
+            in_force = [
+                d
+                for d in self.groups[group]
+                if _in_force(d, today) and (groups is None or visible(d.metadata, groups))
+            ]
+            self._newest[key] = max(
+                in_force,
+                key=lambda d: (d.effective or date.min, _version_key(d.version), d.source),
+                default=None,
+            )
+        return self._newest[key]
 
 
 def _in_force(doc: _Doc, today: date) -> bool:
