@@ -133,7 +133,7 @@ def test_feedback_on_a_read_only_store_is_a_clear_503(read_only_app):
     detail = rated.json()["detail"]
     assert detail.startswith("the feedback store cannot be written: ")
     assert "readonly" in detail
-    assert f"ERROR assistant.web.server: {detail}" in log.read_text()
+    assert f"ERROR assistant.web.api: {detail}" in log.read_text()
     assert post_question(url).status_code == 200  # the chat keeps answering
 
 
