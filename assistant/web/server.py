@@ -29,6 +29,7 @@ from assistant.web.embed import embed_router
 from assistant.web.errors import concise_errors
 from assistant.web.limits import HeaderLimit
 from assistant.web.login import login_router
+from assistant.web.rollout_api import rollout_router
 from assistant.web.runtime import RateLimited, Runtime
 from assistant.web.ui import CITE_JS, CSS, HEAD, build_ui
 
@@ -99,6 +100,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.include_router(document_routes.documents_router(runtime))
     app.include_router(documents_router(runtime))
     app.include_router(analytics_router(runtime))
+    app.include_router(rollout_router(runtime))
     _add_middleware(app, runtime)
     app.router.on_startup.append(runtime.start)
     _mount_gradio(app, runtime)
