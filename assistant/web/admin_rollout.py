@@ -60,6 +60,18 @@ def plan_from_tables(stages: pd.DataFrame, targets: pd.DataFrame, least) -> dict
     return {"stages": plan_stages, "targets": plan_targets, "min_group_users": least}
 
 
+def plan_summary(plan: dict) -> str:
+    """A stored plan in one line for the change log: stages, targets, threshold."""
+    stages = "; ".join(
+        f"{s['name']}: {', '.join(s['groups'])} ab {s['start']}" for s in plan.get("stages", [])
+    )
+    targets = ", ".join(
+        f"{KPIS[k][0]} {t['target']:g}" for k, t in plan.get("targets", {}).items() if k in KPIS
+    )
+    least = plan.get("min_group_users", 5)
+    return f"{stages or 'keine Stufen (alle)'} | Ziele: {targets or '–'} | ab {least} Nutzern"
+
+
 def _kpi_cell(kpi: str, value, targets: dict[str, Target]) -> str:
     met = status(kpi, value, targets)["met"]
     mark = {True: " ✔", False: " ✘", None: ""}[met]
@@ -107,6 +119,7 @@ def rollout_tab(runtime: Runtime) -> None:
             column_limits=(3, 3),
             row_count=len(KPIS),
             row_limits=(len(KPIS), len(KPIS)),
+            static_columns=[0],
             interactive=True,
             label="Ziele (Anteile als 0–1, Antwortzeit in ms)",
             elem_id="rollout-targets",

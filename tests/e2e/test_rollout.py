@@ -209,3 +209,35 @@ def test_chat_page_and_widget_show_the_line_instead_of_an_answer(replicas, new_c
     assert "verfügbar" in page.locator(BOT).last.inner_text()
     assert page.locator("#chat .source-card").count() == 0
     screenshot(page, "rollout-chat-not-yet")
+
+
+def test_hr_sets_the_stages_in_the_admin_tab(replicas, new_context):
+    a, b = replicas
+    assert put_plan(a, {"stages": []}).status_code == 200
+    page = new_context().new_page()
+    page.goto(
+        f"{a}/admin/login?token={make_token('hr-admin', ('admin',))}", wait_until="domcontentloaded"
+    )
+    page.get_by_role("tab", name="Einführung").click()
+    page.locator("#rollout-links a").first.wait_for(state="visible")
+    for col, text in enumerate(["Pilot", "hr, disposition", PILOT_START.isoformat()]):
+        page.locator(f"#rollout-stages [data-testid='cell-0-{col}']").dblclick()
+        page.keyboard.type(text)
+        page.keyboard.press("Enter")
+    page.locator("#rollout-targets [data-testid='cell-0-1']").dblclick()
+    page.keyboard.type("0,8")  # a German decimal comma is read as a number
+    page.keyboard.press("Enter")
+    page.locator("#rollout-save").click()
+    page.get_by_text("Gespeichert.").wait_for(state="visible")
+    plan = httpx.get(f"{b}/api/admin/rollout", headers=ADMIN).json()["plan"]
+    assert plan["stages"] == [
+        {"name": "Pilot", "groups": ["disposition", "hr"], "start": PILOT_START.isoformat()}
+    ]
+    assert plan["targets"] == {"answer_rate": {"target": 0.8, "baseline": None}}
+    page.locator("#rollout-stages [data-testid='cell-0-2']").dblclick()
+    page.keyboard.press("Control+A")
+    page.keyboard.type("morgen")
+    page.keyboard.press("Enter")
+    page.locator("#rollout-save").click()
+    page.get_by_text("Nicht gespeichert").first.wait_for(state="visible")
+    assert httpx.get(f"{b}/api/admin/rollout", headers=ADMIN).json()["plan"] == plan
