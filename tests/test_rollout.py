@@ -226,7 +226,10 @@ def test_kpis_per_stage_and_group_against_targets_with_small_groups_suppressed(t
     assert all(v["value"] is None for v in groups["disposition"]["kpis"].values())
     assert any("disposition" in item for item in data["open_items"])
     assert data["incidents"][0]["comment"] == "Tourenplanung fehlt ganz"
-    assert sum(w["questions"] or 0 for w in data["weeks"]) <= 10
+    weeks = [w for w in data["weeks"] if w["group"] == "alle"]
+    assert sum(w["questions"] or 0 for w in weeks) <= 10
+    assert {w["group"] for w in data["weeks"]} == {"alle", "hr", "disposition"}
+    assert all(w["suppressed"] for w in data["weeks"] if w["group"] == "disposition")
     # a higher threshold hides the hr group too; never below 5
     strict = rollout_kpis(
         engine, engine, parse_plan(pilot_plan(start, min_group_users=7)), kpis.range

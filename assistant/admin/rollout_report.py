@@ -243,6 +243,10 @@ def rollout_kpis(
                 least,
             )
         )
+        # each group admitted by then, week by week (the same floor of users)
+        for group in [g for s in plan.started(end) for g in s.groups if g != EVERYONE]:
+            mine = [x for x in in_week if group in x.groups]
+            weeks.append(_row(label, group, start, end, mine, None, None, least))
         monday += timedelta(days=7)
     totals = {
         "users": len({x.user for x in asked if x.user}),
