@@ -117,3 +117,43 @@ class AuditLog:
         with self.engine.connect() as conn:
             result = conn.execute(select(audit_table).order_by(audit_table.c.id)).mappings()
             return [{**r, "sources": json.loads(r["sources"])} for r in result]
+
+
+# --- admin changes ------------------------------------------------------------------------------
+
+admin_events_table = Table(
+    "admin_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("actor", String(200), nullable=False),  # the admin's user id
+    Column("action", String(64), nullable=False),  # e.g. rollout.plan
+    Column("before", Text, nullable=False),  # JSON of the old value
+    Column("after", Text, nullable=False),  # JSON of the new value
+)
+
+
+def admin_event(actor: str, action: str, before: object, after: object) -> dict:
+    """One row of admin_events: who changed what, from what to what (written by the caller in the
+    transaction of the change, so a change is never stored without its entry)."""
+    return {
+        "created_at": datetime.now(UTC),
+        "actor": (actor or "unknown")[:200],
+        "action": action[:64],
+        "before": json.dumps(before, ensure_ascii=False, sort_keys=True),
+        "after": json.dumps(after, ensure_ascii=False, sort_keys=True),
+    }
+
+
+def admin_events(engine, action: str | None = None, limit: int = 200) -> list[dict]:
+    """The latest admin changes, newest first (kept beyond the answers' retention period: they
+    are the record of the admins' decisions, not of employees' questions)."""
+    e = admin_events_table.c
+    query = select(admin_events_table).order_by(e.id.desc()).limit(limit)
+    if action:
+        query = query.where(e.action == action)
+    with engine.connect() as conn:
+        return [
+            {**r, "before": json.loads(r["before"]), "after": json.loads(r["after"])}
+            for r in conn.execute(query).mappings()
+        ]

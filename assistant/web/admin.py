@@ -22,6 +22,7 @@ from assistant.store.locks import IngestBusyError
 from assistant.web.admin_analytics import analytics_tab
 from assistant.web.admin_auth import AdminDenied
 from assistant.web.admin_gaps import gaps_tab, regression_tab
+from assistant.web.admin_rollout import rollout_tab
 from assistant.web.runtime import Runtime
 
 # The list in words HR uses: where a document comes from, its file name, never internal ids.
@@ -270,6 +271,7 @@ def build_admin_ui(runtime: Runtime) -> gr.Blocks:
             analytics_tab(runtime)
             gaps_tab(runtime)
             regression_tab(runtime)
+            rollout_tab(runtime)
         ui.load(refresh, None, outputs, api_name=False)
     ui.queue(default_concurrency_limit=2, max_size=32)
     return ui

@@ -6,6 +6,7 @@ import logging
 from typing import Literal
 
 from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from assistant.answering.pipeline import QuestionError
@@ -16,9 +17,11 @@ from assistant.identity import (
     resolve,
 )
 from assistant.records.feedback import FeedbackError
+from assistant.records.rollout import NotInStage
 from assistant.store.embeddings import EmbeddingError
 from assistant.web.limits import BusyError
 from assistant.web.runtime import Runtime
+from assistant.web.texts import stage_line
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +48,27 @@ class FeedbackRequest(BaseModel):
     mode: str = Field("extractive", max_length=32)
     rating: Literal[1, -1] = Field(..., description="+1 thumbs up, -1 thumbs down")
     comment: str = Field("", max_length=2000)
+
+
+def not_in_stage(request: Request, exc: NotInStage) -> JSONResponse:
+    """403 with the "not yet" line in the caller's language (the app's handler of NotInStage)."""
+    day = exc.available_from
+    return JSONResponse(
+        {
+            "detail": stage_line(_language(request), day),
+            "available_from": day.isoformat() if day else None,
+        },
+        status_code=403,
+    )
+
+
+def _language(request: Request) -> str:
+    """'en' if the caller prefers English over German, else 'de'."""
+    for part in request.headers.get("accept-language", "").lower().split(","):
+        code = part.split(";")[0].strip()[:2]
+        if code in ("de", "en"):
+            return code
+    return "de"
 
 
 def request_identity(request: Request, settings: Settings) -> Identity:
@@ -80,7 +104,25 @@ def api_router(runtime: Runtime) -> APIRouter:
             health["ingest_error"] = runtime.ingest_error
         return health
 
-    @router.post("/api/ask", tags=["chat"])
+    @router.post(
+        "/api/ask",
+        tags=["chat"],
+        responses={
+            403: {
+                "description": "The rollout has not reached the asker's groups yet: one line "
+                "in the asker's language and the first day it will (or null).",
+                "content": {
+                    "application/json": {
+                        "example": {
+                            "detail": "Der KI-Assistent ist für Ihren Bereich ab 01.07.2026 "
+                            "verfügbar.",
+                            "available_from": "2026-07-01",
+                        }
+                    }
+                },
+            }
+        },
+    )
     def ask(body: AskRequest, request: Request) -> dict:
         """Answer a question with cited passages (same JSON as `python -m assistant ask --json`).
 

@@ -25,11 +25,12 @@ from assistant.identity import (
 )
 from assistant.records.conversations import new_id
 from assistant.records.feedback import FeedbackError
+from assistant.records.rollout import NotInStage
 from assistant.store.embeddings import EmbeddingError
 from assistant.web.limits import BusyError
 from assistant.web.render import answer_html, file_url, inert
 from assistant.web.runtime import RateLimited, Runtime
-from assistant.web.texts import EXAMPLES, LANGUAGES, SHORT_LANGUAGES, UI_TEXT
+from assistant.web.texts import EXAMPLES, LANGUAGES, SHORT_LANGUAGES, UI_TEXT, stage_line
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +141,9 @@ class ChatHandlers:
                     answer = event
                 else:  # an LLM's text as it grows; the verified answer replaces it
                     yield [*chat, {"role": "assistant", "content": inert(event) + " …"}], turns
+        except NotInStage as exc:
+            yield refuse(stage_line(lang, exc.available_from))
+            return
         except RateLimited as exc:
             yield refuse(UI_TEXT[lang]["rate"].format(wait=int(exc.wait_s) + 1))
             return
@@ -244,6 +248,11 @@ class ChatHandlers:
         if isinstance(who, dict):  # a refused sign-in is said at once
             notice = [{"role": "assistant", "content": inert(self.signin_refused(who, lang))}]
             return choice, who, notice, [], None, hidden, hidden
+        try:  # so is a rollout that has not reached this user's groups yet
+            self.runtime.check_stage(who)
+        except NotInStage as exc:
+            notice = [{"role": "assistant", "content": inert(stage_line(lang, exc.available_from))}]
+            return choice, who, notice, [], None, hidden, hidden
         if signed_in(who) and who.user:
             recent = self.runtime.conversations.recent(who.user)
             history = gr.update(
@@ -321,6 +330,10 @@ class ChatHandlers:
             return self.runtime.ask(who, address, question, [], "api").as_dict()
         except IdentityError as exc:
             return {"error": str(exc), "status": 401}
+        except NotInStage as exc:
+            day = exc.available_from
+            line = stage_line(browser_language(request), day)
+            return {"error": line, "status": 403, "available_from": day and day.isoformat()}
         except RateLimited as exc:
             return {"error": str(exc), "status": 429}
         except QuestionError as exc:

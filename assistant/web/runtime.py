@@ -24,6 +24,7 @@ from assistant.records.audit import AuditLog
 from assistant.records.conversations import Conversations
 from assistant.records.feedback import FeedbackStore
 from assistant.records.retention import RetentionJob
+from assistant.records.rollout import NotInStage, RolloutStore
 from assistant.services import build_services
 from assistant.store.embeddings import EmbeddingError
 from assistant.store.knowledge_base import KnowledgeBase
@@ -76,6 +77,8 @@ class Runtime:
         self.gate = Gate(settings.max_concurrent_asks, settings.max_waiting_asks)
         self.admin_sessions = AdminSessions(self.links.key)
         self.documents: DocumentAdmin | None = None
+        # Who may use the chat now (pilot, more groups, everyone): shared by the replicas.
+        self.rollout = RolloutStore(self.feedback.engine)
 
     def start(self) -> None:
         """Open the store and bring it in line with the corpus, in the background."""
@@ -135,6 +138,19 @@ class Runtime:
         if wait:
             raise RateLimited(wait, self.settings.rate_limit_per_minute)
 
+    def check_stage(self, who: Identity) -> None:
+        """NotInStage when the rollout has not reached the asker's groups yet (admins may always
+        try the chat). Checked once, when a question is admitted: a question already being
+        answered finishes whatever the plan becomes meanwhile."""
+        if self.settings.admin_group in who.groups:
+            return
+        try:
+            self.rollout.check(who.groups)
+        except NotInStage:
+            raise
+        except Exception as exc:  # noqa: BLE001 - an unreadable plan must not stop the chat
+            log.error("rollout plan not readable, chat open: %s", str(exc).splitlines()[0])
+
     def address(self, request: Request | gr.Request | None) -> str | None:
         """The asker's address: the socket peer, or behind a trusted proxy the client it names."""
         client = getattr(request, "client", None)
@@ -150,10 +166,11 @@ class Runtime:
         history: list[dict] | None,
         channel: str,
     ) -> Iterator[str | Answer]:
-        """The one way into an answer: rate limit (RateLimited), readiness (HTTPException 503),
-        the concurrency gate (BusyError), then the assistant's stream (an LLM's text as it grows,
-        then the Answer), and the audit entry with the latency. QuestionError and EmbeddingError
-        pass through for the caller to word."""
+        """The one way into an answer: the rollout stage (NotInStage), rate limit (RateLimited),
+        readiness (HTTPException 503), the concurrency gate (BusyError), then the assistant's
+        stream (an LLM's text as it grows, then the Answer), and the audit entry with the
+        latency. QuestionError and EmbeddingError pass through for the caller to word."""
+        self.check_stage(who)
         self.admit(who, address)
         assistant = self.get()
         started = time.monotonic()

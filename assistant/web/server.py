@@ -19,15 +19,17 @@ from assistant.config import Settings
 from assistant.identity import (
     login_users,
 )
+from assistant.records.rollout import NotInStage
 from assistant.web import document_routes
 from assistant.web.admin import ADMIN_CSS, build_admin_ui, documents_router, upload_limit
 from assistant.web.admin_api import analytics_router
 from assistant.web.admin_auth import AdminGate, route_path
-from assistant.web.api import api_router, request_identity
+from assistant.web.api import api_router, not_in_stage, request_identity
 from assistant.web.embed import embed_router
 from assistant.web.errors import concise_errors
 from assistant.web.limits import HeaderLimit
 from assistant.web.login import login_router
+from assistant.web.rollout_api import rollout_router
 from assistant.web.runtime import RateLimited, Runtime
 from assistant.web.ui import CITE_JS, CSS, HEAD, build_ui
 
@@ -89,12 +91,16 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
             {"detail": str(exc)}, status_code=429, headers={"retry-after": str(int(exc.wait_s) + 1)}
         )
 
+    # Outside the rollout's current stage: one line in the asker's language, no answer.
+    app.add_exception_handler(NotInStage, not_in_stage)  # type: ignore[arg-type]
+
     app.include_router(api_router(runtime))
     app.include_router(login_router(runtime))
     app.include_router(embed_router(runtime))
     app.include_router(document_routes.documents_router(runtime))
     app.include_router(documents_router(runtime))
     app.include_router(analytics_router(runtime))
+    app.include_router(rollout_router(runtime))
     _add_middleware(app, runtime)
     app.router.on_startup.append(runtime.start)
     _mount_gradio(app, runtime)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 EXAMPLES = {
     "de": [
         "Was muss ein CAIO mitbringen?",
@@ -48,6 +50,8 @@ UI_TEXT = {
         "noch einmal.",
         "rate": "Sie haben gerade sehr viele Fragen gestellt – bitte warten Sie {wait} Sekunden.",
         "busy": "Der Assistent ist gerade ausgelastet – bitte versuchen Sie es gleich noch einmal.",
+        "stage_from": "Der KI-Assistent ist für Ihren Bereich ab {day} verfügbar.",
+        "stage_later": "Der KI-Assistent ist für Ihren Bereich noch nicht freigegeben.",
     },
     "en": {
         "title": "AI Roles Assistant",
@@ -79,8 +83,19 @@ UI_TEXT = {
         "search_down": "The search is unreachable right now – please try again later.",
         "rate": "You have asked a lot of questions just now – please wait {wait} seconds.",
         "busy": "The assistant is busy right now – please try again in a moment.",
+        "stage_from": "The AI assistant will be available for your area from {day}.",
+        "stage_later": "The AI assistant is not yet available for your area.",
     },
 }
 LANGUAGES = {"Deutsch": "de", "English": "en"}
 # The widget is narrow: its switch says DE / EN.
 SHORT_LANGUAGES = {"DE": "de", "EN": "en"}
+
+
+def stage_line(lang: str, available_from: date | None) -> str:
+    """The one line for someone the rollout has not reached yet, in their language."""
+    t = UI_TEXT[lang if lang in UI_TEXT else "de"]
+    if available_from is None:
+        return t["stage_later"]
+    day = available_from.strftime("%d.%m.%Y" if lang != "en" else "%Y-%m-%d")
+    return t["stage_from"].format(day=day)
