@@ -183,7 +183,12 @@ def seed_rollout(db_url: str, start: date) -> None:
                 )
             )
     with feedback.engine.begin() as conn:
-        for rating, comment in [(1, ""), (1, ""), (1, ""), (-1, "Tourenplanung fehlt ganz")]:
+        for rating, comment, groups in [
+            (1, "", "all,hr"),
+            (1, "", "all,hr"),
+            (1, "", "all,disposition"),
+            (-1, "Tourenplanung fehlt ganz", "all,hr"),
+        ]:
             conn.execute(
                 insert(feedback_table).values(
                     created_at=datetime(start.year, start.month, start.day, 11, tzinfo=UTC),
@@ -194,6 +199,7 @@ def seed_rollout(db_url: str, start: date) -> None:
                     mode="extractive",
                     rating=rating,
                     comment=comment,
+                    groups=groups,
                 )
             )
     audit.engine.dispose()
@@ -221,6 +227,8 @@ def test_kpis_per_stage_and_group_against_targets_with_small_groups_suppressed(t
     groups = {g["group"]: g for g in data["groups"]}
     assert groups["hr"]["users"] == 6 and groups["hr"]["kpis"]["answer_rate"]["value"] == 1.0
     assert groups["hr"]["kpis"]["median_latency_ms"]["met"] is True
+    # ratings carry the rater's groups (no user id): hr rated 2 of 3 answers up
+    assert groups["hr"]["kpis"]["thumbs_up_share"]["value"] == 0.667
     assert groups["disposition"]["suppressed"] and groups["disposition"]["note"] == TOO_FEW
     assert groups["disposition"]["users"] is None
     assert all(v["value"] is None for v in groups["disposition"]["kpis"].values())
@@ -240,3 +248,26 @@ def test_kpis_per_stage_and_group_against_targets_with_small_groups_suppressed(t
         assert "secret-" not in text  # no user ids anywhere
     assert TOO_FEW in page and "Tourenplanung fehlt ganz" in page and "<script" not in page
     assert table.startswith("\ufeff") and "Antwortquote" in table
+
+
+def test_ratings_keep_the_raters_groups_and_old_tables_get_the_column(tmp_path):
+    """A feedback table made before ratings kept groups gets the column on start; old rows have
+    none, new ones the rater's groups (never a user id)."""
+    url = f"sqlite:///{tmp_path / 'old.sqlite'}"
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "CREATE TABLE feedback (id INTEGER PRIMARY KEY, created_at DATETIME NOT NULL, "
+            "question TEXT NOT NULL, answer TEXT NOT NULL, citations TEXT NOT NULL, "
+            "answered INTEGER NOT NULL, mode VARCHAR(32) NOT NULL, rating INTEGER NOT NULL, "
+            "comment TEXT NOT NULL)"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO feedback VALUES (1, '2026-01-05 10:00:00', 'q', 'a', '[]', 1, "
+            "'extractive', 1, '')"
+        )
+    store = FeedbackStore(url)
+    new = store.add({"question": "q2", "answer": "a2"}, -1, groups={"hr", "all"})
+    with store.engine.connect() as conn:
+        rows = dict(conn.exec_driver_sql("SELECT id, groups FROM feedback").all())
+    assert rows == {1: "", new: "all,hr"}

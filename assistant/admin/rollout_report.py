@@ -3,8 +3,8 @@ what the scale-decision report for the KI-Board (board_report.py) is made of.
 
 Privacy: a figure of a group (or a stage, or a week of either) is shown only when at least
 `min_group_users` (never fewer than 5) distinct signed-in users asked in it; otherwise it says
-"zu wenige Nutzer". User ids are read only to count them and never leave this module. Ratings are
-anonymous (no user, no group), so the thumbs-up share exists per stage and week, not per group.
+"zu wenige Nutzer". User ids are read only to count them and never leave this module. Ratings
+carry the rater's groups but no user id: the thumbs-up share per group is of the group's ratings.
 """
 
 from __future__ import annotations
@@ -159,11 +159,20 @@ def _read(audit_engine: Engine, feedback_engine: Engine, rng: DateRange):
     f = feedback_table.c
     with feedback_engine.connect() as conn:
         rated = conn.execute(
-            select(f.created_at, f.rating, f.question, f.comment)
+            select(f.created_at, f.rating, f.question, f.comment, f.groups)
             .where(f.created_at >= rng.since)
             .where(f.created_at < rng.until)
         ).all()
-    return asked, [(as_utc(r.created_at).date(), r.rating, r.question, r.comment) for r in rated]
+    return asked, [
+        (
+            as_utc(r.created_at).date(),
+            r.rating,
+            r.question,
+            r.comment,
+            frozenset(g for g in (r.groups or "").split(",") if g),
+        )
+        for r in rated
+    ]
 
 
 def _figures(asked: list[_Asked], ratings: list[int] | None, gaps: int | None) -> dict:
@@ -203,10 +212,10 @@ def rollout_kpis(
     asked, rated = _read(audit_engine, feedback_engine, rng)
     least = plan.min_group_users
 
-    def within(start: date, end: date):
+    def within(start: date, end: date, group: str | None = None):
         return (
-            [x for x in asked if start <= x.day <= end],
-            [r[1] for r in rated if start <= r[0] <= end],
+            [x for x in asked if start <= x.day <= end and (group is None or group in x.groups)],
+            [r[1] for r in rated if start <= r[0] <= end and (group is None or group in r[4])],
         )
 
     stages, groups = [], []
@@ -220,8 +229,8 @@ def rollout_kpis(
         stages.append(_row(stage.name, ALL_GROUPS, start, end, in_stage, ratings, gap_count, least))
         admitted = [g for s in plan.stages[: n + 1] for g in s.groups if g != EVERYONE]
         for group in admitted:
-            mine = [x for x in in_stage if group in x.groups]
-            groups.append(_row(stage.name, group, start, end, mine, None, None, least))
+            mine, rated_by_group = within(start, end, group)
+            groups.append(_row(stage.name, group, start, end, mine, rated_by_group, None, least))
     weeks = []
     monday = rng.start - timedelta(days=rng.start.weekday())
     while monday <= rng.end:
@@ -245,8 +254,8 @@ def rollout_kpis(
         )
         # each group admitted by then, week by week (the same floor of users)
         for group in [g for s in plan.started(end) for g in s.groups if g != EVERYONE]:
-            mine = [x for x in in_week if group in x.groups]
-            weeks.append(_row(label, group, start, end, mine, None, None, least))
+            mine, rated_by_group = within(start, end, group)
+            weeks.append(_row(label, group, start, end, mine, rated_by_group, None, least))
         monday += timedelta(days=7)
     totals = {
         "users": len({x.user for x in asked if x.user}),
@@ -258,7 +267,7 @@ def rollout_kpis(
         totals["users"] = None
     incidents = [
         {"date": day.isoformat(), "question": question, "comment": comment}
-        for day, rating, question, comment in sorted(rated, reverse=True)
+        for day, rating, question, comment, _ in sorted(rated, key=lambda r: r[:4], reverse=True)
         if rating < 0 and (comment or "").strip()
     ][:20]
     current = plan.current(today or rng.end)

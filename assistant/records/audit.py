@@ -17,15 +17,12 @@ from sqlalchemy import (
     Text,
     delete,
     insert,
-    inspect,
     select,
-    text,
 )
-from sqlalchemy.exc import DBAPIError
 
 from assistant.answering.answer import Answer
 from assistant.identity import Identity
-from assistant.store.database import create_tables, make_engine
+from assistant.store.database import add_columns, create_tables, make_engine
 
 metadata = MetaData()
 
@@ -51,24 +48,8 @@ _ADDED_COLUMNS = {"latency_ms": "INTEGER"}
 
 
 def add_missing_columns(engine) -> list[str]:
-    """Bring an existing audit_log table up to date (idempotent, SQLite and PostgreSQL; safe
-    when several processes start together); returns the columns it added."""
-
-    def present() -> set[str]:
-        return {c["name"] for c in inspect(engine).get_columns(audit_table.name)}
-
-    added = []
-    for name, sql_type in _ADDED_COLUMNS.items():
-        if name in present():
-            continue
-        try:
-            with engine.begin() as conn:
-                conn.execute(text(f"ALTER TABLE {audit_table.name} ADD COLUMN {name} {sql_type}"))
-            added.append(name)
-        except DBAPIError:
-            if name not in present():  # not a concurrent start that added it first
-                raise
-    return added
+    """Bring an existing audit_log table up to date; returns the columns it added."""
+    return add_columns(engine, audit_table.name, _ADDED_COLUMNS)
 
 
 class AuditLog:

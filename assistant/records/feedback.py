@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from sqlalchemy import (
@@ -20,7 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from assistant.store.database import create_tables, make_engine
+from assistant.store.database import add_columns, create_tables, make_engine
 
 metadata = MetaData()
 
@@ -36,7 +37,14 @@ feedback_table = Table(
     Column("mode", String(32), nullable=False),
     Column("rating", Integer, nullable=False),  # +1 thumbs up, -1 thumbs down
     Column("comment", Text, nullable=False, default=""),
+    # The asker's audience groups (comma-separated, no user id): the rollout's thumbs-up share
+    # per group. Empty in rows written before it was kept.
+    Column("groups", String(500), nullable=False, default=""),
 )
+
+
+# Columns added after the first release: tables made before them get them on start.
+_ADDED_COLUMNS = {"groups": "VARCHAR(500) NOT NULL DEFAULT ''"}
 
 
 class FeedbackError(RuntimeError):
@@ -54,8 +62,9 @@ class FeedbackStore:
     def __init__(self, url: str) -> None:
         self.engine: Engine = make_engine(url)
         create_tables(self.engine, metadata)
+        add_columns(self.engine, feedback_table.name, _ADDED_COLUMNS)
 
-    def add(self, answer: dict, rating: int, comment: str = "") -> int:
+    def add(self, answer: dict, rating: int, comment: str = "", groups: Iterable[str] = ()) -> int:
         """Store one rating of an answer (the dict of Answer.as_dict()); returns its id.
         FeedbackError when the store cannot be written."""
         if rating not in (1, -1):
@@ -69,6 +78,7 @@ class FeedbackStore:
             "mode": answer.get("mode", "extractive"),
             "rating": rating,
             "comment": comment.strip()[:2000],
+            "groups": ",".join(sorted(groups))[:500],
         }
         try:
             with self.engine.begin() as conn:

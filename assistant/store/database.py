@@ -8,9 +8,9 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import MetaData, create_engine, event, text
+from sqlalchemy import MetaData, create_engine, event, inspect, text
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 log = logging.getLogger(__name__)
 
@@ -81,3 +81,24 @@ def create_tables(engine: Engine, metadata: MetaData) -> None:
         return
     with advisory_lock(engine, "assistant/create-tables"):
         metadata.create_all(engine)
+
+
+def add_columns(engine: Engine, table: str, columns: dict[str, str]) -> list[str]:
+    """Add the columns a table made by an earlier release lacks (idempotent, SQLite and
+    PostgreSQL; safe when several processes start together); returns the columns it added."""
+
+    def present() -> set[str]:
+        return {c["name"] for c in inspect(engine).get_columns(table)}
+
+    added = []
+    for name, sql_type in columns.items():
+        if name in present():
+            continue
+        try:
+            with engine.begin() as conn:
+                conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {name} {sql_type}"))
+            added.append(name)
+        except DBAPIError:
+            if name not in present():  # not a concurrent start that added it first
+                raise
+    return added

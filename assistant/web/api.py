@@ -153,7 +153,7 @@ def api_router(runtime: Runtime) -> APIRouter:
             "mode": body.mode,
         }
         try:
-            return {"id": runtime.feedback.add(answer, body.rating, body.comment)}
+            return {"id": runtime.feedback.add(answer, body.rating, body.comment, who.groups)}
         except FeedbackError as exc:
             log.error("%s", exc)
             raise HTTPException(503, detail=str(exc)) from exc

@@ -183,7 +183,7 @@ class ChatHandlers:
 
     # --- ratings -------------------------------------------------------------------------------
 
-    def rate(self, turns: list, lang: str, data: gr.LikeData):
+    def rate(self, turns: list, lang: str, who, data: gr.LikeData):
         # The rated chat message identifies its turn (see answer_question).
         index = data.index if isinstance(data.index, int) else data.index[0]
         turn = next((t for t in turns if t.get("message") == index), None)
@@ -192,7 +192,9 @@ class ChatHandlers:
         if data.liked not in (True, False):  # un-liking: nothing to store
             return None, gr.update(visible=False)
         try:
-            feedback_id = self.runtime.feedback.add(turn["answer"], 1 if data.liked else -1)
+            groups = who.groups if isinstance(who, Identity) else ()
+            rating = 1 if data.liked else -1
+            feedback_id = self.runtime.feedback.add(turn["answer"], rating, groups=groups)
         except FeedbackError as exc:
             log.error("%s", exc)
             gr.Warning(UI_TEXT[lang]["feedback_failed"])

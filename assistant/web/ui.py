@@ -226,7 +226,7 @@ def _wire_questions(p: Page, h: ChatHandlers) -> None:
 
 
 def _wire_feedback(p: Page, h: ChatHandlers) -> None:
-    p.chatbot.like(h.rate, [p.turns, p.lang], [p.feedback_id, p.comment_row], api_name=False)
+    p.chatbot.like(h.rate, [p.turns, p.lang, p.who], [p.feedback_id, p.comment_row], api_name=False)
     p.comment_send.click(
         h.send_comment,
         [p.feedback_id, p.comment, p.lang],

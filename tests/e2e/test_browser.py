@@ -228,6 +228,8 @@ def test_thumbs_down_with_comment_is_stored(browser_server, page, screenshot):
     assert row["answered"] == 1 and row["answer"]
     citations = json.loads(row["citations"])
     assert citations and citations[0]["source"]
+    # the rater's groups (an anonymous reader: everyone's at most), never a user id
+    assert row["groups"] in ("", "all") and "user_id" not in row
 
 
 # --- 4. clear, language switch, browser language -------------------------------------------------
