@@ -143,7 +143,7 @@ def report_html(kpis: RolloutKpis, generated: str = "") -> str:
 <h2>Je Stufe</h2>{_kpi_table(kpis.stages, t, False)}
 <h2>Je Gruppe</h2>{_kpi_table(kpis.groups, t, True)}
 <p class="muted">Gruppenzahlen erst ab {kpis.plan.min_group_users} verschiedenen Nutzern; Bewertungen
-sind anonym und daher nur je Stufe ausgewiesen.</p>
+zählen für die Gruppen der Bewertenden (ohne Nutzerkennung).</p>
 <h2>Verlauf je Woche</h2>{_kpi_table(kpis.weeks, t, True)}
 <h2>Wichtigste Wissenslücken</h2><table><tr><th>Frage</th><th>Anzahl</th><th>Dokument</th>
 <th>Verantwortlich</th></tr>{gaps}</table>
