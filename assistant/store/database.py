@@ -10,7 +10,7 @@ from contextlib import contextmanager
 
 from sqlalchemy import MetaData, create_engine, event, inspect, text
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
 log = logging.getLogger(__name__)
 
@@ -74,10 +74,18 @@ def advisory_lock(engine: Engine, name: str, *, wait: bool = True) -> Iterator[b
 
 
 def create_tables(engine: Engine, metadata: MetaData) -> None:
-    """metadata.create_all, safe when several processes start together on an empty PostgreSQL
-    database (two concurrent CREATE TABLEs of one name fail one of them)."""
+    """metadata.create_all, safe when several processes start together on an empty database
+    (two concurrent CREATE TABLEs of one name fail one of them)."""
     if not is_shared(engine):
-        metadata.create_all(engine)
+        # One SQLite file, several processes starting: another may create a table between
+        # create_all's check and its CREATE; the next pass finds it there.
+        for attempt in range(3):
+            try:
+                metadata.create_all(engine)
+                return
+            except OperationalError as exc:
+                if "already exists" not in str(exc) or attempt == 2:
+                    raise
         return
     with advisory_lock(engine, "assistant/create-tables"):
         metadata.create_all(engine)

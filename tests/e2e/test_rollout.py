@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 from conftest import write_markdown
+from playwright.sync_api import expect
 from test_rollout import pilot_plan, seed_rollout
 
 from e2e.conftest import JWT_SECRET, make_token, start_server
@@ -220,15 +221,22 @@ def test_hr_sets_the_stages_in_the_admin_tab(replicas, new_context):
     )
     page.get_by_role("tab", name="Einführung").click()
     page.locator("#rollout-links a").first.wait_for(state="visible")
-    for col, text in enumerate(["Pilot", "hr, disposition", PILOT_START.isoformat()]):
-        page.locator(f"#rollout-stages [data-testid='cell-0-{col}']").dblclick()
+
+    def edit(table: str, col: int, text: str) -> None:
+        cell = page.locator(f"#{table} [data-testid='cell-0-{col}']")
+        cell.dblclick()
+        # type only once the cell's editor has the focus (else the first key is lost)
+        expect(cell.locator("input, textarea").first).to_be_focused(timeout=30_000)
         page.keyboard.type(text)
         page.keyboard.press("Enter")
-    page.locator("#rollout-targets [data-testid='cell-0-1']").dblclick()
-    page.keyboard.type("0,8")  # a German decimal comma is read as a number
-    page.keyboard.press("Enter")
+        # the table holds the value before the next edit (a loaded machine is slow to commit it)
+        expect(cell).to_contain_text(text, timeout=30_000)
+
+    for col, text in enumerate(["Pilot", "hr, disposition", PILOT_START.isoformat()]):
+        edit("rollout-stages", col, text)
+    edit("rollout-targets", 1, "0,8")  # a German decimal comma is read as a number
     page.locator("#rollout-save").click()
-    page.get_by_text("Gespeichert.").wait_for(state="visible")
+    expect(page.locator("#rollout-saved")).to_contain_text("Gespeichert.", timeout=60_000)
     plan = httpx.get(f"{b}/api/admin/rollout", headers=ADMIN).json()["plan"]
     assert plan["stages"] == [
         {"name": "Pilot", "groups": ["disposition", "hr"], "start": PILOT_START.isoformat()}
