@@ -33,6 +33,7 @@ QUESTION_SETS = (
     "dev-employee",
     "test-unseen-3",
     "test-unseen-4",
+    "test-unseen-5",
 )
 
 
