@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+from langchain_core.documents import Document
 
 from assistant.answering.answer import (
     REFUSAL,
@@ -17,6 +18,7 @@ from assistant.answering.answer import (
 )
 from assistant.answering.answerability import DEFAULT_MODEL
 from assistant.answering.pipeline import QuestionError, build_assistant, clean_question
+from assistant.ingest.chunking import unit_documents
 from assistant.ingest.units import Unit
 
 
@@ -167,6 +169,45 @@ def test_split_units_bullets_sentences_rows_and_facts():
         Unit("Version 1.1", "fact", 3),
         Unit("Verantwortlich: Personal", "fact", 3),
     ]
+
+
+def test_page_furniture_and_captions_are_no_units_to_search_or_quote():
+    text = (
+        "Nordwerk Logistik GmbH · Rollenprofil für Führungsfunktionen\n\n"
+        "Datenschutzbeauftragte: Anke Reimers · Version 1.1\n\n"
+        "Grafik: WK Personalberatung\n\nJa.\n- Scrum\n- Kanban"
+    )
+    furniture = [u.text for u in split_units(text) if u.furniture]
+    assert furniture == [
+        "Nordwerk Logistik GmbH",
+        "Rollenprofil für Führungsfunktionen",
+        "Grafik: WK Personalberatung",
+    ]
+    chunk = Document(
+        page_content=f"Rollenprofil CAIO\n{text}",
+        metadata={"chunk_key": "k1", "source": "rollen/caio.docx", "title": "Rollenprofil"},
+    )
+    searched = [d.page_content.split("\n", 1)[1] for d in unit_documents([chunk])]
+    assert searched == [
+        "Datenschutzbeauftragte: Anke Reimers",
+        "Version 1.1",
+        "Ja.",
+        "Scrum",
+        "Kanban",
+    ]
+    # The positions stay those of split_units, so a matched unit is still the one quoted.
+    assert [d.metadata["position"] for d in unit_documents([chunk])] == [2, 3, 5, 6, 7]
+
+
+def test_no_answer_quotes_page_furniture(real_assistant):
+    """The role profile's header lines ("Nordwerk Logistik GmbH") embed as its title and used
+    to be quoted for questions about the CAIO."""
+    for question in ("How often does the CAIO meet with the works council?", "Was macht die CAIO?"):
+        answer = real_assistant.ask(question)
+        check_citations(answer)
+        quoted = [q for c in answer.citations for q in c.quoted]
+        assert quoted and not any(Unit(q, "fact", 0).furniture for q in quoted)
+        assert "Nordwerk Logistik GmbH [" not in answer.answer
 
 
 @pytest.mark.parametrize(

@@ -359,7 +359,7 @@ class ExtractiveAnswerer:
         vectors; word overlap breaks ties), a short list whole when the question asks for one,
         and the sentence that introduces a quoted list."""
         if len(units) <= limit:
-            return units
+            return [u for u in units if not u.furniture]
         matched = {pos: cos for pos, cos in passage.matched if pos < len(units)}
         overlap = [len(question_stems & set(stems(u.text))) for u in units]
         if matched:
@@ -384,7 +384,7 @@ class ExtractiveAnswerer:
                 chosen.add(i - 1)
             if units[i].kind == "row":  # a table row is read with its table's header row
                 chosen.add(next(j for j, u in enumerate(units) if u.block == units[i].block))
-        return [units[i] for i in sorted(chosen)]
+        return [units[i] for i in sorted(chosen) if not units[i].furniture]
 
 
 def _omitted(units: list[Unit], picked: list[Unit]) -> int:

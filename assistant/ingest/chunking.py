@@ -86,6 +86,8 @@ def unit_documents(chunks: list[Document]) -> list[Document]:
         shared = {k: chunk.metadata[k] for k in _UNIT_FIELDS if k in chunk.metadata}
         shared |= {k: v for k, v in chunk.metadata.items() if k.startswith(AUDIENCE_PREFIX)}
         for position, unit in enumerate(split_units(passage or context)):
+            if unit.furniture:  # searched, it would match every question about the document
+                continue
             units.append(
                 Document(
                     page_content=f"{context}\n{unit.text}",

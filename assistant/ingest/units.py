@@ -21,6 +21,12 @@ _NO_SENTENCE_END = re.compile(
     r"ggf|evtl|inkl|usw|etc|Mio|Mrd|Tel|e\.\s?g|i\.\s?e|Mr|Mrs|Ms|St|No|Fig|approx|incl|vs)\.$"
 )
 _BULLET = re.compile(r"^([-*•]|\d{1,2}[.)])\s+")
+_WORDS = re.compile(r"[^\W\d_]+")
+MIN_WORDS = 4  # a sentence or fact line with fewer words and no figure is page furniture
+_CAPTION = re.compile(
+    r"^\W*(grafik|abbildung|abb\.|bild|quelle|foto|figure|fig\.|image|source|photo)\s*\d*\s*:",
+    re.IGNORECASE,
+)
 _FACTS = re.compile(r"\s+·\s+")  # "Gültig ab: 1. Mai · Version 2 · Verantwortlich: …"
 
 
@@ -36,6 +42,23 @@ class Unit:
     def listed(self) -> bool:
         """Part of a list or table (kept whole, or its omissions counted)."""
         return self.kind in ("bullet", "row")
+
+    @property
+    def furniture(self) -> bool:
+        """A line that states nothing: a company name or a document kind under a title
+        ("Nordwerk Logistik GmbH", "Rollenprofil für Führungsfunktionen"). Under its heading
+        path such a line embeds as the title itself and would match every question about the
+        document; it is neither searched nor quoted. Nor is a figure's caption or source line
+        ("Grafik: …", "Quelle: …"). A short line with a figure ("Version 1.1"),
+        a sentence ("Ja.") or an item of a list is content."""
+        if _CAPTION.match(self.text):
+            return True
+        return (
+            self.kind in ("sentence", "fact")
+            and len(_WORDS.findall(self.text)) < MIN_WORDS
+            and not re.search(r"[\d@:]", self.text)  # "Datenschutzbeauftragte: Anke Reimers"
+            and not self.text.rstrip().endswith((".", "!", "?"))
+        )
 
 
 def split_units(text: str) -> list[Unit]:
