@@ -103,6 +103,15 @@ class Settings(BaseSettings):
     bm25_weight: float = Field(
         0.3, ge=0, le=1, description="Weight of the BM25 keyword score in the fusion."
     )
+    bm25_k1: float = Field(1.2, ge=0, le=3, description="BM25 term-frequency saturation (k1).")
+    bm25_b: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="BM25 length normalisation (b): at 0.75 (the textbook value) a short "
+        "section that merely names the question's words (a document's 'About this page') "
+        "outranked the section that answers; 0.5 ranked best on the tuning sets.",
+    )
     cross_lingual_bonus: float = Field(
         0.04,
         ge=0,

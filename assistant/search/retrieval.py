@@ -92,6 +92,7 @@ class _Snapshot:
         language: str,
         unit_count: int = 0,
         previous: _Snapshot | None = None,
+        bm25: tuple[float, float] = (1.2, 0.5),
     ) -> None:
         self.unit_count = unit_count
         for meta in metadatas:
@@ -112,7 +113,7 @@ class _Snapshot:
         self.languages = np.array([m["language"] for m in metadatas], dtype=object)
         self.versions = Versions(metadatas)
         self._masks: dict[frozenset[str], np.ndarray] = {}
-        self.bm25 = bm25s.BM25()
+        self.bm25 = bm25s.BM25(k1=bm25[0], b=bm25[1])
         tokens = _chunk_stems(ids, contents, metadatas, previous)
         # Stems hold no spaces (they are made of word characters): one compact string per chunk.
         self.stems: list[str] = [" ".join(chunk_tokens) for chunk_tokens in tokens]
@@ -207,6 +208,7 @@ class HybridRetriever:
                     self.settings.corpus_language,
                     self.kb.unit_count(),
                     previous=self._snapshot_cache,
+                    bm25=(self.settings.bm25_k1, self.settings.bm25_b),
                 )
                 self._snapshot_version = version
                 log.info(
