@@ -12,7 +12,7 @@ reflect questions the model was not fitted on:
 - hedge_below: the widest band above it in which most questions are unanswerable (the "no clear
   match" notice is right more often than not there); none if there is no such band.
 
-The held-out set (eval/test-unseen-3.yaml) is never read here. Without --write it only reports.
+The held-out set (eval/test-unseen-5.yaml) is never read here. Without --write it only reports.
 """
 
 from __future__ import annotations
@@ -40,7 +40,15 @@ from assistant.evaluation.harness import load_golden  # noqa: E402
 from assistant.search.lexical import DEFAULT_GLOSSARY, Glossary  # noqa: E402
 from assistant.search.retrieval import HybridRetriever  # noqa: E402
 
-TUNING_SETS = ("golden", "holdout", "test-fresh", "test-fresh-2", "dev-employee")
+TUNING_SETS = (
+    "golden",
+    "holdout",
+    "test-fresh",
+    "test-fresh-2",
+    "dev-employee",
+    "test-unseen-3",
+    "test-unseen-4",
+)
 MAX_FALSE_REFUSALS = 0.03
 L2 = 0.5
 
