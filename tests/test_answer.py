@@ -17,7 +17,12 @@ from assistant.answering.answer import (
     split_units,
 )
 from assistant.answering.answerability import DEFAULT_MODEL
-from assistant.answering.pipeline import QuestionError, build_assistant, clean_question
+from assistant.answering.pipeline import (
+    QuestionError,
+    build_assistant,
+    clean_question,
+    part_queries,
+)
 from assistant.ingest.chunking import unit_documents
 from assistant.ingest.units import Unit
 
@@ -259,3 +264,24 @@ def test_control_and_bidi_characters_removed():
 )
 def test_dates_ordinals_and_abbreviations_do_not_end_a_sentence(text, expected):
     assert split_sentences(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("question", "parts"),
+    [
+        (
+            "Wie lange werden NordGPT-Chats gespeichert und wer genehmigt neue KI-Anwendungen?",
+            ["Wie lange werden NordGPT-Chats gespeichert", "wer genehmigt neue KI-Anwendungen?"],
+        ),
+        (
+            "Wie lange dauert die NordGPT-Schulung und wer muss sie machen?",
+            ["Wie lange dauert die NordGPT-Schulung", "wer muss sie machen? NordGPT"],
+        ),
+        (
+            "How long are NordGPT chats kept and who can see them?",
+            ["How long are NordGPT chats kept", "who can see them? NordGPT"],
+        ),
+    ],
+)
+def test_a_part_borrows_the_questions_names_only_when_it_refers_back(question, parts):
+    assert part_queries(question) == parts

@@ -8,9 +8,10 @@ role. So the decision combines a few signals, each general (none is about one qu
   `margin` over the next passage (a question that matches everything a little answers nothing);
 - `coverage`: how much of the question's wording (weighted by rarity among the documents the
   reader may see) the best-matching units and their headings carry;
-- `unknown_name`: a name in the question that no document the reader may see contains: a product
-  or acronym (NordGPT, DSFA), or in an English question any capitalised word after the first
-  (English capitalises names, not nouns);
+- `unknown_name`: a name in the question that no document the reader may see contains, in any
+  spelling (a typo of a word they use is known) or glossary equivalent (DPIA for DSFA): a product
+  or acronym (NordGPT, DSFA), or in an English question any capitalised word that does not start
+  a sentence (English capitalises names, not nouns);
 - `unknown_noun`: the same for a capitalised word of a German question (nouns, weaker);
 - `no_amount`: the question asks what something costs, and none of the three best-matching units names
   an amount;
@@ -46,6 +47,8 @@ FEATURES = (
 )
 DEFAULT_MODEL = Path(__file__).with_name("answerability.json")
 _NAME = re.compile(r"[A-ZÄÖÜ][\wÄÖÜäöüß-]{2,}")
+# A capital after this starts a sentence ("… on Monday. She asked …"); it names nothing.
+_SENTENCE_START = re.compile(r"(^|[.!?:;–-]\s+|[\"„“(]\s*)\W*$")
 TOP_UNITS = 5
 
 
@@ -116,11 +119,11 @@ def features(question: Question, passages: list[Passage], lexicon: Lexicon) -> t
         present = set(stems(text))
         return sum(lexicon.idf(t) for t in question_stems if t in present) / total
 
-    def unknown(word: str) -> bool:
-        found = stems(word)
-        return bool(found) and all(lexicon.frequency(t) == 0 for t in found)
-
-    capitalised = [w for i, w in enumerate(_NAME.findall(question.text)) if i > 0]
+    capitalised = [
+        m.group(0)
+        for m in _NAME.finditer(question.text)
+        if not _SENTENCE_START.search(question.text[: m.start()])
+    ]
     names = list(question.entities) + (capitalised if question.language == "en" else [])
     nouns = capitalised if question.language != "en" else []
     texts = [text for text, _ in units]
@@ -128,8 +131,8 @@ def features(question: Question, passages: list[Passage], lexicon: Lexicon) -> t
         dense[0],
         dense[0] - (dense[1] if len(dense) > 1 else 0.0),
         max((coverage(f"{context} {text}") for text, context in units), default=0.0),
-        float(any(unknown(w) for w in names)),
-        float(any(unknown(w) for w in nouns if w not in question.entities)),
+        float(any(lexicon.unknown(w) for w in names)),
+        float(any(lexicon.unknown(w) for w in nouns if w not in question.entities)),
         float(question.wants_money and not any(MONEY_VALUE.search(t) for t in texts[:3])),
         float(question.language == "en"),
     )

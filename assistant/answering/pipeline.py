@@ -28,7 +28,7 @@ from assistant.answering.generation import (
 )
 from assistant.answering.question import analyse
 from assistant.config import Settings
-from assistant.search.lexical import DEFAULT_GLOSSARY, Glossary, detect_language
+from assistant.search.lexical import DEFAULT_GLOSSARY, Glossary, detect_language, stems
 from assistant.search.retrieval import PUBLIC, HybridRetriever, Passage
 from assistant.search.validity import outdated_notice
 from assistant.store.embeddings import build_embeddings
@@ -176,14 +176,27 @@ class Assistant:
         return relevant + [c for c in children if c.id not in seen]
 
 
+# A part that refers back to the question's subject ("… und wer muss sie machen?", "… and who
+# approves it?") or names almost nothing of its own.
+_REFERS_BACK = re.compile(
+    r"\b(sie|er|ihn|ihm|ihr|ihre\w*|sein\w*|das|dies\w*|dafür|dazu|dabei|damit|davon|"
+    r"it|its|they|them|their|this|that|these|those)\b",
+    re.IGNORECASE,
+)
+
+
 def part_queries(question: str) -> list[str]:
     """One search per part of a multi-part question ("Wie lange dauert die Schulung und wer muss
-    sie machen?"); a part that does not name the question's tools and roles borrows them."""
+    sie machen?"). A part that refers back to the question's subject, or names fewer than two
+    things of its own, borrows the tools and roles the question names; a part with a subject of
+    its own ("… und wer genehmigt neue KI-Anwendungen?") is searched as it is."""
     q = analyse(question)
-    return [
-        " ".join([part, *(e for e in q.entities if e.lower() not in part.lower())])
-        for part in q.parts
-    ]
+    queries = []
+    for part in q.parts:
+        borrow = _REFERS_BACK.search(part) or len(set(stems(part))) < 2
+        names = [e for e in q.entities if e.lower() not in part.lower()] if borrow else []
+        queries.append(" ".join([part, *names]))
+    return queries
 
 
 def build_knowledge_base(settings: Settings) -> KnowledgeBase:

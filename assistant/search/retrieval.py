@@ -12,6 +12,7 @@ kept separately: it is the absolute signal behind the "not in the knowledge base
 
 from __future__ import annotations
 
+import difflib
 import logging
 import math
 import threading
@@ -74,9 +75,19 @@ class Lexicon:
 
     chunks: int
     frequency: Callable[[str], int]
+    # Whether the reader's documents know a word another way: a glossary equivalent they use
+    # (DPIA for DSFA) or a near spelling of one of their words (NordGTP for NordGPT).
+    knows: Callable[[str], bool] = lambda word: False
 
     def idf(self, token: str) -> float:
         return math.log(1 + self.chunks / (1 + self.frequency(token)))
+
+    def unknown(self, word: str) -> bool:
+        """A word none of the reader's documents uses, in any spelling or equivalent."""
+        found = stems(word)
+        if not found or any(self.frequency(t) for t in found):
+            return False
+        return not self.knows(word)
 
 
 class _Snapshot:
@@ -125,6 +136,7 @@ class _Snapshot:
             for token in set(chunk_tokens):
                 postings.setdefault(token, []).append(position)
         self.postings = {t: np.array(p, dtype=np.int32) for t, p in postings.items()}
+        self.vocabulary = sorted(self.postings)
         self.unit = vectors / (np.linalg.norm(vectors, axis=-1, keepdims=True) + 1e-12)
 
     def mask(self, groups: frozenset[str]) -> np.ndarray:
@@ -221,10 +233,25 @@ class HybridRetriever:
     def lexicon(self, groups: frozenset[str] = PUBLIC) -> Lexicon:
         """How common words are among the chunks these groups may read."""
         snapshot = self._snapshot()
-        return Lexicon(
-            int(snapshot.mask(groups).sum()),
-            lambda token: snapshot.document_frequency(token, groups),
-        )
+
+        def frequency(token: str) -> int:
+            return snapshot.document_frequency(token, groups)
+
+        def knows(word: str) -> bool:
+            if word.endswith("s") and word[:-1].isupper():  # "POs": the plural of an acronym
+                word = word[:-1]
+            bridged = stems(" ".join([word, *self.glossary.equivalents(word)]))
+            if any(frequency(t) for t in bridged):
+                return True
+            # A typo of a word they use: a close spelling of a stem (long words only; short ones
+            # are too close to each other to tell).
+            stem = stems(word)[0] if stems(word) else ""
+            if len(stem) < 5:
+                return False
+            close = difflib.get_close_matches(stem, snapshot.vocabulary, n=3, cutoff=0.8)
+            return any(frequency(t) for t in close)
+
+        return Lexicon(int(snapshot.mask(groups).sum()), frequency, knows)
 
     def readable(self, source: str, groups: frozenset[str]) -> bool:
         """Whether the reader may see anything of a stored document."""
