@@ -260,8 +260,8 @@ class Settings(BaseSettings):
     )
     session_secret: SecretStr = Field(
         SecretStr(""),
-        description="Key that signs links to restricted documents (set the same on every "
-        "replica; empty = a random key per process).",
+        description="Key that signs links to restricted documents and admin session cookies "
+        "(set the same on every replica; empty = a random key per process).",
     )
     admin_group: str = Field(
         "admin",
