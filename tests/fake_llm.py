@@ -5,6 +5,7 @@ For tests of code that calls an LLM over HTTP, without a model:
     with FakeLLM(Reply.ok("Hallo!")) as llm:
         client = OpenAI(base_url=llm.openai_url, api_key="x")   # Ollama: host=llm.url
         llm.script(HTTP500, Reply.ok("second try"))             # next replies; the last repeats
+        llm.script(Reply.http(503), Reply.http(400))            # any HTTP error status
         ...
         assert llm.requests[-1]["messages"][0]["content"] == "..."
 
@@ -29,13 +30,14 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-FAULTS = frozenset({"http500", "hang", "garbage", "empty", "truncated", "slow"})
+FAULTS = frozenset({"http500", "http", "hang", "garbage", "empty", "truncated", "slow"})
 MODEL = "fake:latest"
 
 
 @dataclass(frozen=True)
 class Reply:
-    """One scripted answer. `fault`: None (answer `text`), "http500" (500 + JSON error), "hang"
+    """One scripted answer. `fault`: None (answer `text`), "http500" (500 + JSON error), "http"
+    (`status` + JSON error), "hang"
     (never answer until close()), "garbage" (200 but not JSON), "empty" (well-formed, content ""),
     "truncated" (half the stream then a cut; non-streaming: short body), "slow" (wait `delay_s`)."""
 
@@ -43,6 +45,7 @@ class Reply:
     fault: str | None = None
     delay_s: float = 0.0
     chunk_delay_s: float = 0.0  # pause before each streamed chunk (a model generating slowly)
+    status: int = 500  # the HTTP status of an "http" fault
 
     def __post_init__(self) -> None:
         if self.fault is not None and self.fault not in FAULTS:
@@ -55,6 +58,11 @@ class Reply:
     @classmethod
     def slow(cls, text: str, delay_s: float) -> Reply:
         return cls(text=text, fault="slow", delay_s=delay_s)
+
+    @classmethod
+    def http(cls, status: int) -> Reply:
+        """An HTTP error answer: 503 (overloaded), 429 (rate limited), 400 (bad request), ..."""
+        return cls(fault="http", status=status)
 
 
 HTTP500 = Reply(fault="http500")
@@ -174,9 +182,10 @@ class _Handler(BaseHTTPRequestHandler):
             closed.wait()
             self.close_connection = True
             return  # no answer at all
-        if reply.fault == "http500":
-            error = {"message": "scripted failure", "type": "server_error"}
-            self._json(500, {"error": error if openai else "scripted failure"})
+        if reply.fault in ("http500", "http"):
+            kind = "server_error" if reply.status >= 500 else "invalid_request_error"
+            error = {"message": "scripted failure", "type": kind}
+            self._json(reply.status, {"error": error if openai else "scripted failure"})
             return
         text = "" if reply.fault == "empty" else reply.text
         model = body.get("model") or MODEL
