@@ -65,7 +65,10 @@ class Settings(BaseSettings):
     )
     embedding_api_key: str = Field("", description="API key for the embedding endpoint, if any.")
     embedding_timeout_s: float = Field(
-        30.0, gt=0, description="Timeout for one call to the embedding endpoint (seconds)."
+        30.0,
+        gt=0,
+        description="Timeout for one call to the embedding endpoint (seconds); a transient "
+        "failure (unreachable, 5xx, 429) is tried twice more, with backoff.",
     )
 
     # index

@@ -10,7 +10,8 @@ For tests of code that calls an LLM over HTTP, without a model:
         assert llm.requests[-1]["messages"][0]["content"] == "..."
 
 Routes: POST /v1/chat/completions (SSE when "stream": true), GET /v1/models, POST /api/chat
-(NDJSON unless "stream": false, as in Ollama), GET /api/tags, GET /api/version; others are 404.
+(NDJSON unless "stream": false, as in Ollama), GET /api/tags, GET /api/version, and POST
+/v1/embeddings (a small made-up vector per input, the reply's text ignored); others are 404.
 Streams are close-delimited (HTTP/1.1, `Connection: close`, no Content-Length); every response
 closes its connection. A reply may fail on purpose: see `Reply.fault`. Standard library only.
 """
@@ -161,7 +162,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(404, {"error": f"no route GET {self.path}"})
 
     def do_POST(self) -> None:
-        if self.path not in ("/v1/chat/completions", "/api/chat"):
+        if self.path not in ("/v1/chat/completions", "/api/chat", "/v1/embeddings"):
             self._json(404, {"error": f"no route POST {self.path}"})
             return
         raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -171,7 +172,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(400, {"error": "request body is not JSON"})
             return
         openai = self.path.startswith("/v1/")
-        stream = bool(body.get("stream", not openai))  # Ollama streams unless told not to
+        # Ollama streams unless told not to; embeddings never stream.
+        stream = bool(body.get("stream", not openai)) and self.path != "/v1/embeddings"
         reply = self.server.fake.next_reply(body)
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the client gave up
             self._answer(reply, body, openai, stream)
@@ -194,7 +196,12 @@ class _Handler(BaseHTTPRequestHandler):
         elif reply.fault == "garbage":
             self._send(200, "application/json", b"not json at all {{{")
         else:
-            payload = _openai_full(model, text, body) if openai else _ollama_line(model, text, body)
+            if self.path == "/v1/embeddings":
+                payload = _openai_embeddings(model, body)
+            elif openai:
+                payload = _openai_full(model, text, body)
+            else:
+                payload = _ollama_line(model, text, body)
             data = json.dumps(payload).encode()
             if reply.fault == "truncated":  # promise twice the bytes we send, then cut
                 self._send(200, "application/json", data, length=2 * len(data))
@@ -267,6 +274,18 @@ def _openai_full(model: str, text: str, body: dict) -> dict:
         ],
         "usage": _usage(body, text),
     }
+
+
+def _openai_embeddings(model: str, body: dict) -> dict:
+    """One vector per input: its length in characters, its position, and 1.0."""
+    texts = body.get("input") or []
+    texts = [texts] if isinstance(texts, str) else texts
+    data = [
+        {"object": "embedding", "index": i, "embedding": [float(len(str(t))), float(i), 1.0]}
+        for i, t in enumerate(texts)
+    ]
+    usage = {"prompt_tokens": len(texts), "total_tokens": len(texts)}
+    return {"object": "list", "data": data, "model": model, "usage": usage}
 
 
 def _openai_stream(model: str, parts: list[str], body: dict) -> list[dict]:
