@@ -95,14 +95,12 @@ def _trusted(address: str | None, settings: Settings) -> bool:
         ip = ipaddress.ip_address(address)
     except ValueError:
         return False
-    for entry in settings.trusted_proxies.split(","):
-        entry = entry.strip()
-        if entry:
-            try:
-                if ip in ipaddress.ip_network(entry, strict=False):
-                    return True
-            except ValueError:
-                continue
+    for entry in settings.trusted_proxies:
+        try:
+            if ip in ipaddress.ip_network(entry, strict=False):
+                return True
+        except ValueError:
+            continue
     return False
 
 
@@ -134,8 +132,8 @@ def from_proxy(headers, client: str | None, settings: Settings) -> Identity | No
 def login_users(settings: Settings) -> dict[str, tuple[str, frozenset[str]]]:
     """user -> (password, groups) from ASSISTANT_LOGIN_USERS."""
     users = {}
-    for entry in settings.login_users.get_secret_value().split(","):
-        parts = entry.strip().split(":")
+    for entry in settings.login_users:
+        parts = entry.get_secret_value().split(":")
         if len(parts) >= 2 and parts[0]:
             groups = parts[2].split("|") if len(parts) > 2 else []
             users[parts[0]] = (parts[1], reader_groups(groups))

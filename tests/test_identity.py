@@ -20,6 +20,7 @@ from assistant.identity import (
     IdentityError,
     LinkSigner,
     from_proxy,
+    login_users,
     resolve,
     verify_token,
 )
@@ -86,6 +87,14 @@ def test_proxy_headers_need_a_trusted_address(tmp_path):
     assert from_proxy(headers, "192.168.1.6", settings) is None
     assert from_proxy(headers, None, settings) is None
     assert resolve(headers, "8.8.8.8", settings) == ANONYMOUS
+
+
+def test_login_users_come_from_the_list_setting(tmp_path):
+    settings = make_settings(tmp_path, tmp_path, login_users="anna:geheim:hr|management, ben:pw")
+    users = login_users(settings)
+    assert users["anna"] == ("geheim", reader_groups(["hr", "management"]))
+    assert users["ben"] == ("pw", reader_groups())
+    assert login_users(make_settings(tmp_path, tmp_path)) == {}
 
 
 def test_signed_links_expire_and_bind_to_the_document(settings, monkeypatch):
