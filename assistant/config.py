@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 log = logging.getLogger(__name__)
+
+
+# A list setting: comma-separated in the environment and .env (`a, b`), or a JSON list (`["a","b"]`);
+# NoDecode hands the raw string to `_comma_separated` instead of pydantic-settings' JSON decoding.
+CommaList = Annotated[list[str], NoDecode]
 
 
 class Settings(BaseSettings):
@@ -65,7 +71,10 @@ class Settings(BaseSettings):
     )
     embedding_api_key: str = Field("", description="API key for the embedding endpoint, if any.")
     embedding_timeout_s: float = Field(
-        30.0, gt=0, description="Timeout for one call to the embedding endpoint (seconds)."
+        30.0,
+        gt=0,
+        description="Timeout for one call to the embedding endpoint (seconds); a transient "
+        "failure (unreachable, 5xx, 429) is tried twice more, with backoff.",
     )
 
     # index
@@ -174,10 +183,10 @@ class Settings(BaseSettings):
     )
 
     # web
-    embed_origins: str = Field(
-        "",
-        description="Comma-separated origins (https://intranet.example.com) that may frame the chat "
-        "widget and call the API from a browser; empty = this server only.",
+    embed_origins: CommaList = Field(
+        default_factory=list,
+        description="Origins (https://intranet.example.com; comma-separated or a JSON list) that "
+        "may frame the chat widget and call the API from a browser; empty = this server only.",
     )
     public_url: str = Field(
         "",
@@ -251,10 +260,10 @@ class Settings(BaseSettings):
     jwt_issuer: str = Field(
         "", description="Required `iss` claim of widget tokens (empty = not checked)."
     )
-    trusted_proxies: str = Field(
-        "",
-        description="Comma-separated addresses/networks of the SSO proxy; only requests from "
-        "them may name the user in headers.",
+    trusted_proxies: CommaList = Field(
+        default_factory=list,
+        description="Addresses/networks of the SSO proxy (comma-separated or a JSON list); only "
+        "requests from them may name the user in headers.",
     )
     sso_user_header: str = Field(
         "X-Forwarded-User", description="Header in which the SSO proxy names the user."
@@ -262,15 +271,15 @@ class Settings(BaseSettings):
     sso_groups_header: str = Field(
         "X-Forwarded-Groups", description="Header with the user's groups (comma-separated)."
     )
-    login_users: SecretStr = Field(
-        SecretStr(""),
-        description="Small setups without SSO: `user:password:group1|group2` entries separated "
-        "by commas turn on a login page for the chat.",
+    login_users: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="Small setups without SSO: `user:password:group1|group2` entries "
+        "(comma-separated or a JSON list) turn on a login page for the chat.",
     )
     session_secret: SecretStr = Field(
         SecretStr(""),
-        description="Key that signs links to restricted documents (set the same on every "
-        "replica; empty = a random key per process).",
+        description="Key that signs links to restricted documents and admin session cookies "
+        "(set the same on every replica; empty = a random key per process).",
     )
     admin_group: str = Field(
         "admin",
@@ -311,11 +320,6 @@ class Settings(BaseSettings):
         return urlsplit(self.public_url).path.rstrip("/")
 
     @property
-    def embed_origin_list(self) -> list[str]:
-        """The allowed embedding origins, normalised (no trailing slash)."""
-        return _origins(self.embed_origins)
-
-    @property
     def app_db_url(self) -> str:
         """SQLAlchemy URL of the app's records: feedback, audit log, admin records."""
         return (
@@ -333,6 +337,27 @@ class Settings(BaseSettings):
     def record_db_url(self) -> str:
         """SQLAlchemy URL of the ingest record manager (content hashes per chunk)."""
         return self.database_url or f"sqlite:///{(self.data_dir / 'records.sqlite').resolve()}"
+
+    @field_validator("embed_origins", "trusted_proxies", "login_users", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        """A list from `a, b` or a JSON list (env vars and .env give strings); blanks dropped."""
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        if isinstance(value, str):
+            text = value.strip()
+            value = json.loads(text) if text.startswith("[") else text.split(",")
+        if isinstance(value, list | tuple):
+            items = (v.get_secret_value() if isinstance(v, SecretStr) else v for v in value)
+            stripped = (v.strip() if isinstance(v, str) else v for v in items)
+            return [v for v in stripped if v != ""]
+        return value
+
+    @field_validator("embed_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        """Origins as browsers send them: no trailing slash."""
+        return [o.rstrip("/") for o in value if o.rstrip("/")]
 
     @field_validator("chroma_url")
     @classmethod
@@ -362,10 +387,6 @@ class Settings(BaseSettings):
                 " and ignored (ASSISTANT_DATABASE_URL is set)" if self.database_url else "",
             )
         return self
-
-
-def _origins(value: str) -> list[str]:
-    return [o.strip().rstrip("/") for o in value.split(",") if o.strip()]
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -5,11 +5,13 @@ For tests of code that calls an LLM over HTTP, without a model:
     with FakeLLM(Reply.ok("Hallo!")) as llm:
         client = OpenAI(base_url=llm.openai_url, api_key="x")   # Ollama: host=llm.url
         llm.script(HTTP500, Reply.ok("second try"))             # next replies; the last repeats
+        llm.script(Reply.http(503), Reply.http(400))            # any HTTP error status
         ...
         assert llm.requests[-1]["messages"][0]["content"] == "..."
 
 Routes: POST /v1/chat/completions (SSE when "stream": true), GET /v1/models, POST /api/chat
-(NDJSON unless "stream": false, as in Ollama), GET /api/tags, GET /api/version; others are 404.
+(NDJSON unless "stream": false, as in Ollama), GET /api/tags, GET /api/version, and POST
+/v1/embeddings (a small made-up vector per input, the reply's text ignored); others are 404.
 Streams are close-delimited (HTTP/1.1, `Connection: close`, no Content-Length); every response
 closes its connection. A reply may fail on purpose: see `Reply.fault`. Standard library only.
 """
@@ -29,13 +31,14 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-FAULTS = frozenset({"http500", "hang", "garbage", "empty", "truncated", "slow"})
+FAULTS = frozenset({"http500", "http", "hang", "garbage", "empty", "truncated", "slow"})
 MODEL = "fake:latest"
 
 
 @dataclass(frozen=True)
 class Reply:
-    """One scripted answer. `fault`: None (answer `text`), "http500" (500 + JSON error), "hang"
+    """One scripted answer. `fault`: None (answer `text`), "http500" (500 + JSON error), "http"
+    (`status` + JSON error), "hang"
     (never answer until close()), "garbage" (200 but not JSON), "empty" (well-formed, content ""),
     "truncated" (half the stream then a cut; non-streaming: short body), "slow" (wait `delay_s`)."""
 
@@ -43,6 +46,7 @@ class Reply:
     fault: str | None = None
     delay_s: float = 0.0
     chunk_delay_s: float = 0.0  # pause before each streamed chunk (a model generating slowly)
+    status: int = 500  # the HTTP status of an "http" fault
 
     def __post_init__(self) -> None:
         if self.fault is not None and self.fault not in FAULTS:
@@ -55,6 +59,11 @@ class Reply:
     @classmethod
     def slow(cls, text: str, delay_s: float) -> Reply:
         return cls(text=text, fault="slow", delay_s=delay_s)
+
+    @classmethod
+    def http(cls, status: int) -> Reply:
+        """An HTTP error answer: 503 (overloaded), 429 (rate limited), 400 (bad request), ..."""
+        return cls(fault="http", status=status)
 
 
 HTTP500 = Reply(fault="http500")
@@ -153,7 +162,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(404, {"error": f"no route GET {self.path}"})
 
     def do_POST(self) -> None:
-        if self.path not in ("/v1/chat/completions", "/api/chat"):
+        if self.path not in ("/v1/chat/completions", "/api/chat", "/v1/embeddings"):
             self._json(404, {"error": f"no route POST {self.path}"})
             return
         raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -163,7 +172,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(400, {"error": "request body is not JSON"})
             return
         openai = self.path.startswith("/v1/")
-        stream = bool(body.get("stream", not openai))  # Ollama streams unless told not to
+        # Ollama streams unless told not to; embeddings never stream.
+        stream = bool(body.get("stream", not openai)) and self.path != "/v1/embeddings"
         reply = self.server.fake.next_reply(body)
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the client gave up
             self._answer(reply, body, openai, stream)
@@ -174,9 +184,10 @@ class _Handler(BaseHTTPRequestHandler):
             closed.wait()
             self.close_connection = True
             return  # no answer at all
-        if reply.fault == "http500":
-            error = {"message": "scripted failure", "type": "server_error"}
-            self._json(500, {"error": error if openai else "scripted failure"})
+        if reply.fault in ("http500", "http"):
+            kind = "server_error" if reply.status >= 500 else "invalid_request_error"
+            error = {"message": "scripted failure", "type": kind}
+            self._json(reply.status, {"error": error if openai else "scripted failure"})
             return
         text = "" if reply.fault == "empty" else reply.text
         model = body.get("model") or MODEL
@@ -185,7 +196,12 @@ class _Handler(BaseHTTPRequestHandler):
         elif reply.fault == "garbage":
             self._send(200, "application/json", b"not json at all {{{")
         else:
-            payload = _openai_full(model, text, body) if openai else _ollama_line(model, text, body)
+            if self.path == "/v1/embeddings":
+                payload = _openai_embeddings(model, body)
+            elif openai:
+                payload = _openai_full(model, text, body)
+            else:
+                payload = _ollama_line(model, text, body)
             data = json.dumps(payload).encode()
             if reply.fault == "truncated":  # promise twice the bytes we send, then cut
                 self._send(200, "application/json", data, length=2 * len(data))
@@ -258,6 +274,18 @@ def _openai_full(model: str, text: str, body: dict) -> dict:
         ],
         "usage": _usage(body, text),
     }
+
+
+def _openai_embeddings(model: str, body: dict) -> dict:
+    """One vector per input: its length in characters, its position, and 1.0."""
+    texts = body.get("input") or []
+    texts = [texts] if isinstance(texts, str) else texts
+    data = [
+        {"object": "embedding", "index": i, "embedding": [float(len(str(t))), float(i), 1.0]}
+        for i, t in enumerate(texts)
+    ]
+    usage = {"prompt_tokens": len(texts), "total_tokens": len(texts)}
+    return {"object": "list", "data": data, "model": model, "usage": usage}
 
 
 def _openai_stream(model: str, parts: list[str], body: dict) -> list[dict]:

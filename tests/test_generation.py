@@ -164,6 +164,42 @@ def test_repeated_failures_skip_the_endpoint_for_a_while(real_corpus_store, llm)
     assert answer.mode == "fallback"
 
 
+@pytest.mark.parametrize("status", [503, 429])
+def test_a_transient_error_is_retried_and_answered_by_the_model(
+    real_corpus_store, llm, provider, status
+):
+    llm.script(Reply.http(status), _cite_competencies)
+    # A deadline a loaded machine cannot reach: this is about the retry, not the deadline.
+    answer = _assistant(real_corpus_store, llm, provider, llm_timeout_s=30).ask(QUESTION)
+    assert len(llm.requests) == 2, "one retry after the overloaded answer"
+    assert answer.mode == "llm" and answer.answered and not answer.notice
+    assert "Entscheidungsvorlagen" in answer.answer
+
+
+def test_a_client_error_is_not_retried(real_corpus_store, llm, provider):
+    llm.script(Reply.http(400), _cite_competencies)
+    answer = _assistant(real_corpus_store, llm, provider).ask(QUESTION)
+    assert len(llm.requests) == 1, "a bad request stays bad: no retry"
+    assert answer.mode == "fallback" and answer.answered and answer.notice.startswith("Hinweis")
+
+
+def test_retries_are_bounded(real_corpus_store, llm):
+    llm.script(HTTP500)
+    answer = _assistant(real_corpus_store, llm, llm_timeout_s=30).ask(QUESTION)
+    assert answer.mode == "fallback" and "nicht erreichbar" in answer.notice
+    assert len(llm.requests) == 3, "three attempts in all (0.5 s, then 1 s apart)"
+
+
+def test_retries_stop_at_the_deadline(real_corpus_store, llm):
+    llm.script(HTTP500)
+    start = time.monotonic()
+    answer = _assistant(real_corpus_store, llm, llm_timeout_s=1.0).ask(QUESTION)
+    assert answer.mode == "fallback" and answer.answered
+    # The third attempt would start 1.5 s in, after the 1 s deadline: it is never sent.
+    assert len(llm.requests) < 3
+    assert time.monotonic() - start < 1.0 + 12  # the margin is for a loaded machine
+
+
 def test_stream_grows_then_ends_with_the_verified_answer(real_corpus_store, llm, provider):
     events = list(_assistant(real_corpus_store, llm, provider).ask_stream(QUESTION))
     *partials, final = events
@@ -193,7 +229,12 @@ def test_follow_up_is_rewritten_by_the_model_before_retrieval(real_corpus_store,
 
 
 def test_failed_rewrite_keeps_the_heuristic(real_corpus_store, llm):
-    llm.script(HTTP500, _cite_competencies)
+    def reply(messages):
+        if "Rewrite the employee's last question" in messages[0]["content"]:
+            return HTTP500  # on every attempt: the rewrite fails, retries included
+        return _cite_competencies(messages)
+
+    llm.script(reply)
     history = [{"role": "user", "content": "Was macht ein AI Product Owner?"}]
     answer = _assistant(real_corpus_store, llm).ask("Und welche Tools nutzt der?", history)
     assert "AI Product Owner" in answer.query

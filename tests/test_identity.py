@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta
 import jwt
 import pytest
 from conftest import make_settings
+from itsdangerous import TimestampSigner
+from pydantic import SecretStr
 
 from assistant.answering.answer import Answer
 from assistant.audience import audience_metadata, parse_groups, reader_groups, visible
@@ -18,6 +20,7 @@ from assistant.identity import (
     IdentityError,
     LinkSigner,
     from_proxy,
+    login_users,
     resolve,
     verify_token,
 )
@@ -86,13 +89,30 @@ def test_proxy_headers_need_a_trusted_address(tmp_path):
     assert resolve(headers, "8.8.8.8", settings) == ANONYMOUS
 
 
-def test_signed_links_expire_and_bind_to_the_document(settings):
+def test_login_users_come_from_the_list_setting(tmp_path):
+    settings = make_settings(tmp_path, tmp_path, login_users="anna:geheim:hr|management, ben:pw")
+    users = login_users(settings)
+    assert users["anna"] == ("geheim", reader_groups(["hr", "management"]))
+    assert users["ben"] == ("pw", reader_groups())
+    assert login_users(make_settings(tmp_path, tmp_path)) == {}
+
+
+def test_signed_links_expire_and_bind_to_the_document(settings, monkeypatch):
     signer = LinkSigner(settings)
-    query = dict(part.split("=") for part in signer.sign(HR_DOC).split("&"))
-    assert signer.check(HR_DOC, query["exp"], query["sig"])
-    assert not signer.check("richtlinien/other.md", query["exp"], query["sig"])
-    old = dict(part.split("=") for part in signer.sign(HR_DOC, now=time.time() - 90_000).split("&"))
-    assert not signer.check(HR_DOC, old["exp"], old["sig"])
+    sig = signer.sign(HR_DOC).removeprefix("sig=")
+    assert signer.check(HR_DOC, sig)
+    assert not signer.check("richtlinien/other.md", sig)
+    assert not signer.check(HR_DOC, None) and not signer.check(HR_DOC, "")
+    stamp, mac = sig.split(".")
+    assert not signer.check(HR_DOC, f"{stamp}.{mac[:10]}{'A' if mac[10] != 'A' else 'B'}{mac[11:]}")
+    other_key = settings.model_copy(update={"session_secret": SecretStr("another-key" * 4)})
+    assert not LinkSigner(other_key).check(HR_DOC, sig)
+    # The format before itsdangerous (`exp=<epoch>&sig=<hex>`) opens nothing any more.
+    assert not signer.check(HR_DOC, "0" * 32)
+    # A day and a minute later the link has expired.
+    later = int(time.time()) + 86_400 + 60
+    monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda self: later)
+    assert not signer.check(HR_DOC, sig)
 
 
 def test_unreadable_audience_is_visible_to_nobody():

@@ -7,28 +7,24 @@ that does not support its sentence (embedding similarity and word overlap both b
 thresholds) loses the marker and the sentence is flagged; an answer left without any valid
 citation is replaced by the extractive one. So is every fault of the endpoint (down, HTTP error,
 garbage, empty or cut-off output, too slow): the whole LLM step has one deadline, and a worker
-never waits longer than that.
+never waits longer than that (llm.py: the endpoint, its retries and its breaker).
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import queue
 import re
-import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
-from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
-from pydantic import SecretStr
 
 from assistant.answering.answer import REFUSAL, Answer, Citation
+from assistant.answering.llm import Generator, LLMError
+from assistant.answering.llm import build_chat_model as build_chat_model  # re-exported
 from assistant.config import Settings
 from assistant.ingest.units import split_units
 from assistant.search.lexical import Glossary, stems
@@ -68,129 +64,8 @@ NOTICES = {
 }
 
 
-class LLMError(Exception):
-    """The endpoint failed; `kind` is one of "unavailable", "timeout", "invalid"."""
-
-    def __init__(self, kind: str, detail: str) -> None:
-        super().__init__(f"{kind}: {detail}")
-        self.kind = kind
-
-
 def load_prompt(name: str) -> str:
     return (PROMPTS / f"{name}.md").read_text(encoding="utf-8")
-
-
-def build_chat_model(settings: Settings) -> BaseChatModel | None:
-    """The configured chat model, or None for the extractive-only default."""
-    if settings.llm_provider == "none":
-        return None
-    if not settings.llm_model or not settings.llm_base_url:
-        raise ValueError(
-            f"ASSISTANT_LLM_PROVIDER={settings.llm_provider} needs ASSISTANT_LLM_BASE_URL "
-            "and ASSISTANT_LLM_MODEL"
-        )
-    if settings.llm_provider == "openai":
-        from langchain_openai import ChatOpenAI
-
-        return ChatOpenAI(
-            model=settings.llm_model,
-            base_url=settings.llm_base_url,
-            # Local servers (vLLM, LM Studio) accept any key; the client insists on one.
-            api_key=SecretStr(settings.llm_api_key.get_secret_value() or "not-needed"),
-            temperature=settings.llm_temperature,
-            timeout=settings.llm_timeout_s,
-            max_retries=0,  # a retry would blow the deadline; the fallback answers instead
-        )
-    from langchain_ollama import ChatOllama
-
-    return ChatOllama(
-        model=settings.llm_model,
-        base_url=settings.llm_base_url,
-        temperature=settings.llm_temperature,
-        client_kwargs={"timeout": settings.llm_timeout_s},
-    )
-
-
-def _finished(metadata: dict) -> bool:
-    """Whether a stream chunk says the model finished (OpenAI finish_reason, Ollama done)."""
-    return bool(metadata.get("finish_reason") or metadata.get("done") is True)
-
-
-class Generator:
-    """Runs the chat model with a hard deadline: output streams through a queue from a helper
-    thread, so a hung or trickling endpoint costs the caller at most the time left."""
-
-    def __init__(self, model: BaseChatModel, breaker_failures: int = 3, breaker_s: float = 30.0):
-        self.model = model
-        self.breaker_failures = breaker_failures
-        self.breaker_s = breaker_s
-        self._failures = 0
-        self._open_until = 0.0
-        self._lock = threading.Lock()
-
-    def _record(self, ok: bool) -> None:
-        with self._lock:
-            self._failures = 0 if ok else self._failures + 1
-            if self._failures >= self.breaker_failures:
-                # After repeated failures, skip the endpoint for a while instead of making every
-                # employee wait for the timeout.
-                self._open_until = time.monotonic() + self.breaker_s
-
-    def stream(self, messages: list, deadline: float) -> Iterator[str]:
-        """The model's text in pieces; LLMError if the endpoint fails or the deadline passes."""
-        if time.monotonic() < self._open_until:
-            raise LLMError("unavailable", "skipped after repeated failures")
-        pieces: queue.Queue = queue.Queue()
-        cancelled = threading.Event()
-
-        def produce() -> None:
-            finished = False
-            try:
-                for chunk in self.model.stream(messages):
-                    if cancelled.is_set():
-                        return
-                    finished = finished or _finished(chunk.response_metadata or {})
-                    if isinstance(chunk.content, str) and chunk.content:
-                        pieces.put(("text", chunk.content))
-                pieces.put(("end", finished))
-            except Exception as exc:  # noqa: BLE001 - every client error means "use the fallback"
-                pieces.put(("error", exc))
-
-        threading.Thread(target=produce, daemon=True, name="llm-stream").start()
-        ok = False
-        try:
-            while True:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise LLMError("timeout", "deadline passed")
-                try:
-                    kind, value = pieces.get(timeout=remaining)
-                except queue.Empty:
-                    raise LLMError("timeout", "deadline passed") from None
-                if kind == "text":
-                    yield value
-                elif kind == "end":
-                    if not value:
-                        raise LLMError("invalid", "stream ended without a finish marker")
-                    ok = True
-                    return
-                else:
-                    raise _classify(value) from value
-        finally:
-            cancelled.set()
-            self._record(ok)
-
-    def complete(self, messages: list, deadline: float) -> str:
-        return "".join(self.stream(messages, deadline))
-
-
-def _classify(exc: Exception) -> LLMError:
-    name = type(exc).__name__.lower()
-    if "timeout" in name:
-        return LLMError("timeout", str(exc))
-    if isinstance(exc, json.JSONDecodeError | ValueError | KeyError | TypeError):
-        return LLMError("invalid", f"{type(exc).__name__}: {exc}")
-    return LLMError("unavailable", f"{type(exc).__name__}: {exc}")
 
 
 @dataclass(frozen=True)

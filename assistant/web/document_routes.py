@@ -32,7 +32,7 @@ def documents_router(runtime: Runtime) -> APIRouter:
     router = APIRouter(include_in_schema=False)
     settings = runtime.settings
 
-    def locate(source: str, request: Request, exp: str | None, sig: str | None) -> Path:
+    def locate(source: str, request: Request, sig: str | None) -> Path:
         """The file behind a cited source, if this reader may see it (404 alike otherwise: a
         restricted document's existence is not revealed either)."""
         if is_upload(source):
@@ -47,7 +47,7 @@ def documents_router(runtime: Runtime) -> APIRouter:
                 raise HTTPException(404, detail=_NOT_FOUND)
             path = found
         assistant = runtime.get()
-        if not runtime.links.check(source, exp, sig):
+        if not runtime.links.check(source, sig):
             try:
                 who = resolve(
                     request.headers, request.client.host if request.client else None, settings
@@ -59,12 +59,10 @@ def documents_router(runtime: Runtime) -> APIRouter:
         return path
 
     @router.get("/files/{source:path}")
-    def document_file(
-        source: str, request: Request, exp: str | None = None, sig: str | None = None
-    ) -> Response:
+    def document_file(source: str, request: Request, sig: str | None = None) -> Response:
         """The document as stored, read-only."""
         # Sources are stored and cited in Unicode NFC, whatever form the name has on disk.
-        path = locate(unicodedata.normalize("NFC", source), request, exp, sig)
+        path = locate(unicodedata.normalize("NFC", source), request, sig)
         # A document's own content (HTML, a PDF's scripts and links) must not run in our origin.
         headers = {"cache-control": "no-store", "content-security-policy": DOCUMENT_CSP}
         media = {".md": "text/plain; charset=utf-8", ".txt": "text/plain; charset=utf-8"}
@@ -76,12 +74,11 @@ def documents_router(runtime: Runtime) -> APIRouter:
         request: Request,
         c: str | None = None,
         lang: str = "de",
-        exp: str | None = None,
         sig: str | None = None,
     ) -> HTMLResponse:
         """The document as a readable page; `c` names the cited chunk, whose text is marked."""
         source = unicodedata.normalize("NFC", source)
-        path = locate(source, request, exp, sig)
+        path = locate(source, request, sig)
         doc = _load(runtime, source, path)
         cited = []
         chunk = runtime.knowledge_base().stored_chunk(c) if c else None

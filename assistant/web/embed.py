@@ -18,7 +18,7 @@ STATIC = Path(__file__).with_name("static")
 
 def embed_router(runtime: Runtime) -> APIRouter:
     router = APIRouter(include_in_schema=False)
-    origins = runtime.settings.embed_origin_list
+    origins = runtime.settings.embed_origins
 
     @router.get("/widget.js", include_in_schema=False)
     def widget_js() -> Response:

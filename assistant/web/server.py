@@ -110,7 +110,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
 def _add_middleware(app: FastAPI, runtime: Runtime) -> None:
     """CORS, security headers, the admin gate and the header limit (the last added runs first)."""
     settings = runtime.settings
-    origins = settings.embed_origin_list
+    origins = settings.embed_origins
     # Our CORS policy replaces Gradio's (which would reflect any origin): only listed origins
     # may read API responses from a browser.
     app.add_middleware(
