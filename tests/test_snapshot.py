@@ -153,3 +153,29 @@ def test_an_index_built_from_the_previous_one_equals_one_built_from_scratch(
     for token in ("bahnfahrt", "antrag", "fehlt"):
         expected = sum(token in s.split(" ") for s in fresh.stems)
         assert reused.document_frequency(token, everyone) == expected
+
+
+def test_a_failing_background_build_leaves_the_previous_index_answering(
+    tmp_path, shared_embeddings, store_overrides, monkeypatch
+):
+    """A build that fails (store unreadable for a moment) is logged; the previous index answers,
+    and the build is not started again on every question."""
+    _, _, kb, assistant = open_store(tmp_path, shared_embeddings, store_overrides)
+    retriever = assistant.retriever
+    previous = retriever.index.current()
+    read = CorpusIndex.read.__func__  # type: ignore[attr-defined]
+    builds = []
+
+    def failing(cls, kb, previous=None):
+        if previous is not None:
+            builds.append(1)
+            raise OSError("store unreadable")
+        return read(cls, kb, previous)
+
+    monkeypatch.setattr(CorpusIndex, "read", classmethod(failing))
+    kb.bump_version()
+    for _ in range(3):
+        assert "2. Klasse" in texts(retriever.retrieve(QUESTION))
+        retriever.index.wait(60)
+    assert retriever.index.current() is previous
+    assert len(builds) == 1

@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 CHECK_S = 0.5  # how stale another process's version marker may be seen
 BACKGROUND_FROM = 5_000  # chunks; below, a version is indexed before the question (< ~0.5 s)
+RETRY_S = 30.0  # after a failed background build, the previous index answers this long
 
 
 class Row(NamedTuple):
@@ -267,6 +268,7 @@ class IndexKeeper:
         self._builder: threading.Thread | None = None
         self._checked = float("-inf")  # when the store's marker was last read
         self._stored = ""  # the store's marker as then read
+        self._failed_at = float("-inf")  # when a background build last failed
 
     def current(self) -> CorpusIndex:
         """The index as it is (built first if there is none yet), without a version check."""
@@ -320,6 +322,8 @@ class IndexKeeper:
         with self._builder_lock:
             if self._builder is not None and self._builder.is_alive():
                 return
+            if time.monotonic() - self._failed_at < RETRY_S:
+                return
             self._builder = threading.Thread(
                 target=self._build_in_background, name="corpus-index", daemon=True
             )
@@ -330,4 +334,4 @@ class IndexKeeper:
             self._rebuild()
         except Exception:  # noqa: BLE001 - the previous index keeps answering; tried again later
             log.exception("building the index of a new corpus version failed")
-            self._checked = time.monotonic()
+            self._failed_at = time.monotonic()
