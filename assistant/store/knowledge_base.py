@@ -25,11 +25,9 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from chromadb.api.shared_system_client import SharedSystemClient
 from langchain_chroma import Chroma
 from langchain_classic.indexes import SQLRecordManager
@@ -39,30 +37,21 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.indexing import index
 from sqlalchemy import func, select
 
-from assistant.audience import visible, where_filter
 from assistant.config import Settings
 from assistant.store.chroma import connect
 from assistant.store.database import is_shared, make_engine
 from assistant.store.failures import READ_ONLY, RECORDS_FILE, private_copy, writable
 from assistant.store.locks import StoreLocks
+from assistant.store.reads import READ_PAGE, StoredChunk, StoreReads
 
 log = logging.getLogger(__name__)
 
 VERSION_KEY = "corpus_version"
-READ_PAGE = 10_000  # records per get() when a whole collection is read (see read_all)
+UNITS_SUFFIX = "__units"  # the units' collection: "<collection name>__units"
+__all__ = ["READ_PAGE", "KnowledgeBase", "StoredChunk"]
 
 
-@dataclass(frozen=True)
-class StoredChunks:
-    """All chunks of the store at one version: ids, texts, metadata and vectors, in one order."""
-
-    ids: list[str]
-    texts: list[str]
-    metadatas: list[dict]
-    vectors: np.ndarray
-
-
-class KnowledgeBase:
+class KnowledgeBase(StoreReads):
     """The Chroma collection plus the record manager that makes ingestion incremental."""
 
     def __init__(self, settings: Settings, embeddings: Embeddings) -> None:
@@ -106,44 +95,41 @@ class KnowledgeBase:
         self._open_collection()
 
     def _open_collection(self) -> None:
-        # embedding_function=None inside langchain's Chroma: Chroma never loads its default
-        # (downloading) embedding model; vectors always come from self.embeddings.
-        self.store = Chroma(
-            client=self.client,
-            collection_name=self.settings.collection_name,
-            embedding_function=self.embeddings,
-            collection_configuration={"hnsw": {"space": "cosine"}},
-        )
-        # Every chunk's units (sentences, bullets, table rows), searched next to the chunks.
-        self.unit_store = Chroma(
-            client=self.client,
-            collection_name=self.settings.collection_name + UNITS_SUFFIX,
-            embedding_function=self.embeddings,
-            collection_configuration={"hnsw": {"space": "cosine"}},
-        )
+        self.store, self.unit_store = self._collections(self.client)
         self._seen_version = self.version()
 
-    @property
-    def collection(self):
-        """Chroma's collection: for this package and for tests; nothing outside `store/` uses it
-        (the methods below are the interface)."""
-        return self.store._collection
+    def _collections(self, client) -> tuple[Chroma, Chroma]:
+        """The chunks' collection and their units' (sentences, bullets, table rows), searched
+        next to the chunks. embedding_function=None inside langchain's Chroma: Chroma never
+        loads its default (downloading) model; vectors always come from self.embeddings."""
+        chunks, units = (
+            Chroma(
+                client=client,
+                collection_name=self.settings.collection_name + suffix,
+                embedding_function=self.embeddings,
+                collection_configuration={"hnsw": {"space": "cosine"}},
+            )
+            for suffix in ("", UNITS_SUFFIX)
+        )
+        return chunks, units
 
     def version(self) -> str:
         """The corpus version marker; changes whenever an ingest changed the store."""
         return (self.collection.metadata or {}).get(VERSION_KEY, "")
 
+    def stored_version(self) -> str:
+        """The version marker as stored now, also when another process moved it (one read of
+        the collection's metadata; nothing is reopened)."""
+        fresh = self.client.get_collection(self.settings.collection_name).metadata or {}
+        return fresh.get(VERSION_KEY, "")
+
     def refresh_if_changed(self) -> bool:
         """Reopen the store when another process changed it; True if it did.
 
         An embedded Chroma client keeps its vector index in memory and does not see vectors
-        another process added; the collection metadata (the version marker) is read from disk.
-        A Chroma server serves every writer's vectors already; only the collection's metadata
-        this process holds is stale, so the collection is fetched again (callers such as the
-        BM25 index compare version() to know what to rebuild).
-        """
-        fresh = self.client.get_collection(self.settings.collection_name).metadata or {}
-        if fresh.get(VERSION_KEY, "") == self._seen_version:
+        another process added (the version marker is read from disk). A Chroma server serves
+        every writer's vectors; only the collection's metadata held here is fetched again."""
+        if self.stored_version() == self._seen_version:
             return False
         if self.server:
             self._open_collection()
@@ -152,7 +138,16 @@ class KnowledgeBase:
         # (clear_system_cache() would also break every other client in this process).
         SharedSystemClient._identifier_to_system.pop(self.client._identifier, None)
         SharedSystemClient._identifier_to_refcount.pop(self.client._identifier, None)
-        self._open()
+        client = connect(self.settings, self._chroma_dir)
+        collections = self._collections(client)
+        # A new client loads its vector indexes on its first query: done here, so questions
+        # asked meanwhile (on other threads) use the old client until the new one is ready.
+        for store in collections:
+            one: Any = store._collection.get(limit=1, include=["embeddings"])
+            if one["ids"]:
+                store._collection.query(query_embeddings=[one["embeddings"][0]], n_results=1)
+        self.client, (self.store, self.unit_store) = client, collections
+        self._seen_version = self.version()
         return True
 
     def bump_version(self) -> None:
@@ -160,124 +155,6 @@ class KnowledgeBase:
         metadata[VERSION_KEY] = f"{time.time():.6f}-{uuid.uuid4().hex[:8]}"
         self.collection.modify(metadata=metadata)
         self._seen_version = metadata[VERSION_KEY]
-
-    def nearest(
-        self,
-        vector: list[float],
-        n: int,
-        groups: frozenset[str],
-        *,
-        units: bool = False,
-        total: int,
-    ) -> list[tuple[str, float, dict]]:
-        """The `n` chunks (or units) nearest to a query vector that `groups` may read, nearest
-        first: (id, cosine, metadata); `total` is how many the collection holds.
-
-        Chroma's own `where` filter makes a query about a hundred times slower at 10k chunks
-        (it collects the admitted ids first), so the search asks for twice as many without it and
-        keeps the readable ones; only when too few of those are readable does it ask again with
-        the filter. Either way nothing a reader may not see is returned.
-        """
-        collection = (self.unit_store if units else self.store)._collection
-        n = min(n, total)
-        if n < 1:
-            return []
-
-        def query(count: int, where: dict | None) -> list[tuple[str, float, dict]]:
-            hits: Any = collection.query(
-                query_embeddings=[vector],  # type: ignore[arg-type]
-                n_results=count,
-                where=where,
-                include=["distances", "metadatas"],
-            )
-            return [
-                (found, 1.0 - distance, meta or {})
-                for found, distance, meta in zip(
-                    hits["ids"][0], hits["distances"][0], hits["metadatas"][0], strict=True
-                )
-            ]
-
-        wide = min(2 * n, total)
-        rows = query(wide, None)
-        readable = [row for row in rows if visible(row[2], groups)][:n]
-        if len(readable) < n and len(rows) == wide < total:
-            readable = query(n, where_filter(groups))
-        return readable
-
-    def read_all(self, include: list[str], *, units: bool = False) -> dict:
-        """Every stored chunk (or unit): its id and the fields in `include`, as one `get()`
-        would return them, read in pages of READ_PAGE. The embedded Chroma refuses to return the
-        metadata of more than 32,766 records in one call (SQLite's limit on query variables);
-        a store past that size could otherwise not be read at all."""
-        collection = (self.unit_store if units else self.store)._collection
-        out: dict = {"ids": [], **{name: [] for name in include}}
-        seen: set[str] = set()
-        offset = 0
-        while True:
-            got: Any = collection.get(
-                include=include,  # type: ignore[arg-type]
-                limit=READ_PAGE,
-                offset=offset,
-            )
-            for row, record_id in enumerate(got["ids"]):
-                if record_id in seen:  # a write between two pages moved it
-                    continue
-                seen.add(record_id)
-                out["ids"].append(record_id)
-                for name in include:
-                    out[name].append(got[name][row])
-            if len(got["ids"]) < READ_PAGE:
-                return out
-            offset += READ_PAGE
-
-    def stored_chunk(self, chunk_id: str) -> tuple[str, dict] | None:
-        """One stored chunk's content and metadata (None if there is none by that id)."""
-        got = self.collection.get(ids=[chunk_id], include=["documents", "metadatas"])
-        if not got["ids"]:
-            return None
-        return got["documents"][0], got["metadatas"][0] or {}
-
-    def metadatas(self) -> list[dict]:
-        """The metadata of every stored chunk."""
-        return [meta for meta in self.read_all(["metadatas"])["metadatas"] if meta]
-
-    def texts_of(self, source: str) -> list[str]:
-        """The texts of one source's stored chunks."""
-        got = self.collection.get(where={"source": source}, include=["documents"])
-        return list(got["documents"] or [])
-
-    def all_chunks(self) -> StoredChunks:
-        """Every stored chunk with its vector, for what is built once per corpus version."""
-        got = self.read_all(["documents", "metadatas", "embeddings"])
-        return StoredChunks(
-            got["ids"],
-            got["documents"],
-            [meta or {} for meta in got["metadatas"]],
-            np.asarray(got["embeddings"], dtype=np.float32).reshape(len(got["ids"]), -1)
-            if got["ids"]
-            else np.zeros((0, 0), dtype=np.float32),
-        )
-
-    def vectors(self, ids: list[str]) -> dict[str, np.ndarray]:
-        """The stored embeddings of chunks, by id (ids no longer stored are left out)."""
-        if not ids:
-            return {}
-        got = self.collection.get(ids=list(ids), include=["embeddings"])
-        return {
-            cid: np.asarray(vector, dtype=np.float32)
-            for cid, vector in zip(got["ids"], got["embeddings"], strict=True)
-        }
-
-    def unit_count(self) -> int:
-        return self.unit_store._collection.count()
-
-    def count(self) -> int:
-        return self.collection.count()
-
-    def stored_sources(self) -> set[str]:
-        """Corpus-relative paths that have chunks in the store."""
-        metadatas = self.read_all(["metadatas"])["metadatas"]
-        return {m["source"] for m in metadatas if m and "source" in m}
 
     @contextmanager
     def writing(self) -> Iterator[None]:
@@ -405,7 +282,6 @@ class KnowledgeBase:
 
 
 UPLOAD_PREFIX = "upload:"
-UNITS_SUFFIX = "__units"  # the units' collection: "<collection name>__units"
 
 
 def is_upload(source: str) -> bool:

@@ -123,7 +123,7 @@ def api_router(runtime: Runtime) -> APIRouter:
             }
         },
     )
-    def ask(body: AskRequest, request: Request) -> dict:
+    def ask(body: AskRequest, request: Request) -> JSONResponse:
         """Answer a question with cited passages (same JSON as `python -m assistant ask --json`).
 
         Who asks decides which documents are searched: `Authorization: Bearer <token>` (the
@@ -138,7 +138,9 @@ def api_router(runtime: Runtime) -> APIRouter:
         except EmbeddingError as exc:
             log.error("question not answered: %s", exc)
             raise HTTPException(503, detail=str(exc), headers={"retry-after": "30"}) from exc
-        return answer.as_dict()
+        # Plain JSON types already: straight to the response, not through FastAPI's encoder
+        # and response validation (which walked every citation again).
+        return JSONResponse(answer.as_dict())
 
     @router.post("/api/feedback", tags=["chat"], max_body_size=FEEDBACK_BODY_BYTES)
     def feedback(body: FeedbackRequest, request: Request) -> dict:

@@ -7,13 +7,14 @@ import logging
 import re
 from typing import Any
 
+import anyio.to_thread
 import gradio as gr
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import (
     JSONResponse,
 )
-from starlette.middleware.base import BaseHTTPMiddleware
+from starlette.datastructures import MutableHeaders
 
 from assistant.config import Settings
 from assistant.identity import (
@@ -49,25 +50,39 @@ _INFO_PATHS = re.compile(
 )
 
 
-class SecurityHeaders(BaseHTTPMiddleware):
+class SecurityHeaders:
     """Who may frame our pages (CSP frame-ancestors), no MIME sniffing, and API-description
-    routes closed to anonymous callers."""
+    routes closed to anonymous callers. Plain ASGI: it only adds headers to the response start,
+    so the body streams through untouched (no task and stream per request)."""
 
     def __init__(self, app, frame_ancestors: str, signed_in) -> None:
-        super().__init__(app)
+        self.app = app
         self.frame_ancestors = frame_ancestors
         self.signed_in = signed_in
 
-    async def dispatch(self, request: Request, call_next):
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
         if _INFO_PATHS.match(route_path(request)) and not self.signed_in(request):
-            return JSONResponse({"detail": "sign in to read the API description"}, status_code=401)
-        response = await call_next(request)
-        csp = response.headers.get("content-security-policy")
-        ancestors = f"frame-ancestors {self.frame_ancestors}"
-        response.headers["content-security-policy"] = f"{csp}; {ancestors}" if csp else ancestors
-        response.headers.setdefault("x-content-type-options", "nosniff")
-        response.headers.setdefault("referrer-policy", "same-origin")
-        return response
+            response = JSONResponse(
+                {"detail": "sign in to read the API description"}, status_code=401
+            )
+            await response(scope, receive, send)
+            return
+
+        async def send_with_headers(message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                csp = headers.get("content-security-policy")
+                ancestors = f"frame-ancestors {self.frame_ancestors}"
+                headers["content-security-policy"] = f"{csp}; {ancestors}" if csp else ancestors
+                headers.setdefault("x-content-type-options", "nosniff")
+                headers.setdefault("referrer-policy", "same-origin")
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
@@ -103,8 +118,23 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.include_router(rollout_router(runtime))
     _add_middleware(app, runtime)
     app.router.on_startup.append(runtime.start)
+    app.router.on_startup.append(_enough_threads(settings))
     _mount_gradio(app, runtime)
     return app
+
+
+def _enough_threads(settings: Settings):
+    """Sync routes run in anyio's thread pool (40 threads by default). Questions waiting for the
+    concurrency gate hold a thread each, so with more askers than that a rating or /healthz
+    queued behind them (ratings took a second at 50 users). The pool gets room for every
+    question the gate lets in or queues, plus other requests."""
+
+    async def raise_limit() -> None:
+        limiter = anyio.to_thread.current_default_thread_limiter()
+        wanted = settings.max_concurrent_asks + settings.max_waiting_asks + 32
+        limiter.total_tokens = max(limiter.total_tokens, wanted)
+
+    return raise_limit
 
 
 def _add_middleware(app: FastAPI, runtime: Runtime) -> None:
