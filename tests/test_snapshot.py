@@ -25,10 +25,10 @@ def held_builds(monkeypatch):
     release = threading.Event()
     read = CorpusIndex.read.__func__  # type: ignore[attr-defined]
 
-    def held(cls, kb, previous=None):
+    def held(cls, kb, previous=None, **options):
         if previous is not None and threading.current_thread().name == "corpus-index":
             assert release.wait(60)
-        return read(cls, kb, previous)
+        return read(cls, kb, previous, **options)
 
     monkeypatch.setattr(CorpusIndex, "read", classmethod(held))
     yield release
@@ -166,11 +166,11 @@ def test_a_failing_background_build_leaves_the_previous_index_answering(
     read = CorpusIndex.read.__func__  # type: ignore[attr-defined]
     builds = []
 
-    def failing(cls, kb, previous=None):
+    def failing(cls, kb, previous=None, **options):
         if previous is not None:
             builds.append(1)
             raise OSError("store unreadable")
-        return read(cls, kb, previous)
+        return read(cls, kb, previous, **options)
 
     monkeypatch.setattr(CorpusIndex, "read", classmethod(failing))
     kb.bump_version()
