@@ -314,3 +314,11 @@ def test_an_entity_the_documents_never_name_is_refused(real_assistant, question)
     """Not answered about a neighbour: no document names Grammarly or an office in Vienna."""
     answer = real_assistant.ask(question)
     assert not answer.answered and answer.citations == []
+
+
+def test_bm25_parameters_come_from_the_settings(real_assistant):
+    """k1 and b reach the per-version index (b=0.5: a short 'About this page' section that only
+    names the question's words no longer outranks the section that answers)."""
+    bm25 = real_assistant.retriever.index.current().bm25
+    settings = real_assistant.settings
+    assert (bm25.k1, bm25.b) == (settings.bm25_k1, settings.bm25_b) == (1.2, 0.5)

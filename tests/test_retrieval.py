@@ -155,10 +155,3 @@ def test_restricted_passages_crowding_the_nearest_ones_never_reach_other_readers
         [(_, _, meta)] = kb.nearest(vector, 1, frozenset({"all"}), units=units, total=total)
         assert meta["source"] == "public.md"
 
-
-def test_bm25_parameters_come_from_the_settings(real_assistant):
-    """k1 and b reach the per-version index (b=0.5: a short 'About this page' section that only
-    names the question's words no longer outranks the section that answers)."""
-    bm25 = real_assistant.retriever.index.current().bm25
-    settings = real_assistant.settings
-    assert (bm25.k1, bm25.b) == (settings.bm25_k1, settings.bm25_b) == (1.2, 0.5)
