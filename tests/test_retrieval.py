@@ -154,4 +154,3 @@ def test_restricted_passages_crowding_the_nearest_ones_never_reach_other_readers
         total = kb.unit_count() if units else kb.count()
         [(_, _, meta)] = kb.nearest(vector, 1, frozenset({"all"}), units=units, total=total)
         assert meta["source"] == "public.md"
-
