@@ -443,7 +443,7 @@ def bench_queries(
 
     # One-time build of the ranking snapshot (BM25 index) on a separate retriever.
     probe = HybridRetriever(kb, settings)
-    snapshot_build_s, _ = timed(probe._snapshot)
+    snapshot_build_s, _ = timed(probe.index.current)
     del probe
     gc.collect()
 
