@@ -36,19 +36,10 @@ from assistant.answering.pipeline import build_knowledge_base  # noqa: E402
 from assistant.answering.question import analyse  # noqa: E402
 from assistant.audience import reader_groups  # noqa: E402
 from assistant.config import load_settings  # noqa: E402
-from assistant.evaluation.harness import load_golden  # noqa: E402
+from assistant.evaluation.harness import TUNING_SETS, load_golden  # noqa: E402
 from assistant.search.lexical import DEFAULT_GLOSSARY, Glossary  # noqa: E402
 from assistant.search.retrieval import HybridRetriever  # noqa: E402
 
-TUNING_SETS = (
-    "golden",
-    "holdout",
-    "test-fresh",
-    "test-fresh-2",
-    "dev-employee",
-    "test-unseen-3",
-    "test-unseen-4",
-)
 MAX_FALSE_REFUSALS = 0.03
 L2 = 0.5
 
