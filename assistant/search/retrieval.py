@@ -124,15 +124,14 @@ class HybridRetriever:
         def knows(word: str) -> bool:
             if word.endswith("s") and word[:-1].isupper():  # "POs": the plural of an acronym
                 word = word[:-1]
-            bridged = stems(" ".join([word, *self.glossary.equivalents(word)]))
-            if any(frequency(t) for t in bridged):
+            own = stems(word)
+            if any(frequency(t) for t in own + stems(" ".join(self.glossary.equivalents(word)))):
                 return True
             # A typo of a word they use: a close spelling of a stem (long words only; short ones
             # are too close to each other to tell).
-            stem = stems(word)[0] if stems(word) else ""
-            if len(stem) < 5:
+            if not own or len(own[0]) < 5:
                 return False
-            close = difflib.get_close_matches(stem, snapshot.vocabulary, n=3, cutoff=0.8)
+            close = difflib.get_close_matches(own[0], snapshot.vocabulary, n=3, cutoff=0.8)
             return any(frequency(t) for t in close)
 
         return Lexicon(int(snapshot.mask(groups).sum()), frequency, knows)
