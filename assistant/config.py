@@ -121,6 +121,13 @@ class Settings(BaseSettings):
         "section that merely names the question's words (a document's 'About this page') "
         "outranked the section that answers; 0.5 ranked best on the tuning sets.",
     )
+    document_kind_bonus: float = Field(
+        0.3,
+        ge=0,
+        le=1,
+        description="Added to the fused score of passages from a document of the kind the "
+        "question names ('laut Artikel', 'according to the FAQ'; words in search/kinds.yaml).",
+    )
     cross_lingual_bonus: float = Field(
         0.04,
         ge=0,

@@ -32,13 +32,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 from assistant.answering.answerability import DEFAULT_MODEL, FEATURES, features  # noqa: E402
-from assistant.answering.pipeline import build_knowledge_base  # noqa: E402
+from assistant.answering.pipeline import build_knowledge_base, build_retriever  # noqa: E402
 from assistant.answering.question import analyse  # noqa: E402
 from assistant.audience import reader_groups  # noqa: E402
 from assistant.config import load_settings  # noqa: E402
 from assistant.evaluation.harness import TUNING_SETS, load_golden  # noqa: E402
-from assistant.search.lexical import DEFAULT_GLOSSARY, Glossary  # noqa: E402
-from assistant.search.retrieval import HybridRetriever  # noqa: E402
 
 MAX_FALSE_REFUSALS = 0.03
 L2 = 0.5
@@ -48,8 +46,7 @@ def collect(data_dir: str | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Features, labels (1 answerable) and set names of every non-greeting tuning question."""
     settings = load_settings(**({"data_dir": Path(data_dir)} if data_dir else {}))
     # The retriever alone: the assistant would load the model this script is about to replace.
-    glossary = Glossary.load(settings.glossary_path or DEFAULT_GLOSSARY)
-    retriever = HybridRetriever(build_knowledge_base(settings), settings, glossary)
+    retriever = build_retriever(settings, build_knowledge_base(settings))
     rows, labels, sets = [], [], []
     for name in TUNING_SETS:
         for item in load_golden(ROOT / "eval" / f"{name}.yaml"):

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.search.lexical import DEFAULT_GLOSSARY, Glossary, detect_language, stems
+from assistant.search.lexical import (
+    DEFAULT_GLOSSARY,
+    DEFAULT_KINDS,
+    DocumentKinds,
+    Glossary,
+    detect_language,
+    stems,
+)
 
 
 def test_stems_drop_stopwords_and_unify_inflections():
@@ -43,3 +50,18 @@ def test_glossary_rejects_malformed_file(tmp_path):
     bad.write_text("- CAIO\n", encoding="utf-8")
     with pytest.raises(ValueError, match="list of equivalent terms"):
         Glossary.load(bad)
+
+
+def test_document_kinds_are_named_by_stem_in_both_languages():
+    kinds = DocumentKinds.load(DEFAULT_KINDS)
+    assert kinds.named("Was steht laut Fachartikel dazu?") == {"article"}
+    assert kinds.named("according to the articles, where do they come from") == {"article"}
+    assert kinds.named("Steht das im Rollenprofil oder in der FAQ?") == {"role_profile", "faq"}
+    assert kinds.named("Wer genehmigt neue KI-Anwendungen?") == frozenset()
+
+
+def test_document_kinds_file_must_map_kinds_to_words(tmp_path):
+    bad = tmp_path / "kinds.yaml"
+    bad.write_text("- [Artikel, article]\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="doc_type"):
+        DocumentKinds.load(bad)

@@ -154,3 +154,46 @@ def test_restricted_passages_crowding_the_nearest_ones_never_reach_other_readers
         total = kb.unit_count() if units else kb.count()
         [(_, _, meta)] = kb.nearest(vector, 1, frozenset({"all"}), units=units, total=total)
         assert meta["source"] == "public.md"
+
+
+def test_a_question_naming_a_kind_of_document_prefers_that_kind(
+    tmp_path, shared_embeddings, store_overrides
+):
+    """Two documents about the same role, an article and a role profile: "laut Artikel" /
+    "according to the FAQ" decide which one leads; without such words nothing changes."""
+    from assistant.store.knowledge_base import KnowledgeBase
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    head = "---\ntitle: {title}\naudience: all\nlanguage: de\ndoc_type: {kind}\n---\n# {title}\n\n"
+    (corpus / "artikel.md").write_text(
+        head.format(title="Die Logistik-Datenlotsin im Porträt", kind="article")
+        + "## Herkunft\n\nEine Datenlotsin kommt oft aus dem Controlling oder der Disposition.\n",
+        encoding="utf-8",
+    )
+    (corpus / "profil.md").write_text(
+        head.format(title="Rollenbeschreibung Datenlotsin", kind="role_profile")
+        + "## Anforderungen\n\nDie Datenlotsin kommt aus der Disposition oder dem Controlling "
+        "und kennt die Lagerprozesse.\n",
+        encoding="utf-8",
+    )
+    (corpus / "kantine.md").write_text(  # far from both: the scale the two are close on
+        head.format(title="Speiseplan der Kantine", kind="faq")
+        + "## Mittagessen\n\nMontags gibt es Eintopf, freitags Fisch.\n",
+        encoding="utf-8",
+    )
+    settings = make_settings(tmp_path, corpus, **store_overrides)
+    kb = KnowledgeBase(settings, shared_embeddings)
+    ingest_corpus(kb, corpus)
+    retriever = build_assistant(settings, kb).retriever
+    plain = retriever.retrieve("Woher kommt eine Datenlotsin?")
+    named = retriever.retrieve("Woher kommt eine Datenlotsin laut dem Artikel?")
+    assert named[0].source == "artikel.md"
+    assert named[0].score > next(p.score for p in plain if p.source == "artikel.md")
+    english = retriever.retrieve("Where does a Datenlotsin come from, according to the job profile?")
+    assert english[0].source == "profil.md"
+    off = make_settings(tmp_path, corpus, document_kind_bonus=0.0, **store_overrides)
+    unboosted = build_assistant(off, kb).retriever.retrieve(
+        "Woher kommt eine Datenlotsin laut dem Artikel?"
+    )
+    assert next(p.score for p in unboosted if p.source == "artikel.md") < named[0].score

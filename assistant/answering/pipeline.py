@@ -28,7 +28,14 @@ from assistant.answering.generation import (
 )
 from assistant.answering.question import analyse
 from assistant.config import Settings
-from assistant.search.lexical import DEFAULT_GLOSSARY, Glossary, detect_language, stems
+from assistant.search.lexical import (
+    DEFAULT_GLOSSARY,
+    DEFAULT_KINDS,
+    DocumentKinds,
+    Glossary,
+    detect_language,
+    stems,
+)
 from assistant.search.retrieval import PUBLIC, HybridRetriever, Passage
 from assistant.search.validity import outdated_notice
 from assistant.store.embeddings import build_embeddings
@@ -204,11 +211,16 @@ def build_knowledge_base(settings: Settings) -> KnowledgeBase:
     return KnowledgeBase(settings, build_embeddings(settings))
 
 
+def build_retriever(settings: Settings, kb: KnowledgeBase) -> HybridRetriever:
+    """The hybrid retriever over the store, with the glossary and the document kinds."""
+    glossary = Glossary.load(settings.glossary_path or DEFAULT_GLOSSARY)
+    return HybridRetriever(kb, settings, glossary, DocumentKinds.load(DEFAULT_KINDS))
+
+
 def build_assistant(settings: Settings, kb: KnowledgeBase | None = None) -> Assistant:
     """An Assistant over the store (opened from the settings unless given)."""
     kb = kb or build_knowledge_base(settings)
-    glossary = Glossary.load(settings.glossary_path or DEFAULT_GLOSSARY)
-    retriever = HybridRetriever(kb, settings, glossary)
+    retriever = build_retriever(settings, kb)
     model = build_chat_model(settings)
     llm = (
         LLMAnswerer(
@@ -218,7 +230,7 @@ def build_assistant(settings: Settings, kb: KnowledgeBase | None = None) -> Assi
         else None
     )
     return Assistant(
-        retriever, ExtractiveAnswerer(settings), FollowUpResolver(glossary), settings, llm
+        retriever, ExtractiveAnswerer(settings), FollowUpResolver(retriever.glossary), settings, llm
     )
 
 

@@ -182,6 +182,28 @@ class Glossary:
 DEFAULT_GLOSSARY = Path(__file__).with_name("glossary.yaml")
 
 
+class DocumentKinds:
+    """The words that name a kind of document ("laut Artikel", "according to the FAQ"), by the
+    doc_type documents declare: a question that names a kind is asking about those documents."""
+
+    def __init__(self, kinds: dict[str, list[str]]) -> None:
+        self.kinds = {kind: Glossary([terms]) for kind, terms in kinds.items()}
+
+    @classmethod
+    def load(cls, path: Path) -> DocumentKinds:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        if not isinstance(raw, dict) or not all(isinstance(t, list) for t in raw.values()):
+            raise ValueError(f"{path}: every entry must be doc_type: [words that name it]")
+        return cls({str(kind): [str(t) for t in terms] for kind, terms in raw.items()})
+
+    def named(self, text: str) -> frozenset[str]:
+        """The doc_types the text names."""
+        return frozenset(kind for kind, words in self.kinds.items() if words.mentions(text))
+
+
+DEFAULT_KINDS = Path(__file__).with_name("kinds.yaml")
+
+
 def detect_language(text: str) -> str:
     """'de' or 'en' from function words and umlauts; German when unsure (the company's language)."""
     tokens = words(text)

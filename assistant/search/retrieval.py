@@ -23,7 +23,7 @@ import numpy as np
 from assistant.audience import EVERYONE, visible
 from assistant.config import Settings
 from assistant.ingest.chunking import SECTION_SEPARATOR, passage_text
-from assistant.search.lexical import Glossary, detect_language, stems
+from assistant.search.lexical import DocumentKinds, Glossary, detect_language, stems
 from assistant.search.snapshot import CorpusIndex, IndexKeeper
 from assistant.search.validity import Validity
 from assistant.store.knowledge_base import KnowledgeBase, StoredChunk
@@ -100,11 +100,16 @@ class HybridRetriever:
     """Ranks passages for a question; rebuilds its BM25 index when the corpus version changes."""
 
     def __init__(
-        self, kb: KnowledgeBase, settings: Settings, glossary: Glossary | None = None
+        self,
+        kb: KnowledgeBase,
+        settings: Settings,
+        glossary: Glossary | None = None,
+        kinds: DocumentKinds | None = None,
     ) -> None:
         self.kb = kb
         self.settings = settings
         self.glossary = glossary or Glossary([])
+        self.kinds = kinds or DocumentKinds({})
         # The per-version index (search/snapshot.py): one version check per question at most.
         self.index = IndexKeeper(kb, bm25=(settings.bm25_k1, settings.bm25_b))
 
@@ -299,8 +304,16 @@ class HybridRetriever:
             self.settings.dense_weight * _minmax(dense_ranked)
             + self.settings.bm25_weight * keyword_norm
         )
-        # A superseded version is not cited when the version in force is among the candidates.
         sources = [source for source, _ in facts]
+        named = self.kinds.named(question)
+        if named:
+            # "laut Artikel", "according to the FAQ": the question asks about documents of that
+            # kind, so their passages go before equally close ones from other documents.
+            kind = [snapshot.source_meta.get(s, {}).get("doc_type") for s in sources]
+            fused = fused + self.settings.document_kind_bonus * np.array(
+                [k in named for k in kind], dtype=np.float32
+            )
+        # A superseded version is not cited when the version in force is among the candidates.
         validity = [snapshot.versions.validity(source, groups=groups) for source in sources]
         candidates = set(sources)
         keep = [not (v.status == "superseded" and v.replaced_by in candidates) for v in validity]
