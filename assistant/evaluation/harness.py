@@ -33,8 +33,9 @@ TUNING_SETS = (
     "dev-employee",
     "test-unseen-3",
     "test-unseen-4",
+    "test-unseen-5",
 )
-HELD_OUT_SETS = ("test-unseen-5",)
+HELD_OUT_SETS = ("test-unseen-6",)
 QUESTION_SETS = TUNING_SETS + HELD_OUT_SETS
 
 
