@@ -11,7 +11,7 @@ export ANONYMIZED_TELEMETRY := False
 # Another apt process (unattended upgrades, a second install) holds the lock: wait for it.
 APT := apt-get -o DPkg::Lock::Timeout=300 -o Acquire::Retries=3
 
-.PHONY: install install-dev system-deps run ingest test test-fast lint eval bench bench-server
+.PHONY: install install-dev system-deps dictionary run ingest test test-fast lint eval bench bench-server
 
 # The runtime environment: everything app.py, ingest.py and `python -m assistant` import, no dev
 # group. --inexact leaves packages it did not install alone, so `make run` next to a test run in the
@@ -31,6 +31,13 @@ system-deps:
 		DEBIAN_FRONTEND=noninteractive $(APT) install -y -qq chromium >/dev/null)
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || ($(APT) update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(APT) install -y -qq postgresql >/dev/null)
+	@$(MAKE) --no-print-directory dictionary
+
+# The English-German dictionary English questions are searched with (optional at run time: without
+# it the app logs a warning and searches English questions without it).
+dictionary:
+	@test -f /usr/share/trans/de-en || ($(APT) update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(APT) install -y -qq trans-de-en >/dev/null)
 
 run: install
 	$(VENV)/bin/python app.py
@@ -48,7 +55,7 @@ test-fast: install-dev
 lint: install-dev
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check . && $(VENV)/bin/mypy
 
-eval: install
+eval: install dictionary
 	$(VENV)/bin/python -m assistant eval
 
 bench: install-dev

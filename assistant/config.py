@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 log = logging.getLogger(__name__)
@@ -17,6 +17,9 @@ log = logging.getLogger(__name__)
 # A list setting: comma-separated in the environment and .env (`a, b`), or a JSON list (`["a","b"]`);
 # NoDecode hands the raw string to `_comma_separated` instead of pydantic-settings' JSON decoding.
 CommaList = Annotated[list[str], NoDecode]
+
+
+DEFAULT_CACHE_DIR = Path.home() / ".cache" / "ki-rollen-assistent"
 
 
 class Settings(BaseSettings):
@@ -117,9 +120,17 @@ class Settings(BaseSettings):
         0.5,
         ge=0,
         le=1,
-        description="BM25 length normalisation (b): at 0.75 (the textbook value) a short "
-        "section that merely names the question's words (a document's 'About this page') "
-        "outranked the section that answers; 0.5 ranked best on the tuning sets.",
+        description="BM25 length normalisation (b); 0.5 ranked best on the tuning sets (at "
+        "0.75 short sections that merely name the question's words led).",
+    )
+    dictionary_path: Path | None = Field(
+        Path("/usr/share/trans/de-en"),
+        description="English-German dictionary in the Ding format (Debian package trans-de-en): "
+        "English questions are also searched with the German words for their words. Empty: none.",
+    )
+    cache_dir: Path = Field(
+        Path.home() / ".cache" / "ki-rollen-assistent",
+        description="Where derived files that any store can share are kept (the dictionary table).",
     )
     document_kind_bonus: float = Field(
         0.3,
@@ -359,6 +370,14 @@ class Settings(BaseSettings):
             stripped = (v.strip() if isinstance(v, str) else v for v in items)
             return [v for v in stripped if v != ""]
         return value
+
+    @field_validator("dictionary_path", "cache_dir", mode="before")
+    @classmethod
+    def _empty_path(cls, value: object, info: ValidationInfo) -> object:
+        """Empty: no dictionary; the default cache folder."""
+        if value != "":
+            return value
+        return None if info.field_name == "dictionary_path" else DEFAULT_CACHE_DIR
 
     @field_validator("embed_origins")
     @classmethod

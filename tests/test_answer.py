@@ -180,13 +180,15 @@ def test_page_furniture_and_captions_are_no_units_to_search_or_quote():
     text = (
         "Nordwerk Logistik GmbH · Rollenprofil für Führungsfunktionen\n\n"
         "Datenschutzbeauftragte: Anke Reimers · Version 1.1\n\n"
-        "Grafik: WK Personalberatung\n\nJa.\n- Scrum\n- Kanban"
+        "Grafik: WK Personalberatung\n\nJa.\n- Scrum\n- Kanban\n\n"
+        "< Zurück zur Übersicht: Berufsbilder aus dem Bereich KI"
     )
     furniture = [u.text for u in split_units(text) if u.furniture]
     assert furniture == [
         "Nordwerk Logistik GmbH",
         "Rollenprofil für Führungsfunktionen",
         "Grafik: WK Personalberatung",
+        "< Zurück zur Übersicht: Berufsbilder aus dem Bereich KI",
     ]
     chunk = Document(
         page_content=f"Rollenprofil CAIO\n{text}",

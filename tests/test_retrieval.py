@@ -190,7 +190,9 @@ def test_a_question_naming_a_kind_of_document_prefers_that_kind(
     named = retriever.retrieve("Woher kommt eine Datenlotsin laut dem Artikel?")
     assert named[0].source == "artikel.md"
     assert named[0].score > next(p.score for p in plain if p.source == "artikel.md")
-    english = retriever.retrieve("Where does a Datenlotsin come from, according to the job profile?")
+    english = retriever.retrieve(
+        "Where does a Datenlotsin come from, according to the job profile?"
+    )
     assert english[0].source == "profil.md"
     off = make_settings(tmp_path, corpus, document_kind_bonus=0.0, **store_overrides)
     unboosted = build_assistant(off, kb).retriever.retrieve(

@@ -28,6 +28,7 @@ from assistant.answering.generation import (
 )
 from assistant.answering.question import analyse
 from assistant.config import Settings
+from assistant.search.dictionary import Dictionary
 from assistant.search.lexical import (
     DEFAULT_GLOSSARY,
     DEFAULT_KINDS,
@@ -214,7 +215,8 @@ def build_knowledge_base(settings: Settings) -> KnowledgeBase:
 def build_retriever(settings: Settings, kb: KnowledgeBase) -> HybridRetriever:
     """The hybrid retriever over the store, with the glossary and the document kinds."""
     glossary = Glossary.load(settings.glossary_path or DEFAULT_GLOSSARY)
-    return HybridRetriever(kb, settings, glossary, DocumentKinds.load(DEFAULT_KINDS))
+    dictionary = Dictionary(settings.dictionary_path, settings.cache_dir)
+    return HybridRetriever(kb, settings, glossary, DocumentKinds.load(DEFAULT_KINDS), dictionary)
 
 
 def build_assistant(settings: Settings, kb: KnowledgeBase | None = None) -> Assistant:

@@ -27,6 +27,8 @@ _CAPTION = re.compile(
     r"^\W*(grafik|abbildung|abb\.|bild|quelle|foto|figure|fig\.|image|source|photo)\s*\d*\s*:",
     re.IGNORECASE,
 )
+# A navigation link left from a web page: "< Zurück zur Übersicht: …", "« Back to the overview".
+_NAVIGATION = re.compile(r"^\s*([<«‹←]|&lt;)\s*\w+", re.IGNORECASE)
 _FACTS = re.compile(r"\s+·\s+")  # "Gültig ab: 1. Mai · Version 2 · Verantwortlich: …"
 
 
@@ -49,9 +51,10 @@ class Unit:
         ("Nordwerk Logistik GmbH", "Rollenprofil für Führungsfunktionen"). Under its heading
         path such a line embeds as the title itself and would match every question about the
         document; it is neither searched nor quoted. Nor is a figure's caption or source line
-        ("Grafik: …", "Quelle: …"). A short line with a figure ("Version 1.1"),
+        ("Grafik: …", "Quelle: …"), or a web page's navigation link ("< Zurück zur Übersicht").
+        A short line with a figure ("Version 1.1"),
         a sentence ("Ja.") or an item of a list is content."""
-        if _CAPTION.match(self.text):
+        if _CAPTION.match(self.text) or _NAVIGATION.match(self.text):
             return True
         return (
             self.kind in ("sentence", "fact")

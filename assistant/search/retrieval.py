@@ -23,6 +23,7 @@ import numpy as np
 from assistant.audience import EVERYONE, visible
 from assistant.config import Settings
 from assistant.ingest.chunking import SECTION_SEPARATOR, passage_text
+from assistant.search.dictionary import Dictionary
 from assistant.search.lexical import DocumentKinds, Glossary, detect_language, stems
 from assistant.search.snapshot import CorpusIndex, IndexKeeper
 from assistant.search.validity import Validity
@@ -105,11 +106,13 @@ class HybridRetriever:
         settings: Settings,
         glossary: Glossary | None = None,
         kinds: DocumentKinds | None = None,
+        dictionary: Dictionary | None = None,
     ) -> None:
         self.kb = kb
         self.settings = settings
         self.glossary = glossary or Glossary([])
         self.kinds = kinds or DocumentKinds({})
+        self.dictionary = dictionary or Dictionary(None, settings.cache_dir)
         # The per-version index (search/snapshot.py): one version check per question at most.
         self.index = IndexKeeper(kb, bm25=(settings.bm25_k1, settings.bm25_b))
 
@@ -270,10 +273,18 @@ class HybridRetriever:
             if pos >= 0:
                 matched.setdefault(snapshot.ids[pos], []).append((position, cosine))
 
-        # Equivalents widen the keyword search with the same weight as the question's own words.
+        # Equivalents widen the keyword search with the same weight as the question's own words,
+        # and so do the German words for an English question's words that the documents use.
         bm25 = snapshot.scores(stems(question), groups)
         if equivalents:
             bm25 = bm25 + 1.0 * snapshot.scores(stems(equivalents), groups)
+        if foreign and language == "en":
+            german = self.dictionary.translations(
+                question,
+                lambda term: any(snapshot.document_frequency(t, groups) for t in stems(term)),
+            )
+            if german:
+                bm25 = bm25 + snapshot.scores(stems(" ".join(german)), groups)
         top_keyword = snapshot.top(bm25, n)
         for cid in [*top_keyword, *matched]:
             if cid not in dense:
