@@ -16,13 +16,14 @@ from assistant.answering.answer import (
     split_sentences,
     split_units,
 )
-from assistant.answering.answerability import DEFAULT_MODEL
+from assistant.answering.answerability import DEFAULT_MODEL, FEATURES, features
 from assistant.answering.pipeline import (
     QuestionError,
     build_assistant,
     clean_question,
     part_queries,
 )
+from assistant.answering.question import analyse
 from assistant.ingest.chunking import unit_documents
 from assistant.ingest.units import Unit
 
@@ -296,6 +297,23 @@ def test_a_name_is_unknown_only_in_no_spelling_or_equivalent(real_assistant):
     assert not lexicon.unknown("DPIA")  # the glossary's equivalent of DSFA
     assert not lexicon.unknown("POs")  # the plural of an acronym
     assert lexicon.unknown("Vienna") and lexicon.unknown("ServiceNow")
+    assert lexicon.unknown("KI-Ethikrat")  # a compound with a part no document uses
+    assert not lexicon.unknown("KI-Richtlinie") and not lexicon.unknown("AI-Board")
+
+
+def test_a_german_name_is_told_from_a_noun_by_what_stands_before_it(real_assistant):
+    """German capitalises every noun: "am Standort Nürnberg" is a name no document has,
+    "Urlaubsplanung" alone only a noun they do not use (a weaker signal)."""
+    retriever = real_assistant.retriever
+
+    def signals(question: str) -> tuple[float, ...]:
+        return features(analyse(question), retriever.retrieve(question), retriever.lexicon())
+
+    named = signals("Wer ist der KI-Lotse am Standort Nürnberg?")
+    noun = signals("Darf ich NordGPT für meine Urlaubsplanung nutzen?")
+    name, unknown_noun = FEATURES.index("unknown_name"), FEATURES.index("unknown_noun")
+    assert named[name] == 1.0
+    assert noun[name] == 0.0 and noun[unknown_noun] == 1.0
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,8 @@ role. So the decision combines a few signals, each general (none is about one qu
 - `unknown_name`: a name in the question that no document the reader may see contains, in any
   spelling (a typo of a word they use is known) or glossary equivalent (DPIA for DSFA): a product
   or acronym (NordGPT, DSFA), or in an English question any capitalised word that does not start
-  a sentence (English capitalises names, not nouns);
+  a sentence (English capitalises names, not nouns), or in a German one a capitalised word after
+  "in", "am Standort", "Frau" …; a compound (KI-Ethikrat) when one of its parts is unknown;
 - `unknown_noun`: the same for a capitalised word of a German question (nouns, weaker);
 - `no_amount`: the question asks what something costs, and none of the three best-matching units names
   an amount;
@@ -49,6 +50,10 @@ DEFAULT_MODEL = Path(__file__).with_name("answerability.json")
 _NAME = re.compile(r"[A-ZÄÖÜ][\wÄÖÜäöüß-]{2,}")
 # A capital after this starts a sentence ("… on Monday. She asked …"); it names nothing.
 _SENTENCE_START = re.compile(r"(^|[.!?:;–-]\s+|[\"„“(]\s*)\W*$")
+# What stands before a German place or person name ("am Standort Nürnberg", "Frau Albers").
+_NAME_BEFORE = re.compile(
+    r"\b(in|aus|nach|am|Standort|Niederlassung|Werk|Büro|Frau|Herr|Herrn)\s+$", re.IGNORECASE
+)
 TOP_UNITS = 5
 
 
@@ -124,8 +129,11 @@ def features(question: Question, passages: list[Passage], lexicon: Lexicon) -> t
         for m in _NAME.finditer(question.text)
         if not _SENTENCE_START.search(question.text[: m.start()])
     ]
-    names = list(question.entities) + (capitalised if question.language == "en" else [])
-    nouns = capitalised if question.language != "en" else []
+    if question.language == "en":
+        names, nouns = list(question.entities) + capitalised, []
+    else:  # German capitalises every noun: a name is one after "in", "Standort", "Frau" …
+        named = [w for w in capitalised if _NAME_BEFORE.search(question.text.split(w, 1)[0])]
+        names, nouns = list(question.entities) + named, capitalised
     texts = [text for text, _ in units]
     return (
         dense[0],

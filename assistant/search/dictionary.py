@@ -43,8 +43,13 @@ MAX_PHRASE_WORDS = 2
 PER_WORD = 2  # German words per English word (1-4 tried on the tuning sets: 2 ranked best)
 
 
+_WORD_ONLY = re.compile(r"^[^\W\d_]+(?:-[^\W\d_]+)*$")
+
+
 def _terms(side: str) -> list[str]:
-    return [" ".join(_NOTE.sub(" ", term).split()) for term in side.split(";")]
+    """The terms of one sense, without annotations (removed first: "{+Dat.; +Akk.}" holds a
+    semicolon too)."""
+    return [" ".join(term.split()) for term in _NOTE.sub(" ", side).split(";")]
 
 
 def parse(lines: Iterator[str]) -> Iterator[tuple[str, str, int]]:
@@ -58,7 +63,7 @@ def parse(lines: Iterator[str]) -> Iterator[tuple[str, str, int]]:
         if len(german) != len(english):
             continue
         for de_side, en_side in zip(german, english, strict=True):
-            targets = [t for t in _terms(de_side) if t and " " not in t and not t.startswith("-")]
+            targets = [t for t in _terms(de_side) if _WORD_ONLY.match(t)]
             for term in _terms(en_side):
                 term = term.lower().removeprefix("to ")
                 if targets and term and len(term.split()) <= MAX_PHRASE_WORDS:
@@ -148,11 +153,13 @@ class Dictionary:
         return list(dict.fromkeys(found))
 
     def _forms(self, english: str) -> list[str]:
-        """Translations of the phrase or, when it has none, of its singular."""
+        """German nouns for the phrase or, when it has none, for its singular. Nouns only (German
+        capitalises them): they name what a question is about, while the verbs of a question
+        ("bring", "work", "keep") translate to words every passage uses in some other sense."""
         for form in _singulars(english):
-            german = self.lookup(form)
+            german = [word for word in self.lookup(form) if word[0].isupper()]
             if german:
-                return list(german)
+                return german
         return []
 
 

@@ -83,7 +83,10 @@ class Lexicon:
         return math.log(1 + self.chunks / (1 + self.frequency(token)))
 
     def unknown(self, word: str) -> bool:
-        """A word none of the reader's documents uses, in any spelling or equivalent."""
+        """A word none of the reader's documents uses, in any spelling or equivalent; a
+        hyphenated one ("KI-Ethikrat") when one of its parts is such a word."""
+        if "-" in word:
+            return any(self.unknown(part) for part in word.split("-") if len(part) >= 4)
         found = stems(word)
         if not found or any(self.frequency(t) for t in found):
             return False
