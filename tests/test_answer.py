@@ -13,6 +13,7 @@ from assistant.answering.answer import (
     REFUSAL,
     TENTATIVE,
     cited_numbers,
+    focus_lead,
     split_sentences,
     split_units,
 )
@@ -26,6 +27,7 @@ from assistant.answering.pipeline import (
 from assistant.answering.question import analyse
 from assistant.ingest.chunking import unit_documents
 from assistant.ingest.units import Unit
+from assistant.search.retrieval import Passage
 
 
 def check_citations(answer):
@@ -342,3 +344,34 @@ def test_bm25_parameters_come_from_the_settings(real_assistant):
     bm25 = real_assistant.retriever.index.current().bm25
     settings = real_assistant.settings
     assert (bm25.k1, bm25.b) == (settings.bm25_k1, settings.bm25_b) == (1.2, 0.5)
+
+
+@pytest.mark.parametrize(
+    ("question", "wants"),
+    [
+        ("Wie viele AI Product Owner gibt es?", "count"),
+        ("how long are DPIA documents kept", "duration"),
+        ("Wie oft tagt das KI-Board?", "duration"),
+        ("Seit wann gilt die KI-Richtlinie?", "date"),
+        ("Which email address do I use for AI questions?", "contact"),
+        ("Wann brauche ich eine DSFA?", ""),  # "wann" alone asks for a case, not a date
+    ],
+)
+def test_the_kind_of_value_a_question_wants(question, wants):
+    assert analyse(question).wants == wants
+
+
+def test_a_question_for_a_value_leads_with_a_close_passage_that_gives_one():
+    def passage(pid: str, text: str, dense: float) -> Passage:
+        meta = {"source": "richtlinie.md", "title": "KI-Richtlinie"}
+        return Passage(
+            pid, f"KI-Richtlinie\n{text}", meta, dense, dense, 0.0, matched=((0, dense),)
+        )
+
+    names = passage("a", "DSFA und Freigabeunterlagen werden im KI-Register abgelegt.", 0.86)
+    gives_it = passage("b", "DSFA und Freigabeunterlagen: 3 Jahre nach Außerbetriebnahme.", 0.85)
+    far = passage("c", "Protokolle werden 10 Jahre aufbewahrt.", 0.80)
+    question = analyse("Wie lange werden DSFA-Unterlagen aufbewahrt?")
+    assert focus_lead(question, [names, gives_it, far]).id == "b"
+    assert focus_lead(question, [names, far]).id == "a"  # not from a passage far behind
+    assert focus_lead(analyse("Wo werden DSFA-Unterlagen abgelegt?"), [names, gives_it]).id == "a"

@@ -20,7 +20,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
-from assistant.answering.question import SMALL_TALK_REPLY, Question, analyse, mentions
+from assistant.answering.question import SMALL_TALK_REPLY, Question, analyse, gives, mentions
 from assistant.config import Settings
 from assistant.ingest.chunking import SECTION_SEPARATOR
 from assistant.ingest.units import Unit, split_sentences, split_units
@@ -178,19 +178,38 @@ def focus_lead(question: Question, passages: list[Passage], margin: float = 0.03
     """The passage to lead with: the best one, unless it is not about what the question names (a
     tool, a role) and one that is comes close (its cosine at most `margin` lower): a document
     whose title names it first (the CAIO's role profile for the CAIO, not the AI Product Owner's
-    that mentions her), then a passage that names it."""
+    that mentions her), then a passage that names it. And for a question that asks for a number,
+    a duration, a date or an address, one whose best-matching sentences give such a value before
+    a close one whose do not ("Wie lange …?" is answered by "3 Jahre nach …", not by the
+    sentence that only names the same documents)."""
     best = passages[0]
-    if not question.entities:
-        return best
     close = [p for p in passages[:5] if p.dense >= best.dense - margin]
-    for about in (
-        lambda p: all(mentions(p.title, e) for e in question.entities),
-        lambda p: names_all(p, question.entities),
-    ):
-        found = [p for p in close if about(p)]
-        if found:
-            return found[0]
-    return best
+    if question.entities:
+        for about in (
+            lambda p: all(mentions(p.title, e) for e in question.entities),
+            lambda p: names_all(p, question.entities),
+        ):
+            found = [p for p in close if about(p)]
+            if found:
+                best, close = found[0], found
+                break
+    if not question.wants:
+        return best
+    # A count must be in the sentences that answer; a period or a date anywhere in the passage
+    # may be the one asked for (its best sentence may name the deadline's event instead).
+    if question.wants == "count":
+        answered = _gives(best, "count")
+    else:
+        answered = gives(question.wants, best.text)
+    giving = [p for p in close if _gives(p, question.wants)]
+    return giving[0] if giving and not answered else best
+
+
+def _gives(passage: Passage, kind: str) -> bool:
+    """Whether the passage's best-matching units give a value of that kind."""
+    units = split_units(passage.text)
+    matched = [units[pos].text for pos, _ in passage.matched[:2] if pos < len(units)]
+    return any(gives(kind, text) for text in matched or [passage.text])
 
 
 class ExtractiveAnswerer:

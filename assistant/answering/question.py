@@ -50,6 +50,54 @@ _MONEY_QUESTION = re.compile(
     re.IGNORECASE,
 )
 MONEY_VALUE = re.compile(r"(€|\beuro\b|\beur\b|\d+\.\d{3}|gehaltsband|\bband [a-z]?\d)", re.I)
+# The kind of value a question asks for, and what a sentence that gives it contains. Only the
+# phrasings that ask for nothing else ("wann" alone often asks "in which case", not for a date).
+_NUMBER = (
+    r"\d|\b(zwei|drei|vier|fünf|sechs|sieben|acht|neun|zehn|elf|zwölf|zwanzig|dreißig|hundert|"
+    r"tausend|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|hundred|thousand)\b"
+)
+_TIME_UNIT = r"(minute|stunde|tag|woche|monat|jahr|quartal|hour|day|week|month|year|quarter)\w*"
+_FREQUENCY = (
+    r"täglich|wöchentlich|monatlich|quartalsweise|halbjährlich|jährlich|daily|weekly|monthly|"
+    r"quarterly|annually|yearly"
+)
+_MONTH = (
+    r"januar|februar|märz|april|mai|juni|juli|august|september|oktober|november|dezember|"
+    r"january|february|march|may|june|july|october|december"
+)
+WANTED = {
+    "count": (
+        r"\b(wie ?viele?|how many|anzahl|number of)\b",
+        _NUMBER,
+    ),
+    # "Wie lang darf der Steckbrief sein?" asks for pages: any number, or a frequency.
+    "duration": (
+        r"\b(wie ?lange?|how long|wie oft|how often|within how)\b",
+        rf"{_NUMBER}|\b({_FREQUENCY})\b",
+    ),
+    # "Bis wann …?" is often answered by a period ("zehn Arbeitstage vor der Sitzung").
+    "date": (
+        r"\b(seit wann|bis wann|ab wann|since when|by when|until when|what date|which date|"
+        r"an welchem (tag|datum)|last updated|effective from|gültig ab)\b",
+        rf"\b\d{{1,2}}\.\s?\d{{1,2}}\.\s?\d{{2,4}}|\b({_MONTH})\b|\b20\d\d\b|"
+        rf"({_NUMBER}).{{0,20}}\b\w*{_TIME_UNIT}",
+    ),
+    "contact": (
+        r"\b(e-?mail\w*|mail ?adress\w*|telefon\w*|phone|durchwahl|extension|hotline|"
+        r"erreiche?n?|reach)\b",
+        r"@|\+?\d[\d /-]{5,}\d|\b(durchwahl|extension|tel\.)",
+    ),
+}
+_WANTED = {
+    kind: (re.compile(ask, re.I), re.compile(value, re.I)) for kind, (ask, value) in WANTED.items()
+}
+
+
+def gives(kind: str, text: str) -> bool:
+    """Whether a text gives a value of the kind a question wants ("count", "duration" …)."""
+    return kind in _WANTED and _WANTED[kind][1].search(text) is not None
+
+
 # Where a message holds several questions: after a question mark, or at "und"/"and" before a
 # new question word.
 _PART_BREAK = re.compile(
@@ -69,6 +117,7 @@ class Question:
     small_talk: str = ""  # "hello" | "thanks" | "" (a real question)
     entities: tuple[str, ...] = ()
     wants_money: bool = False
+    wants: str = ""  # the kind of value asked for: count | duration | date | contact | ""
     parts: tuple[str, ...] = field(default=())  # two or more when it asks several things
 
     @property
@@ -101,6 +150,7 @@ def analyse(text: str) -> Question:
         small_talk=small_talk,
         entities=entities,
         wants_money=bool(_MONEY_QUESTION.search(text)),
+        wants=next((kind for kind, (ask, _) in _WANTED.items() if ask.search(text)), ""),
         parts=parts if len(parts) > 1 else (),
     )
 
