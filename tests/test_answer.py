@@ -125,7 +125,12 @@ def test_loosely_related_answer_says_so(
 
 @pytest.mark.parametrize(
     ("question", "language", "reply"),
-    [("danke dir, das hat geholfen!", "de", "Gern geschehen"), ("Hi there", "en", "Hello")],
+    [
+        ("danke dir, das hat geholfen!", "de", "Gern geschehen"),
+        ("Hi there", "en", "Hello"),
+        ("Servus! Wie geht es dir denn so?", "de", "Hallo"),
+        ("hey, how are you doing today?", "en", "Hello"),
+    ],
 )
 def test_small_talk_gets_a_friendly_line_without_citations(
     real_assistant, question, language, reply
@@ -133,6 +138,14 @@ def test_small_talk_gets_a_friendly_line_without_citations(
     answer = real_assistant.ask(question)
     assert answer.answered and answer.citations == [] and answer.mode == "smalltalk"
     assert answer.language == language and answer.answer.startswith(reply)
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["Wie geht es weiter nach dem Pilot?", "Hallo, wie geht es dir? Wer ist die CAIO?"],
+)
+def test_a_question_that_starts_like_small_talk_is_a_question(question):
+    assert analyse(question).small_talk == ""
 
 
 def test_a_passage_about_another_tool_does_not_lead_a_yes_no(real_assistant):

@@ -23,6 +23,11 @@ _QUESTION_WORDS = re.compile(
     r"why|which|can|may|must|is there|are there|do i|does)\b",
     re.IGNORECASE,
 )
+_HOW_ARE_YOU = re.compile(
+    r"\b(wie geht'?s|wie geht es|how are you|how's it going|how are things)"
+    r"(\s+(dir|ihnen|euch|so|denn|heute|doing|today))*\s*[?!.]*\s*$",
+    re.IGNORECASE,
+)
 SMALL_TALK_REPLY = {
     "de": {
         "thanks": "Gern geschehen! Fragen Sie mich jederzeit wieder zu KI-Rollen und unseren "
@@ -137,7 +142,15 @@ def analyse(text: str) -> Question:
     """The question's language, small talk, entities, wanted value and parts."""
     language = detect_language(text)
     small_talk = ""
-    if _SMALL_TALK.match(text) and not _QUESTION_WORDS.search(text) and len(words(text)) <= 12:
+    # "Moin! Wie geht's dir?" asks nothing of the documents: the courtesy question is small talk.
+    courtesy = _HOW_ARE_YOU.sub(" ", text)
+    if not words(courtesy) and courtesy != text:
+        small_talk = "hello"
+    elif (
+        _SMALL_TALK.match(courtesy)
+        and not _QUESTION_WORDS.search(courtesy)
+        and len(words(text)) <= 12
+    ):
         lowered = text.lower()
         small_talk = (
             "thanks" if re.search(r"dank|thank|merci|super|great|perfekt", lowered) else ("hello")
