@@ -93,6 +93,7 @@ class CorpusIndex:
         self.by_source = {s: np.array(p, dtype=np.int64) for s, p in by_source.items()}
         self._flags = {g: np.array(p, dtype=np.int64) for g, p in flags.items()}
         self._masks: dict[frozenset[str], np.ndarray] = {}
+        self._frequencies: dict[tuple[str, frozenset[str]], int] = {}
         self.versions = Versions(list(source_meta.values()))
         empty = np.zeros(0, dtype=np.int64)
         hashes, parents, positions = units or (empty, empty, empty)
@@ -203,12 +204,22 @@ class CorpusIndex:
 
     def document_frequency(self, token: str, groups: frozenset[str]) -> int:
         """In how many chunks these groups may read the stem occurs (the BM25 matrix holds, per
-        stem, the chunks it occurs in)."""
+        stem, the chunks it occurs in). Remembered per version: the answerability check asks for
+        every word of every question, and a common stem's chunks grow with the corpus."""
+        key = (token, groups)
+        known = self._frequencies.get(key)
+        if known is not None:
+            return known
         column = self.bm25.vocab_dict.get(token) if self.ids else None
         if column is None:
-            return 0
-        indptr, indices = self.bm25.scores["indptr"], self.bm25.scores["indices"]
-        return int(self.mask(groups)[indices[indptr[column] : indptr[column + 1]]].sum())
+            count = 0
+        else:
+            indptr, indices = self.bm25.scores["indptr"], self.bm25.scores["indices"]
+            count = int(self.mask(groups)[indices[indptr[column] : indptr[column + 1]]].sum())
+        if len(self._frequencies) > 100_000:  # many distinct words or group sets: stay bounded
+            self._frequencies.clear()
+        self._frequencies[key] = count
+        return count
 
     def scores(self, tokens: list[str], groups: frozenset[str]) -> np.ndarray:
         """BM25 scores of every chunk; zero for chunks outside the reader's audience."""
