@@ -144,6 +144,14 @@ def test_an_index_built_from_the_previous_one_equals_one_built_from_scratch(
     assert reused.ids == fresh.ids and reused.stems == fresh.stems
     assert reused.rows == fresh.rows
     assert set(reused.source_meta) == set(fresh.source_meta) == {"reisekosten.md", "neu/reisen.md"}
+    # Per source only what the versions need: title, version facts, audience flags.
+    assert reused.source_meta == fresh.source_meta
+    assert fresh.source_meta["reisekosten.md"] == {
+        "source": "reisekosten.md",
+        "title": "Reisekosten für KI-Konferenzen",
+        "effective_date": "2025-03-01",
+        "aud_all": True,
+    }
     units = kb.read_all([], units=True)["ids"]
     assert reused.units(units) == fresh.units(units)
     assert all(unit is not None and unit[0] >= 0 for unit in fresh.units(units))
