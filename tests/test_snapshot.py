@@ -144,6 +144,14 @@ def test_an_index_built_from_the_previous_one_equals_one_built_from_scratch(
     assert reused.ids == fresh.ids and reused.stems == fresh.stems
     assert reused.rows == fresh.rows
     assert set(reused.source_meta) == set(fresh.source_meta) == {"reisekosten.md", "neu/reisen.md"}
+    # Per source only what the versions need: title, version facts, audience flags.
+    assert reused.source_meta == fresh.source_meta
+    assert fresh.source_meta["reisekosten.md"] == {
+        "source": "reisekosten.md",
+        "title": "Reisekosten für KI-Konferenzen",
+        "effective_date": "2025-03-01",
+        "aud_all": True,
+    }
     units = kb.read_all([], units=True)["ids"]
     assert reused.units(units) == fresh.units(units)
     assert all(unit is not None and unit[0] >= 0 for unit in fresh.units(units))
@@ -153,6 +161,38 @@ def test_an_index_built_from_the_previous_one_equals_one_built_from_scratch(
     for token in ("bahnfahrt", "antrag", "fehlt"):
         expected = sum(token in s.split(" ") for s in fresh.stems)
         assert reused.document_frequency(token, everyone) == expected
+
+
+def test_document_frequencies_are_remembered_per_reader_and_version(
+    tmp_path, shared_embeddings, store_overrides
+):
+    """Counted once per stem and group set, the same on every later question; a restricted
+    document counts only for its readers, and a new version counts anew."""
+    corpus, _, kb, _ = open_store(tmp_path, shared_embeddings, store_overrides)
+    hr_only = corpus / "hr.md"
+    write_markdown(hr_only)
+    hr_only.write_text(
+        hr_only.read_text(encoding="utf-8").replace("audience: all", "audience: hr"), "utf-8"
+    )
+    assert ingest_corpus(kb, corpus).ok
+    index = CorpusIndex.read(kb)
+    everyone, hr = frozenset({"all"}), frozenset({"all", "hr"})
+
+    def counted(groups: frozenset[str]) -> int:
+        mask = index.mask(groups)
+        return sum(
+            bool(mask[i]) and "bahnfahrt" in stems.split(" ") for i, stems in enumerate(index.stems)
+        )
+
+    assert 0 < counted(everyone) < counted(hr)
+    for _ in range(2):
+        assert index.document_frequency("bahnfahrt", everyone) == counted(everyone)
+        assert index.document_frequency("bahnfahrt", hr) == counted(hr)
+        assert index.document_frequency("fehlt", hr) == 0
+    hr_only.unlink()
+    assert ingest_corpus(kb, corpus).ok
+    after = CorpusIndex.read(kb, previous=index)
+    assert after.document_frequency("bahnfahrt", hr) == counted(everyone)
 
 
 def test_a_failing_background_build_leaves_the_previous_index_answering(

