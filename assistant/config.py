@@ -82,9 +82,8 @@ class Settings(BaseSettings):
     query_vector_cache: int = Field(
         1024,
         ge=0,
-        description="Query vectors remembered per process, by the exact text (least recently "
-        "used dropped first; 3 kB each): a question asked again (an example question, a "
-        "frequent one) is not embedded again. The same vectors either way; 0 = off.",
+        description="Query vectors remembered per process by exact text (LRU, 3 kB each): a "
+        "question asked again is not embedded again (the same vectors); 0 = off.",
     )
 
     # index
@@ -123,21 +122,14 @@ class Settings(BaseSettings):
         0.3, ge=0, le=1, description="Weight of the BM25 keyword score in the fusion."
     )
     bm25_k1: float = Field(1.2, ge=0, le=3, description="BM25 term-frequency saturation (k1).")
-    bm25_b: float = Field(
-        0.5,
-        ge=0,
-        le=1,
-        description="BM25 length normalisation (b); 0.5 ranked best on the tuning sets (at "
-        "0.75 short sections that merely name the question's words led).",
-    )
+    bm25_b: float = Field(0.5, ge=0, le=1, description="BM25 length normalisation (b).")
     dictionary_path: Path | None = Field(
         Path("/usr/share/trans/de-en"),
         description="English-German dictionary in the Ding format (Debian package trans-de-en): "
         "English questions are also searched with the German words for their words. Empty: none.",
     )
     cache_dir: Path = Field(
-        Path.home() / ".cache" / "ki-rollen-assistent",
-        description="Where derived files that any store can share are kept (the dictionary table).",
+        DEFAULT_CACHE_DIR, description="Derived files any store can share (the dictionary table)."
     )
     document_kind_bonus: float = Field(
         0.3,
@@ -150,10 +142,8 @@ class Settings(BaseSettings):
         0.04,
         ge=0,
         le=0.2,
-        description="Added to the cosine of passages in another language than the question, "
-        "for questions not in the corpus language, before fusion: the embedding model scores a "
-        "passage in the question's own language higher (0.02 at the median at chunk level; with "
-        "unit scores 0.04 ranked best on the tuning sets); 0 = off.",
+        description="Added to the cosine of passages in another language than the question "
+        "(the model favours the question's own language; 0.04 ranked best on the tuning sets).",
     )
     candidates: int = Field(
         40, ge=5, le=500, description="Candidates each retriever contributes before fusion."
@@ -178,8 +168,7 @@ class Settings(BaseSettings):
         0.79,
         ge=0,
         le=1,
-        description="The same floor for a passage in another language than the question "
-        "(cross-lingual similarities run lower).",
+        description="The same floor for a passage in another language than the question.",
     )
     contact: str = Field(
         "",

@@ -242,9 +242,18 @@ class CorpusIndex:
 
 
 # What the per-source record keeps of a chunk's metadata: what Versions reads (the title, the
-# version facts, the audience flags). The whole record (owner, context, section, page, ...) held
-# about 1.2 kB more per source (10k synthetic chunks of 4,898 sources: 44.3 -> 38.5 MB traced).
-VERSION_FACTS = ("source", "title", "document_id", "effective_date", "expiry_date", "version")
+# version facts, the audience flags) and the kind of document a question may name (doc_type).
+# The whole record (owner, context, section, page, ...) held about 1.2 kB more per source (10k
+# synthetic chunks of 4,898 sources: 44.3 -> 38.5 MB traced).
+VERSION_FACTS = (
+    "source",
+    "title",
+    "document_id",
+    "effective_date",
+    "expiry_date",
+    "version",
+    "doc_type",
+)
 
 
 def _version_facts(meta: dict) -> dict:
