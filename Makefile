@@ -49,7 +49,7 @@ test: install-dev system-deps
 	$(VENV)/bin/python -m pytest
 
 # The quick loop while working: no browser, no Chroma/PostgreSQL servers.
-test-fast: install-dev
+test-fast: install-dev dictionary
 	$(VENV)/bin/python -m pytest -m "not browser and not server"
 
 lint: install-dev
