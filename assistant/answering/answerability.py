@@ -124,15 +124,16 @@ def features(question: Question, passages: list[Passage], lexicon: Lexicon) -> t
         present = set(stems(text))
         return sum(lexicon.idf(t) for t in question_stems if t in present) / total
 
-    capitalised = [
-        m.group(0)
-        for m in _NAME.finditer(question.text)
-        if not _SENTENCE_START.search(question.text[: m.start()])
-    ]
+    # Each capitalised word that does not start a sentence, with the text before it.
+    before: dict[str, str] = {}
+    for m in _NAME.finditer(question.text):
+        if not _SENTENCE_START.search(question.text[: m.start()]):
+            before.setdefault(m.group(0), question.text[: m.start()])
+    capitalised = list(before)
     if question.language == "en":
         names, nouns = list(question.entities) + capitalised, []
     else:  # German capitalises every noun: a name is one after "in", "Standort", "Frau" …
-        named = [w for w in capitalised if _NAME_BEFORE.search(question.text.split(w, 1)[0])]
+        named = [w for w in capitalised if _NAME_BEFORE.search(before[w])]
         names, nouns = list(question.entities) + named, capitalised
     texts = [text for text, _ in units]
     return (
