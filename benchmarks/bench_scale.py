@@ -359,30 +359,19 @@ def render(result: dict) -> str:
         [f"{r['generate_s']:.1f} / {r['chroma_add_s']:.1f}" for r in rows],
     )
     line("samples per path", [str(r["ask"]["n"]) for r in rows])
-    line(
-        "ask() p50 / p95 (ms)",
-        [f"{r['ask']['p50_ms']:.1f} / {r['ask']['p95_ms']:.1f}" for r in rows],
-    )
-    line(
-        "naive k=5 p50 / p95 (ms)",
-        [f"{r['naive']['p50_ms']:.1f} / {r['naive']['p95_ms']:.1f}" for r in rows],
-    )
-    line(
-        "ratio ask/naive p50 / p95",
-        [f"{_f(r['ratio_p50'], '.2f')} / {_f(r['ratio_p95'], '.2f')}" for r in rows],
-    )
-    line(
-        "ask() p50 / p95, query vectors remembered (ms)",
-        [f"{r['ask_memo']['p50_ms']:.1f} / {r['ask_memo']['p95_ms']:.1f}" for r in rows],
-    )
-    line(
-        "naive p50 / p95, query vectors remembered (ms)",
-        [f"{r['naive_memo']['p50_ms']:.1f} / {r['naive_memo']['p95_ms']:.1f}" for r in rows],
-    )
-    line(
-        "ratio p50 / p95, query vectors remembered",
-        [f"{_f(r['ratio_memo_p50'], '.2f')} / {_f(r['ratio_memo_p95'], '.2f')}" for r in rows],
-    )
+
+    def latency(path: str) -> list[str]:
+        return [f"{r[path]['p50_ms']:.1f} / {r[path]['p95_ms']:.1f}" for r in rows]
+
+    def ratios(p50: str, p95: str) -> list[str]:
+        return [f"{_f(r[p50], '.2f')} / {_f(r[p95], '.2f')}" for r in rows]
+
+    line("ask() p50 / p95 (ms)", latency("ask"))
+    line("naive k=5 p50 / p95 (ms)", latency("naive"))
+    line("ratio ask/naive p50 / p95", ratios("ratio_p50", "ratio_p95"))
+    line("ask() p50 / p95, query vectors remembered (ms)", latency("ask_memo"))
+    line("naive p50 / p95, query vectors remembered (ms)", latency("naive_memo"))
+    line("ratio p50 / p95, query vectors remembered", ratios("ratio_memo_p50", "ratio_memo_p95"))
     line(
         "per-version: Chroma read of every chunk (ms)",
         [_f(r["version_build"]["chroma_get_ms"]) for r in rows],
