@@ -5,6 +5,7 @@ feedback and the audit trail land in the shared database, a link one signs opens
 from __future__ import annotations
 
 import subprocess
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -16,6 +17,7 @@ from assistant.config import Settings
 from assistant.identity import LinkSigner
 from assistant.records.audit import AuditLog
 from assistant.records.feedback import FeedbackStore
+from assistant.search.snapshot import CHECK_S
 from e2e.conftest import JWT_SECRET, make_token, start_server
 
 SESSION_SECRET = "replicas-share-this-signing-key-0123456789"  # noqa: S105 (a test fixture)
@@ -124,8 +126,9 @@ def test_a_link_one_replica_signs_opens_on_the_other(replicas):
 
 
 def test_an_upload_through_one_replica_is_answered_and_deleted_through_the_other(replicas):
-    """The admin's upload and delete reach the other replica at its next question; the uploaded
-    file, kept in the shared database, is served by a replica that never saw it on disk."""
+    """The admin's upload and delete reach the other replica at its first question once its
+    version check is due (another process's marker is read at most every CHECK_S seconds); the
+    uploaded file, kept in the shared database, is served by a replica that never saw it on disk."""
     _, _, (first, second) = replicas
     question = "Wer genehmigt Drohnenflüge über dem Lager?"
     text = "# Drohnenflüge\n\n## Genehmigung\n\nDrohnenflüge über dem Lager genehmigt die Werkfeuerwehr.\n"
@@ -149,7 +152,9 @@ def test_an_upload_through_one_replica_is_answered_and_deleted_through_the_other
         def answer(url):
             return client.post(f"{url}/api/ask", json={"question": question}).json()
 
-        assert answer(second)["citations"][0]["source"] == source
+        time.sleep(CHECK_S + 0.2)  # the second replica may have checked just before the upload
+        reply = answer(second)
+        assert [c["source"] for c in reply["citations"]][:1] == [source], reply
         assert "Werkfeuerwehr" in client.get(f"{second}/files/{source}").text
         listed = client.get(f"{second}/api/admin/documents").json()
         assert any(d["source"] == source and d["owner"] == "Werkschutz" for d in listed)
@@ -158,5 +163,6 @@ def test_an_upload_through_one_replica_is_answered_and_deleted_through_the_other
             f"{second}/api/admin/documents/{source}", headers={"referer": f"{second}/admin/"}
         )
         assert deleted.status_code == 200
+        time.sleep(CHECK_S + 0.2)
         assert source not in cited(answer(first))
         assert client.get(f"{first}/files/{source}").status_code == 404
