@@ -12,7 +12,7 @@ reflect questions the model was not fitted on:
 - hedge_below: the widest band above it in which most questions are unanswerable (the "no clear
   match" notice is right more often than not there); none if there is no such band.
 
-The held-out set (eval/test-unseen-6.yaml, HELD_OUT_SETS) is never read here. Without --write it only reports.
+The held-out set (HELD_OUT_SETS in assistant/evaluation/harness.py) is never read here. Without --write it only reports.
 """
 
 from __future__ import annotations
