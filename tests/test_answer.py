@@ -192,6 +192,42 @@ def test_split_units_bullets_sentences_rows_and_facts():
     ]
 
 
+def test_hard_wrapped_lines_are_one_sentence_and_labelled_lines_stay_apart():
+    """A text file, a Markdown paragraph or a PDF page wrapped at a fixed width quotes whole
+    sentences, never half lines; a line ending a sentence, a labelled line, a list item and a
+    title in capitals keep their own line."""
+    text = (
+        "Die Stelleninhaberin hat einen unbefristeten Arbeitsvertrag; die Rolle selbst ist laut\n"
+        "Rollenprofil zunächst bis 30. September 2027 angelegt und wird davor von der\n"
+        "Geschäftsführung überprüft. Interne Bewerbungen haben Vorrang.\n"
+        "KI-PROJEKT-INTAKE UND GOVERNANCE-PROZESS FÜR ALLE STANDORTE\n"
+        "Nordwerk Logistik GmbH – Prozessbeschreibung PB-KI-01 für alle Bereiche\n"
+        "Gültig ab: 1. Mai 2025\n"
+        "KI-Rollen-Assistent: Fragen und Feedback werden nach\n"
+        "(pseudonymisiert) 90 Tagen gelöscht\n"
+        "Vertretung: Malte Sievers, Datenschutzkoordinator der Zentrale\n"
+        "Fragen zu KI-Werkzeugen beantwortet die Stabsstelle KI.\n"
+        "- ein Punkt der Liste, der über das Zeilenende hinausgeht und\n"
+        "  auf der eingerückten Zeile weitergeht\n"
+        "- der nächste Punkt"
+    )
+    assert [u.text for u in split_units(text)] == [
+        "Die Stelleninhaberin hat einen unbefristeten Arbeitsvertrag; die Rolle selbst ist laut "
+        "Rollenprofil zunächst bis 30. September 2027 angelegt und wird davor von der "
+        "Geschäftsführung überprüft.",
+        "Interne Bewerbungen haben Vorrang.",
+        "KI-PROJEKT-INTAKE UND GOVERNANCE-PROZESS FÜR ALLE STANDORTE",
+        "Nordwerk Logistik GmbH – Prozessbeschreibung PB-KI-01 für alle Bereiche",
+        "Gültig ab: 1. Mai 2025",
+        "KI-Rollen-Assistent: Fragen und Feedback werden nach (pseudonymisiert) 90 Tagen gelöscht",
+        "Vertretung: Malte Sievers, Datenschutzkoordinator der Zentrale",
+        "Fragen zu KI-Werkzeugen beantwortet die Stabsstelle KI.",
+        "ein Punkt der Liste, der über das Zeilenende hinausgeht und auf der eingerückten Zeile "
+        "weitergeht",
+        "der nächste Punkt",
+    ]
+
+
 def test_page_furniture_and_captions_are_no_units_to_search_or_quote():
     text = (
         "Nordwerk Logistik GmbH · Rollenprofil für Führungsfunktionen\n\n"

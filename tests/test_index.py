@@ -8,6 +8,7 @@ import shutil
 import pytest
 from conftest import STORE_MODES, make_settings, write_markdown
 
+from assistant.ingest import chunking
 from assistant.ingest.corpus import ingest_corpus
 from assistant.store.knowledge_base import KnowledgeBase
 from assistant.store.locks import IngestBusyError
@@ -70,6 +71,27 @@ def test_changed_file_replaces_its_chunks_only(small_corpus, kb_factory, shared_
     assert report.chunks_deleted == 1 and kb.count() == count
     texts = kb.collection.get(where={"source": "reisekosten.md"})["documents"]
     assert any("950 Euro" in t for t in texts) and not any("800 Euro" in t for t in texts)
+    assert kb.version() != version
+
+
+def test_a_new_unit_splitter_re_embeds_units_only_and_moves_the_version(
+    small_corpus, kb_factory, shared_embeddings, monkeypatch
+):
+    """After an upgrade that splits passages into units differently, the next ingest replaces
+    the units (searched, and quoted by position) and tells running apps; no chunk is embedded."""
+    kb = kb_factory(small_corpus)
+    ingest_corpus(kb, small_corpus)
+    ids, version = stored_ids(kb), kb.version()
+    units_before = set(kb.unit_store._collection.get(include=[])["ids"])
+    split = chunking.split_units
+    monkeypatch.setattr(chunking, "split_units", lambda text: split(text)[:1])
+    before = shared_embeddings.embedded
+    report = ingest_corpus(kb, small_corpus)
+    assert report.chunks_embedded == 0 and stored_ids(kb) == ids
+    assert "reisekosten.md" in report.updated and not report.added
+    units_after = set(kb.unit_store._collection.get(include=[])["ids"])
+    assert units_after < units_before  # fewer units, none left over from the old split
+    assert shared_embeddings.embedded == before  # the units kept are the stored ones
     assert kb.version() != version
 
 

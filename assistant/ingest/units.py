@@ -30,6 +30,9 @@ _CAPTION = re.compile(
 # A navigation link left from a web page: "< Zurück zur Übersicht: …", "« Back to the overview".
 _NAVIGATION = re.compile(r"^\s*([<«‹←]|&lt;)\s*\w+", re.IGNORECASE)
 _FACTS = re.compile(r"\s+·\s+")  # "Gültig ab: 1. Mai · Version 2 · Verantwortlich: …"
+# A labelled line ("Gültig ab: …", "NordGPT: 90 Tage …", "Vertretung: Malte Sievers"): its own unit.
+_LABEL = re.compile(r"^[^\W\d_][\w ()/&+-]{0,40}:\s")
+WRAPPED_FROM = 40  # a line this long that ends mid-sentence was wrapped, not ended
 
 
 @dataclass(frozen=True)
@@ -68,12 +71,11 @@ def split_units(text: str) -> list[Unit]:
     """The units of a passage, in reading order."""
     units: list[Unit] = []
     block, previous_kind = -1, ""
-    for raw in text.splitlines():
-        line = raw.strip()
+    for line in unwrap(text.splitlines()):
         if not line:
             previous_kind = ""  # a blank line ends a list or table
             continue
-        if line.startswith("|") or line.count(" | ") >= 1 and not _BULLET.match(line):
+        if _is_row(line):
             kind, pieces = "row", [_table_row(line)]
         elif _BULLET.match(line):
             kind, pieces = "bullet", [_BULLET.sub("", line)]
@@ -86,6 +88,40 @@ def split_units(text: str) -> list[Unit]:
         previous_kind = kind
         units.extend(Unit(piece, kind, block) for piece in pieces if piece and _is_content(piece))
     return units
+
+
+def unwrap(lines: list[str]) -> list[str]:
+    """The lines of a passage with hard-wrapped prose joined again (a text file, a Markdown
+    paragraph or a PDF page wrapped at a fixed width: "… ist laut" / "Rollenprofil zunächst …").
+    A line continues the one before when that one is long prose ending mid-sentence (no . ! ? : ;)
+    and this one is prose too, neither a list item, a table row, a labelled line nor a new label's
+    value; a title in capitals ends its line. Blank lines stay (they end lists and tables)."""
+    joined: list[str] = []
+    for raw in lines:
+        line = raw.strip()
+        previous = joined[-1] if joined else ""
+        if line and previous and _continues(previous, line, indented=raw[:1].isspace()):
+            joined[-1] = f"{previous} {line}"
+        else:
+            joined.append(line)
+    return joined
+
+
+def _continues(previous: str, line: str, indented: bool) -> bool:
+    if len(previous) < WRAPPED_FROM or previous.endswith((".", "!", "?", ":", ";")):
+        return False
+    if previous.isupper() or _is_row(previous) or _is_row(line) or _BULLET.match(line):
+        return False
+    if _FACTS.search(line) or _LABEL.match(line):
+        return False
+    if _BULLET.match(previous):  # a list item goes on on an indented line only
+        return indented
+    # After a labelled line only a lower-case continuation belongs to it ("(pseudonymisiert) …").
+    return not _LABEL.match(previous) or not line[0].isupper()
+
+
+def _is_row(line: str) -> bool:
+    return line.startswith("|") or " | " in line and not _BULLET.match(line)
 
 
 def split_sentences(text: str) -> list[str]:

@@ -225,7 +225,8 @@ class KnowledgeBase(StoreReads):
 
     def store_source(self, chunks: list[Document], units: list[Document]) -> dict:
         """langchain's indexing API: add new chunks, replace the source's old ones (by hash);
-        then the same for the chunks' units. The counts are the chunks'. The caller holds
+        then the same for the chunks' units. The counts are the chunks', and the units' under
+        units_added / units_deleted (a new unit splitter changes units alone). The caller holds
         writing() and moves the version marker."""
         result = index(
             chunks,
@@ -243,7 +244,11 @@ class KnowledgeBase(StoreReads):
             source_id_key="source",
             key_encoder="sha256",
         )
-        return {**result, "units_added": unit_result["num_added"]}
+        return {
+            **result,
+            "units_added": unit_result["num_added"],
+            "units_deleted": unit_result["num_deleted"],
+        }
 
     def replace_source(self, source: str, chunks: list[Document], units: list[Document]) -> dict:
         """Store one document's chunks in place of what was stored for it (the admin's upload and
@@ -256,7 +261,7 @@ class KnowledgeBase(StoreReads):
             raise PermissionError(READ_ONLY.format(self.settings.data_dir))
         with self.writing():
             result = self.store_source(chunks, units)
-            if result["num_added"] or result["num_deleted"]:
+            if any(result[k] for k in ("num_added", "num_deleted", "units_added", "units_deleted")):
                 self.bump_version()
         return result
 
