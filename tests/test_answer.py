@@ -130,6 +130,8 @@ def test_loosely_related_answer_says_so(
         ("Hi there", "en", "Hello"),
         ("Servus! Wie geht es dir denn so?", "de", "Hallo"),
         ("hey, how are you doing today?", "en", "Hello"),
+        ("Guten Morgen, können Sie mir bitte helfen?", "de", "Hallo"),
+        ("Hi! I've got a few questions.", "en", "Hello"),
     ],
 )
 def test_small_talk_gets_a_friendly_line_without_citations(
@@ -142,7 +144,13 @@ def test_small_talk_gets_a_friendly_line_without_citations(
 
 @pytest.mark.parametrize(
     "question",
-    ["Wie geht es weiter nach dem Pilot?", "Hallo, wie geht es dir? Wer ist die CAIO?"],
+    [
+        "Wie geht es weiter nach dem Pilot?",
+        "Hallo, wie geht es dir? Wer ist die CAIO?",
+        "Kannst du mir helfen, einen Prompt für NordGPT zu schreiben?",
+        "Can you help me with the DPIA for our chatbot?",
+        "I have a question about the AI training.",
+    ],
 )
 def test_a_question_that_starts_like_small_talk_is_a_question(question):
     assert analyse(question).small_talk == ""

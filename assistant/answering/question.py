@@ -28,6 +28,20 @@ _HOW_ARE_YOU = re.compile(
     r"(\s+(dir|ihnen|euch|so|denn|heute|doing|today))*\s*[?!.]*\s*$",
     re.IGNORECASE,
 )
+# A request to be asked at all, naming no topic ("Kannst du mir ein paar Fragen beantworten?",
+# "I have a question", "can you help me?"): the greeting's reply says what the assistant answers.
+_MAY_I_ASK = re.compile(
+    r"\b((kannst|könntest|können|koennen) (du|sie) (mir )?(bitte |mal |kurz )*"
+    r"((ein paar |einige |ein paar kurze |eine )?fragen? beantworten|helfen)|"
+    r"ich (hätte|habe|hab) (mal |da |noch )*(eine|ein paar|einige) fragen?|"
+    r"darf ich (dich|sie|euch) (mal |kurz |noch )*(etwas|was|eine frage) fragen|"
+    r"bist du (da|online)|"
+    r"(can|could) you (please )?(help( me)?|answer (a few |some |a couple of )?questions?)|"
+    r"i (have|'ve got|got) (a|some|a few|a couple of) questions?|"
+    r"(can|may) i ask (you )?(something|a question|some questions)|are you there)"
+    r"(\s+(bitte|please|for me|mal|kurz))*\s*[?!.]*\s*$",
+    re.IGNORECASE,
+)
 SMALL_TALK_REPLY = {
     "de": {
         "thanks": "Gern geschehen! Fragen Sie mich jederzeit wieder zu KI-Rollen und unseren "
@@ -142,8 +156,9 @@ def analyse(text: str) -> Question:
     """The question's language, small talk, entities, wanted value and parts."""
     language = detect_language(text)
     small_talk = ""
-    # "Moin! Wie geht's dir?" asks nothing of the documents: the courtesy question is small talk.
-    courtesy = _HOW_ARE_YOU.sub(" ", text)
+    # "Moin! Wie geht's dir?", "Hallo, kannst du mir helfen?" ask nothing of the documents: the
+    # courtesy question is small talk.
+    courtesy = _MAY_I_ASK.sub(" ", _HOW_ARE_YOU.sub(" ", text))
     if not words(courtesy) and courtesy != text:
         small_talk = "hello"
     elif (
