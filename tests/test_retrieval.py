@@ -39,6 +39,24 @@ def test_english_question_finds_german_passage(assistant):
     )
 
 
+def test_several_questions_are_embedded_in_one_call_and_ranked_as_one_by_one(
+    assistant, monkeypatch
+):
+    """The parts of a multi-part question: one embedding call for all of them (an English part
+    with its cross-lingual bridge), the same passages as asked one at a time."""
+    retriever = assistant.retriever
+    questions = ["Wie lange dauert die Pflichtschulung?", "Who approves a new AI tool?"]
+    alone = [[p.id for p in retriever.retrieve(q, k=3)] for q in questions]
+    embeddings = retriever.kb.embeddings
+    batches: list[int] = []
+    embed = embeddings.embed_queries
+    monkeypatch.setattr(embeddings, "embed_queries", lambda t: batches.append(len(t)) or embed(t))
+    together = retriever.retrieve_each(questions, k=3)
+    assert [[p.id for p in ps] for ps in together] == alone
+    assert len(batches) == 1 and batches[0] >= len(questions)
+    assert retriever.retrieve_each([]) == []
+
+
 def test_subsections_in_reading_order(assistant):
     top = assistant.retriever.retrieve("Was muss ein CAIO mitbringen?")[0]
     children = assistant.retriever.subsections(top)

@@ -126,7 +126,7 @@ class Assistant:
             refused = refusal(question, language, contact)
             yield replace(refused, query=query) if query != question else refused
             return
-        parts = [self.retriever.retrieve(q, k=3, groups=groups) for q in part_queries(query)]
+        parts = self.retriever.retrieve_each(part_queries(query), k=3, groups=groups)
 
         def subsections(passage: Passage) -> list[Passage]:
             return self.retriever.subsections(passage, groups)

@@ -218,7 +218,6 @@ class HybridRetriever:
         """The stored embeddings of chunks, by id (ids no longer stored are left out)."""
         return self.kb.vectors(ids)
 
-    # Long: the ranking in the order it happens (dense, units, BM25, fusion, focus); each step is a few lines that read best together.
     def retrieve(
         self, question: str, k: int | None = None, groups: frozenset[str] = PUBLIC
     ) -> list[Passage]:
@@ -227,21 +226,45 @@ class HybridRetriever:
         The audience is enforced here, in both searches (a Chroma `where` filter and a mask on
         BM25), so a restricted passage never reaches an answer, a citation or a prompt.
         """
-        k = k or self.settings.top_k
+        return self.retrieve_each([question], k, groups)[0]
+
+    def retrieve_each(
+        self, questions: list[str], k: int | None = None, groups: frozenset[str] = PUBLIC
+    ) -> list[list[Passage]]:
+        """retrieve() for several questions (the parts of a multi-part question), their query
+        vectors embedded in one call: on a free core they cost one embedding's time."""
+        if not questions:
+            return []
+        texts = [self._query_texts(question) for question in questions]
+        flat = embed_queries(self.kb.embeddings, [t for pair in texts for t in pair])
+        results, at = [], 0
+        for question, pair in zip(questions, texts, strict=True):
+            query_vector = np.asarray(flat[at], dtype=np.float32)
+            if len(pair) > 1:  # the mean direction of the question and its bridged form
+                query_vector = query_vector + np.asarray(flat[at + 1], dtype=np.float32)
+                query_vector /= np.linalg.norm(query_vector)
+            at += len(pair)
+            results.append(self._rank(question, query_vector, k or self.settings.top_k, groups))
+        return results
+
+    def _query_texts(self, question: str) -> list[str]:
+        """What is embedded for a question: itself and, for a question not in the corpus
+        language, the cross-lingual bridge (itself with the glossary's equivalents, German terms
+        for an English question; searched with the mean direction of both)."""
+        equivalents = " ".join(self.glossary.equivalents(question))
+        foreign = detect_language(question) != self.settings.corpus_language
+        return [question, f"{question} {equivalents}"] if equivalents and foreign else [question]
+
+    # Long: the ranking in the order it happens (dense, units, BM25, fusion, focus); each step is a few lines that read best together.
+    def _rank(
+        self, question: str, query_vector: np.ndarray, k: int, groups: frozenset[str]
+    ) -> list[Passage]:
         snapshot, behind = self.index.fresh()
         if not snapshot.ids:
             return []
         equivalents = " ".join(self.glossary.equivalents(question))
         language = detect_language(question)
         foreign = language != self.settings.corpus_language
-        # Cross-lingual bridge: also embed the question with the glossary's equivalents (German
-        # terms for an English question) and search with the mean direction (both at once).
-        bridge = [f"{question} {equivalents}"] if equivalents and foreign else []
-        vectors = embed_queries(self.kb.embeddings, [question, *bridge])
-        query_vector = np.asarray(vectors[0], dtype=np.float32)
-        if bridge:
-            query_vector = query_vector + np.asarray(vectors[1], dtype=np.float32)
-            query_vector /= np.linalg.norm(query_vector)
         n = min(self.settings.candidates, len(snapshot.ids))
         vector = query_vector.tolist()
         # Who may read what comes from the index, not from each hit's metadata. An id the index
