@@ -375,6 +375,23 @@ def test_a_german_name_is_told_from_a_noun_by_what_stands_before_it(real_assista
     assert noun[name] == 0.0 and noun[unknown_noun] == 1.0
 
 
+def test_an_unknown_name_counts_where_it_is_what_a_short_question_asks_about(real_assistant):
+    """In a short question a name is its subject; in a long one it is mostly the asker's context
+    ("I'm a project manager in Vienna and …"), which the documents need not name."""
+    retriever = real_assistant.retriever
+    name = FEATURES.index("unknown_name")
+
+    def signal(question: str) -> float:
+        return features(analyse(question), retriever.retrieve(question), retriever.lexicon())[name]
+
+    assert signal("Who heads the AI team in our Vienna office?") == 1.0
+    context = (
+        "I'm a project manager in Vienna and we would like to connect NordGPT to our warehouse "
+        "system through an API. Does that have to go through the intake process?"
+    )
+    assert signal(context) == 0.0
+
+
 @pytest.mark.parametrize(
     "question",
     [
