@@ -29,17 +29,11 @@ sys.path[:0] = [str(REPO), str(REPO / "tests")]  # the package, and the tests' s
 
 import chromadb  # noqa: E402
 import yaml  # noqa: E402
+from bench_scale import rss_mb  # noqa: E402 (benchmarks/ is the script's own folder)
 from servers import ChromaServer  # noqa: E402
 
 from assistant.config import Settings  # noqa: E402
 from assistant.store.knowledge_base import VERSION_KEY  # noqa: E402
-
-
-def process_mb(pid: int, field: str = "VmRSS") -> float | None:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return round(int(line.split()[1]) / 1024, 1)
-    return None
 
 
 def main() -> int:
@@ -72,7 +66,7 @@ def main() -> int:
             )
             assert app.stdin and app.stdout
             ready = json.loads(app.stdout.readline())
-            server_ready_mb = process_mb(server.proc.pid)
+            server_ready_mb = rss_mb(pid=server.proc.pid)
             # Another process's ingest: the version marker moves on the server.
             client = chromadb.HttpClient(host=server.url)
             stored = client.get_collection(collection)
@@ -86,7 +80,7 @@ def main() -> int:
             changed = json.loads(app.stdout.readline())
             app.stdin.close()
             app.wait(timeout=600)
-            server_mb = (server_ready_mb, process_mb(server.proc.pid, "VmHWM"))
+            server_mb = (server_ready_mb, rss_mb("VmHWM", server.proc.pid))
         finally:
             server.stop()
     print(f"{len(questions)} golden questions, store {args.store.name}, Chroma server {server.url}")

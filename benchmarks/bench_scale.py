@@ -75,10 +75,10 @@ QUICK_SIZES = (1_000, 5_000)
 FULL_SIZES = (1_000, 10_000, 50_000)
 
 
-def proc_status_kb(field: str) -> int | None:
-    """A field of /proc/self/status in kB (VmRSS, VmHWM), None where there is none."""
+def proc_status_kb(field: str, pid: int | str = "self") -> int | None:
+    """A field of /proc/<pid>/status in kB (VmRSS, VmHWM), None where there is none."""
     try:
-        for line in Path("/proc/self/status").read_text().splitlines():
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith(field + ":"):
                 return int(line.split()[1])
     except (OSError, ValueError, IndexError):
@@ -86,8 +86,8 @@ def proc_status_kb(field: str) -> int | None:
     return None
 
 
-def rss_mb(field: str = "VmRSS") -> float | None:
-    kb = proc_status_kb(field)
+def rss_mb(field: str = "VmRSS", pid: int | str = "self") -> float | None:
+    kb = proc_status_kb(field, pid)
     return round(kb / 1024, 1) if kb is not None else None
 
 

@@ -235,35 +235,42 @@ class HybridRetriever:
         vectors embedded in one call: on a free core they cost one embedding's time."""
         if not questions:
             return []
-        texts = [self._query_texts(question) for question in questions]
+        # Per question: its glossary equivalents and language (the embedding and the ranking
+        # both use them), and what is embedded: itself and, for a question not in the corpus
+        # language, the cross-lingual bridge (itself with the equivalents, German terms for an
+        # English question; searched with the mean direction of both).
+        asked = [(q, " ".join(self.glossary.equivalents(q)), detect_language(q)) for q in questions]
+        texts = [
+            [q, f"{q} {equivalents}"]
+            if equivalents and language != self.settings.corpus_language
+            else [q]
+            for q, equivalents, language in asked
+        ]
         flat = embed_queries(self.kb.embeddings, [t for pair in texts for t in pair])
+        k = k or self.settings.top_k
         results, at = [], 0
-        for question, pair in zip(questions, texts, strict=True):
+        for (question, equivalents, language), pair in zip(asked, texts, strict=True):
             query_vector = np.asarray(flat[at], dtype=np.float32)
             if len(pair) > 1:  # the mean direction of the question and its bridged form
                 query_vector = query_vector + np.asarray(flat[at + 1], dtype=np.float32)
                 query_vector /= np.linalg.norm(query_vector)
             at += len(pair)
-            results.append(self._rank(question, query_vector, k or self.settings.top_k, groups))
+            results.append(self._rank(question, equivalents, language, query_vector, k, groups))
         return results
-
-    def _query_texts(self, question: str) -> list[str]:
-        """What is embedded for a question: itself and, for a question not in the corpus
-        language, the cross-lingual bridge (itself with the glossary's equivalents, German terms
-        for an English question; searched with the mean direction of both)."""
-        equivalents = " ".join(self.glossary.equivalents(question))
-        foreign = detect_language(question) != self.settings.corpus_language
-        return [question, f"{question} {equivalents}"] if equivalents and foreign else [question]
 
     # Long: the ranking in the order it happens (dense, units, BM25, fusion, focus); each step is a few lines that read best together.
     def _rank(
-        self, question: str, query_vector: np.ndarray, k: int, groups: frozenset[str]
+        self,
+        question: str,
+        equivalents: str,
+        language: str,
+        query_vector: np.ndarray,
+        k: int,
+        groups: frozenset[str],
     ) -> list[Passage]:
         snapshot, behind = self.index.fresh()
         if not snapshot.ids:
             return []
-        equivalents = " ".join(self.glossary.equivalents(question))
-        language = detect_language(question)
         foreign = language != self.settings.corpus_language
         n = min(self.settings.candidates, len(snapshot.ids))
         vector = query_vector.tolist()
