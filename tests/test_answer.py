@@ -132,6 +132,13 @@ def test_loosely_related_answer_says_so(
         ("hey, how are you doing today?", "en", "Hello"),
         ("Guten Morgen, können Sie mir bitte helfen?", "de", "Hallo"),
         ("Hi! I've got a few questions.", "en", "Hello"),
+        ("Na, alles klar bei dir?", "de", "Hallo"),
+        ("Grüß dich! Wie läuft's bei euch so?", "de", "Hallo"),
+        ("Hey, how's your day going?", "en", "Hello"),
+        ("Top, vielen Dank!", "de", "Gern geschehen"),
+        ("cool, thanks!", "en", "You're welcome"),
+        ("Alles klar, verstanden.", "de", "Gern geschehen"),
+        ("Great, that helps!", "en", "You're welcome"),
     ],
 )
 def test_small_talk_gets_a_friendly_line_without_citations(
@@ -150,6 +157,11 @@ def test_small_talk_gets_a_friendly_line_without_citations(
         "Kannst du mir helfen, einen Prompt für NordGPT zu schreiben?",
         "Can you help me with the DPIA for our chatbot?",
         "I have a question about the AI training.",
+        "Wie läuft die Freigabe eines neuen KI-Tools?",
+        "Danke, und wer ist die CAIO?",
+        "Top-Thema: Darf ich DeepL nutzen?",
+        "cool tool, is Copilot approved",
+        "What's up with the DPIA for our chatbot?",
     ],
 )
 def test_a_question_that_starts_like_small_talk_is_a_question(question):

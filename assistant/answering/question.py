@@ -10,22 +10,56 @@ from dataclasses import dataclass, field
 
 from assistant.search.lexical import detect_language, words
 
-# A message that is only a greeting or thanks ("hallo", "danke dir, das hat geholfen").
+# A message that is only a greeting, thanks or goodbye ("hallo", "danke dir, das hat geholfen",
+# "Top, vielen Dank!", "cool, thanks!").
 _SMALL_TALK = re.compile(
-    r"^\W*(hallo|hi|hey|moin|servus|guten (morgen|tag|abend)|good (morning|afternoon|evening)|"
-    r"hello|danke|vielen dank|dankeschön|thanks?|thank you|merci|super|perfekt|great|ok(ay)?|"
-    r"tschüss|bye|ciao)\b[\w\s,.!'’:-]*$",
+    r"^\W*(hallo|hi|hey|moin|servus|na|grüß dich|guten (morgen|tag|abend)|"
+    r"good (morning|afternoon|evening)|hello|ok(ay)?|"
+    r"(vielen |herzlichen |besten )?dank\w*|thanks?|thank you|thx|merci|cheers|"
+    r"super|perfekt|great|top|prima|passt|cool|klasse|toll|alles klar|verstanden|got it|"
+    r"perfect|awesome|nice|tschüs+|bye|ciao|bis (bald|dann|später)|see you)\b[\w\s,.!'’:-]*$",
     re.IGNORECASE,
 )
+# Thanks or goodbye (the same friendly line fits both), and a greeting: small talk is a thanks
+# when it thanks or says goodbye, a hello when it greets, and otherwise (an "ok cool", "Alles klar,
+# verstanden.", "Great, that helps!") an acknowledgement, answered like thanks.
+_THANKS = re.compile(
+    r"\b(dank\w*|thank|thanks|thx|merci|cheers|tschüs+|bye|ciao|bis (bald|dann|später)|"
+    r"see you|hilft|hilfreich|geholfen|helps|helped|helpful)\b",
+    re.IGNORECASE,
+)
+_GREETING = re.compile(
+    r"^\W*(hallo|hi|hey|moin|servus|na|grüß dich|guten (morgen|tag|abend)|"
+    r"good (morning|afternoon|evening)|hello|ok(ay)?)\b",
+    re.IGNORECASE,
+)
+_ENGLISH_COURTESY = re.compile(
+    r"\b(thanks?|thx|cheers|great|helps|helped|helpful|awesome|perfect|got it|nice|hello|"
+    r"good (morning|afternoon|evening)|bye|see you|how|you|what's|whats|there|questions?)\b",
+    re.IGNORECASE,
+)
+_GERMAN_COURTESY = re.compile(
+    r"\b(dank\w*|hallo|moin|servus|tschüs+|guten|prima|passt|klasse|toll|verstanden|"
+    r"hilft|geholfen|hilfreich|wie|dir|ihnen|euch|fragen?)\b",
+    re.IGNORECASE,
+)
+SHORT_ACKNOWLEDGEMENT = 4  # words: "ok cool", "Alles klar, verstanden."
 # Words that turn a greeting into a question ("hallo, wer ist die CAIO?").
 _QUESTION_WORDS = re.compile(
     r"\?|\b(wer|was|wie|wann|wo|warum|welche\w*|darf|kann|muss|gibt|who|what|how|when|where|"
     r"why|which|can|may|must|is there|are there|do i|does)\b",
     re.IGNORECASE,
 )
+# "How are you" in its everyday forms, up to the end of the message ("Wie läuft's bei dir
+# heute so?", "Na, alles klar?", "how's your day going?"); "Wie läuft der Pilot?" asks something.
 _HOW_ARE_YOU = re.compile(
-    r"\b(wie geht'?s|wie geht es|how are you|how's it going|how are things)"
-    r"(\s+(dir|ihnen|euch|so|denn|heute|doing|today))*\s*[?!.]*\s*$",
+    r"\b(wie (geht|läuft|laeuft|steht)(['’]?s| es)|wie gehts|alles (klar|gut|fit)|was geht|"
+    r"was machst du( so)?|wie war dein (tag|wochenende)|"
+    r"how (are|r) (you|u|things)|how['’]?s (it going|everything|things|life|your (day|week))|"
+    r"how is (it going|everything|your (day|week))|how have you been|how do you do|"
+    r"what['’]?s up|whats up|you (ok|okay|good|alright))"
+    r"(\s+(bei (dir|ihnen|euch)|mit dir|dir|ihnen|euch|so|denn|heute|gerade|bisher|"
+    r"doing|going|today|so far|there|mate))*\s*[?!.]*\s*$",
     re.IGNORECASE,
 )
 # A request to be asked at all, naming no topic ("Kannst du mir ein paar Fragen beantworten?",
@@ -165,11 +199,17 @@ def analyse(text: str) -> Question:
         _SMALL_TALK.match(courtesy)
         and not _QUESTION_WORDS.search(courtesy)
         and len(words(text)) <= 12
-    ):
-        lowered = text.lower()
-        small_talk = (
-            "thanks" if re.search(r"dank|thank|merci|super|great|perfekt", lowered) else ("hello")
+        # "cool tool, is Copilot approved": a word of approval opens more than thanks.
+        and (
+            len(words(text)) <= SHORT_ACKNOWLEDGEMENT
+            or _THANKS.search(text)
+            or _GREETING.match(text)
         )
+    ):
+        small_talk = "thanks" if _THANKS.search(text) or not _GREETING.match(courtesy) else "hello"
+    if small_talk:  # too few words to tell the language by: its courtesy words tell it
+        english = len(_ENGLISH_COURTESY.findall(text))
+        language = "en" if english > len(_GERMAN_COURTESY.findall(text)) else language
     entities = tuple(dict.fromkeys(m.group(0) for m in _ENTITY.finditer(text)))
     parts = tuple(p.strip(" ,;") for p in _PART_BREAK.split(text) if len(words(p)) >= 3)
     return Question(
