@@ -146,7 +146,11 @@ class Settings(BaseSettings):
         "(the model favours the question's own language; 0.04 ranked best on the tuning sets).",
     )
     candidates: int = Field(
-        40, ge=5, le=500, description="Candidates each retriever contributes before fusion."
+        40,
+        ge=5,
+        le=500,
+        description="Candidates the keyword search (and the chunks' own nearest-neighbour "
+        "search: without unit search, or while the store is ahead of the index) contributes.",
     )
     unit_candidates: int = Field(
         80,

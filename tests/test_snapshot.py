@@ -219,3 +219,40 @@ def test_a_failing_background_build_leaves_the_previous_index_answering(
         retriever.index.wait(60)
     assert retriever.index.current() is previous
     assert len(builds) == 1
+
+
+def test_a_new_document_is_found_while_its_index_is_built(
+    tmp_path, shared_embeddings, store_mode, store_overrides, held_builds
+):
+    """Units name their chunks only through the index; while another process's new document
+    waits for it, the chunks themselves are searched, so a Chroma server's replica finds it at
+    once (an embedded store sees another process's vectors only once reopened, with the new
+    index)."""
+    corpus, settings, kb, assistant = open_store(tmp_path, shared_embeddings, store_overrides)
+    retriever = assistant.retriever
+    question = "Wer genehmigt Drohnenflüge über dem Lager?"
+    assert all(p.source != "drohnen.md" for p in retriever.retrieve(question))
+    (corpus / "drohnen.md").write_text(
+        "---\ntitle: Drohnen\n---\n# Drohnen\n\n## Genehmigung\n\n"
+        "Drohnenflüge über dem Lager genehmigt die Werkfeuerwehr.\n",
+        encoding="utf-8",
+    )
+    assert run_ingest(corpus, settings.data_dir, store_overrides)["added"] == ["drohnen.md"]
+    behind = retriever.retrieve(question)
+    assert retriever.index.current().version != kb.stored_version()  # still building
+    if store_mode == "server":
+        assert behind[0].source == "drohnen.md"
+    held_builds.set()
+    retriever.index.wait(60)
+    assert retriever.retrieve(question)[0].source == "drohnen.md"  # now through its units
+
+
+def test_without_unit_search_the_chunks_are_searched(tmp_path, shared_embeddings, store_overrides):
+    corpus = tmp_path / "corpus"
+    write_markdown(corpus / "reisekosten.md")
+    settings = make_settings(tmp_path, corpus, unit_candidates=0, **store_overrides)
+    kb = KnowledgeBase(settings, shared_embeddings)
+    assert ingest_corpus(kb, corpus).ok
+    passages = build_assistant(settings, kb).retriever.retrieve(QUESTION)
+    assert passages and "2. Klasse" in texts(passages)
+    assert all(not p.matched for p in passages)  # ranked on the chunks alone
