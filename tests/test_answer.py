@@ -408,14 +408,7 @@ def test_an_unknown_name_counts_where_it_is_what_a_short_question_asks_about(rea
     "question",
     [
         "What does the policy say about Grammarly?",
-        pytest.param(
-            "What are the AI rules for our Vienna office?",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="known gap (issue 17): the model weighs an unknown name against a close "
-                "passage about the AI rules and answers; see the closing note",
-            ),
-        ),
+        "What are the AI rules for our Vienna office?",
     ],
 )
 def test_an_entity_the_documents_never_name_is_refused(real_assistant, question):
