@@ -10,29 +10,32 @@ from dataclasses import dataclass, field
 
 from assistant.search.lexical import detect_language, words
 
-# A message that is only a greeting, thanks or goodbye ("hallo", "danke dir, das hat geholfen",
-# "Top, vielen Dank!", "cool, thanks!").
-_SMALL_TALK = re.compile(
-    r"^\W*(hallo|hi|hey|moin|servus|na|grüß dich|guten (morgen|tag|abend)|"
-    r"good (morning|afternoon|evening)|hello|ok(ay)?|"
-    r"(vielen |herzlichen |besten )?dank\w*|thanks?|thank you|thx|merci|cheers|"
+# What small talk is made of: greetings, thanks or goodbyes (the same friendly line fits both),
+# and words of approval ("ok cool", "Alles klar, verstanden.", "Great, that helps!"), answered
+# like thanks.
+_GREETINGS = (
+    r"hallo|hi|hey|moin|servus|na|grüß dich|guten (morgen|tag|abend)|"
+    r"good (morning|afternoon|evening)|hello|ok(ay)?"
+)
+_THANKS_WORDS = (
+    r"dank\w*|thank|thanks|thx|merci|cheers|tschüs+|bye|ciao|bis (bald|dann|später)|see you"
+)
+_APPROVAL = (
     r"super|perfekt|great|top|prima|passt|cool|klasse|toll|alles klar|verstanden|got it|"
-    r"perfect|awesome|nice|tschüs+|bye|ciao|bis (bald|dann|später)|see you)\b[\w\s,.!'’:-]*$",
+    r"perfect|awesome|nice"
+)
+# A message that is only small talk ("hallo", "danke dir, das hat geholfen", "Top, vielen Dank!").
+_SMALL_TALK = re.compile(
+    rf"^\W*({_GREETINGS}|(vielen |herzlichen |besten )?({_THANKS_WORDS})|{_APPROVAL})"
+    r"\b[\w\s,.!'’:-]*$",
     re.IGNORECASE,
 )
-# Thanks or goodbye (the same friendly line fits both), and a greeting: small talk is a thanks
-# when it thanks or says goodbye, a hello when it greets, and otherwise (an "ok cool", "Alles klar,
-# verstanden.", "Great, that helps!") an acknowledgement, answered like thanks.
+# Small talk is a thanks when it thanks or says goodbye, a hello when it opens with a greeting,
+# and otherwise an approval, answered like thanks.
 _THANKS = re.compile(
-    r"\b(dank\w*|thank|thanks|thx|merci|cheers|tschüs+|bye|ciao|bis (bald|dann|später)|"
-    r"see you|hilft|hilfreich|geholfen|helps|helped|helpful)\b",
-    re.IGNORECASE,
+    rf"\b({_THANKS_WORDS}|hilft|hilfreich|geholfen|helps|helped|helpful)\b", re.IGNORECASE
 )
-_GREETING = re.compile(
-    r"^\W*(hallo|hi|hey|moin|servus|na|grüß dich|guten (morgen|tag|abend)|"
-    r"good (morning|afternoon|evening)|hello|ok(ay)?)\b",
-    re.IGNORECASE,
-)
+_GREETING = re.compile(rf"^\W*({_GREETINGS})\b", re.IGNORECASE)
 _ENGLISH_COURTESY = re.compile(
     r"\b(thanks?|thx|cheers|great|helps|helped|helpful|awesome|perfect|got it|nice|hello|"
     r"good (morning|afternoon|evening)|bye|see you|how|you|what's|whats|there|questions?)\b",
