@@ -159,6 +159,9 @@ class Settings(BaseSettings):
         description="Units (sentences, bullets, table rows) searched per question; each names "
         "its chunk as a candidate (0: chunks only).",
     )
+    latent_weight: float = Field(
+        2.0, ge=0, le=10, description="How much latent terms reorder English top passages (0: off)."
+    )
     top_k: int = Field(5, ge=1, le=50, description="Passages returned by retrieval.")
     min_relevance: float = Field(
         0.80,
@@ -191,10 +194,7 @@ class Settings(BaseSettings):
     )
     max_citations: int = Field(3, ge=1, le=10, description="Most passages quoted in one answer.")
     max_subsections: int = Field(
-        6,
-        ge=0,
-        le=20,
-        description="When the best passage is a short section intro, most of its subsections quoted.",
+        6, ge=0, le=20, description="Most subsections quoted when the lead is a short intro."
     )
     max_answer_units: int = Field(
         6, ge=1, le=30, description="Most sentences or bullets quoted from one passage."
@@ -300,8 +300,7 @@ class Settings(BaseSettings):
         "(set the same on every replica; empty = a random key per process).",
     )
     admin_group: str = Field(
-        "admin",
-        description="Group whose members may use the admin pages (documents, analytics).",
+        "admin", description="Group whose members may use the admin pages (documents, analytics)."
     )
     analytics_show_users: bool = Field(
         False,

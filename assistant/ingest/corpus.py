@@ -154,6 +154,7 @@ def _write(
     changed = False
     try:
         changed = kb.reconcile() > 0
+        kb.mend_latent_terms()
         stored = kb.stored_sources()
         for source, chunks in loaded:
             result = kb.store_source(chunks, unit_documents(chunks))

