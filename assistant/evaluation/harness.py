@@ -39,9 +39,10 @@ TUNING_SETS = (
     "test-unseen-8",
 )
 # test-unseen-6, -7 and -8 were each reported once (third to fifth round) and are tuning sets since;
-# test-unseen-9 is run first as the sixth round's "before" and reported only. Move a set to
-# TUNING_SETS before anything is chosen with it.
-HELD_OUT_SETS = ("test-unseen-9",)
+# test-unseen-9 was run first as the sixth round's "before" and is reported only; test-unseen-10
+# has never been run: its first run is the next round's "before". Move a set to TUNING_SETS
+# before anything is chosen with it.
+HELD_OUT_SETS = ("test-unseen-9", "test-unseen-10")
 QUESTION_SETS = TUNING_SETS + HELD_OUT_SETS
 
 
