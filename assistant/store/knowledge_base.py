@@ -80,12 +80,13 @@ class KnowledgeBase(StoreReads):
                 "or set ASSISTANT_DATABASE_URL to a PostgreSQL database every machine shares"
             )
         self.locks = StoreLocks(settings, self._engine, self.read_only)
-        # The units' latent terms (store/latent.py), where the embedding backend has them.
+        # The units' latent terms (store/latent.py), where the embedding backend has them and
+        # retrieval uses them (ASSISTANT_LATENT_WEIGHT=0 computes none either).
         self.latent = (
             LatentTermsTable(
                 self._engine, f"chroma/{settings.collection_name}{UNITS_SUFFIX}", embeddings
             )
-            if supports_latent(embeddings)
+            if supports_latent(embeddings) and settings.latent_weight > 0
             else None
         )
         with self.locks.creation():

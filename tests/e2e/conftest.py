@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -80,14 +81,25 @@ def running_app(corpus, data_dir, extra_env=None, **kwargs):
 
 
 @pytest.fixture(scope="session")
-def server_store(tmp_path_factory):
-    """(corpus, data dir): a copy of the shipped corpus and the store `server` keeps for it."""
-    import shutil
+def ingested_corpus(real_corpus_store):
+    """(corpus, data dir) of the session's store of the shipped corpus (tests/conftest.py: ingested
+    once, in this process). The apps below start on copies of both; their start-up ingest finds
+    every file unchanged, as an app restarted on its store does, instead of embedding the corpus
+    again in every app process."""
+    return real_corpus_store.settings.corpus_dir, real_corpus_store.settings.data_dir
 
-    tmp = tmp_path_factory.mktemp("server")
-    corpus = tmp / "corpus"
-    shutil.copytree(ROOT / "corpus", corpus)
-    return corpus, tmp / "data"
+
+def copy_store(ingested: tuple[Path, Path], tmp: Path) -> tuple[Path, Path]:
+    """A copy of an ingested corpus and its store under tmp: (corpus, data dir)."""
+    for source, name in zip(ingested, ("corpus", "data"), strict=True):
+        shutil.copytree(source, tmp / name)
+    return tmp / "corpus", tmp / "data"
+
+
+@pytest.fixture(scope="session")
+def server_store(tmp_path_factory, ingested_corpus):
+    """(corpus, data dir): a copy of the shipped corpus and the store `server` keeps for it."""
+    return copy_store(ingested_corpus, tmp_path_factory.mktemp("server"))
 
 
 @pytest.fixture(scope="session")
@@ -182,14 +194,9 @@ def foreign_site():
 
 
 @pytest.fixture(scope="session")
-def browser_server(tmp_path_factory, intranet):
+def browser_server(tmp_path_factory, intranet, ingested_corpus):
     """One app server for all browser tests: (base URL, data dir); the intranet may frame it."""
-    import shutil
-
-    tmp = tmp_path_factory.mktemp("browser-server")
-    corpus = tmp / "corpus"
-    shutil.copytree(ROOT / "corpus", corpus)
-    data_dir = tmp / "data"
+    corpus, data_dir = copy_store(ingested_corpus, tmp_path_factory.mktemp("browser-server"))
     proc, url = start_server(
         corpus,
         data_dir,
