@@ -73,15 +73,14 @@ class LatentTermsTable:
     def put(self, ids: list[str], parents: list[str], texts: list[str]) -> None:
         """Compute and store the terms of these units (replacing what their ids had)."""
         codes = self.embeddings.latent_documents(texts)
-        rows = [
+        rows: list[dict[str, Any]] = [
             {"namespace": self.namespace, "unit_id": i, "parent": p, "terms": encode(c)}
             for i, p, c in zip(ids, parents, codes, strict=True)
         ]
         with self.engine.begin() as conn:
             for start in range(0, len(rows), _WRITE_PAGE):
-                page = rows[start : start + _WRITE_PAGE]
-                self._delete(conn, [row["unit_id"] for row in page])
-                conn.execute(_TERMS.insert(), page)
+                self._delete(conn, ids[start : start + _WRITE_PAGE])
+                conn.execute(_TERMS.insert(), rows[start : start + _WRITE_PAGE])
 
     def drop(self, ids: list[str]) -> None:
         with self.engine.begin() as conn:
@@ -141,7 +140,7 @@ class UnitStore(Chroma):
         super().__init__(*args, **kwargs)
         self.latent = latent
 
-    def add_texts(self, texts, metadatas=None, ids=None, **kwargs):  # type: ignore[override]
+    def add_texts(self, texts, metadatas=None, ids=None, **kwargs):
         texts = list(texts)
         ids = list(ids) if ids is not None else [str(uuid.uuid4()) for _ in texts]
         if self.latent is not None and texts:
@@ -149,7 +148,7 @@ class UnitStore(Chroma):
             self.latent.put(ids, parents, texts)
         return super().add_texts(texts, metadatas=metadatas, ids=ids, **kwargs)
 
-    def delete(self, ids=None, **kwargs):  # type: ignore[override]
+    def delete(self, ids=None, **kwargs):
         if self.latent is not None and ids:
             self.latent.drop(list(ids))
         return super().delete(ids=ids, **kwargs)
