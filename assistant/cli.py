@@ -69,6 +69,8 @@ def format_report(report: IngestReport) -> str:
     ):
         lines.extend(f"  {label}: {name}" for name in names)
     lines.extend(f"  FAILED {f['source']}: {f['reason']}" for f in report.failed)
+    if report.latent_mended:
+        lines.append(f"  latent terms computed for {report.latent_mended} stored units")
     if report.error:
         lines.append(f"STOPPED: {report.error}")
     return "\n".join(lines)

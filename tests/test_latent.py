@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from conftest import STORE_MODES
 
+from assistant.cli import format_report
 from assistant.ingest.corpus import ingest_corpus
 from assistant.search import latent
 from assistant.search.retrieval import Passage
@@ -53,6 +54,9 @@ def test_ingest_mends_missing_and_stale_terms(small_corpus, kb_factory, shared_e
     before = shared_embeddings.embedded
     report = ingest_corpus(kb, small_corpus)
     assert report.skipped and not report.added and not report.updated  # nothing else re-embedded
+    assert report.latent_mended == 3 and "latent terms computed for 3 stored units" in (
+        format_report(report)
+    )
     assert shared_embeddings.embedded == before
     assert kb.latent.stored_ids() == set(units)
     assert kb.mend_latent_terms() == (0, 0)

@@ -46,6 +46,9 @@ class IngestReport:
     chunks_embedded: int = 0
     units_embedded: int = 0  # sentences, bullets and rows of the chunks embedded now
     chunks_deleted: int = 0
+    # Stored units given their latent terms apart from the units embedded now (a store from
+    # before they existed, an interrupted write; store/latent.py).
+    latent_mended: int = 0
     seconds: float = 0.0
     # Why the run stopped before the end (the store could not be written); files it did not reach
     # keep what was stored for them.
@@ -154,7 +157,7 @@ def _write(
     changed = False
     try:
         changed = kb.reconcile() > 0
-        kb.mend_latent_terms()
+        report.latent_mended = kb.mend_latent_terms()[0]
         stored = kb.stored_sources()
         for source, chunks in loaded:
             result = kb.store_source(chunks, unit_documents(chunks))
