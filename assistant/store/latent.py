@@ -11,7 +11,7 @@ PostgreSQL every machine shares), read per question for five chunks, not in the 
 metadata, which a replica reads whole for every new corpus version.
 
 A store written before the terms existed (or by a process killed between the two writes) gets the
-missing ones at its next ingest (`fill`).
+missing ones at its next ingest (`KnowledgeBase.mend_latent_terms`).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from sqlalchemy.engine import Engine
 from assistant.store.embeddings import LatentTerms
 
 _SCHEMA = MetaData()
-_TERMS = Table(
+TERMS_TABLE = Table(
     "unit_latent_terms",
     _SCHEMA,
     Column("namespace", String(200), primary_key=True),
@@ -80,7 +80,7 @@ class LatentTermsTable:
         with self.engine.begin() as conn:
             for start in range(0, len(rows), _WRITE_PAGE):
                 self._delete(conn, ids[start : start + _WRITE_PAGE])
-                conn.execute(_TERMS.insert(), rows[start : start + _WRITE_PAGE])
+                conn.execute(TERMS_TABLE.insert(), rows[start : start + _WRITE_PAGE])
 
     def drop(self, ids: list[str]) -> None:
         with self.engine.begin() as conn:
@@ -89,7 +89,9 @@ class LatentTermsTable:
 
     def _delete(self, conn, ids: list[str]) -> None:
         conn.execute(
-            delete(_TERMS).where(_TERMS.c.namespace == self.namespace, _TERMS.c.unit_id.in_(ids))
+            delete(TERMS_TABLE).where(
+                TERMS_TABLE.c.namespace == self.namespace, TERMS_TABLE.c.unit_id.in_(ids)
+            )
         )
 
     def mend(self, unit_ids: set[str], read) -> tuple[int, int]:
@@ -113,7 +115,7 @@ class LatentTermsTable:
     def stored_ids(self) -> set[str]:
         with self.engine.connect() as conn:
             rows = conn.execute(
-                select(_TERMS.c.unit_id).where(_TERMS.c.namespace == self.namespace)
+                select(TERMS_TABLE.c.unit_id).where(TERMS_TABLE.c.namespace == self.namespace)
             )
             return {row[0] for row in rows}
 
@@ -121,8 +123,8 @@ class LatentTermsTable:
         """The terms of every unit of these chunks (by chunk key; a chunk without any is left out)."""
         if not keys:
             return {}
-        query = select(_TERMS.c.parent, _TERMS.c.terms).where(
-            _TERMS.c.namespace == self.namespace, _TERMS.c.parent.in_(keys)
+        query = select(TERMS_TABLE.c.parent, TERMS_TABLE.c.terms).where(
+            TERMS_TABLE.c.namespace == self.namespace, TERMS_TABLE.c.parent.in_(keys)
         )
         found: dict[str, list[LatentTerms]] = defaultdict(list)
         with self.engine.connect() as conn:
@@ -134,7 +136,7 @@ class LatentTermsTable:
 class UnitStore(Chroma):
     """The units' Chroma collection: every unit it adds gets its latent terms, every unit it
     deletes loses them. What a process killed between the two writes leaves out of step, the
-    next ingest mends (KnowledgeBase.fill_latent_terms)."""
+    next ingest mends (KnowledgeBase.mend_latent_terms)."""
 
     def __init__(self, *args: Any, latent: LatentTermsTable | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
