@@ -12,6 +12,7 @@ import http.client
 import json
 import re
 import sqlite3
+import time
 from urllib.parse import urlsplit
 
 import httpx
@@ -30,11 +31,24 @@ def open_chat(page, url: str) -> None:
     page.locator(QUESTION).wait_for(state="visible", timeout=60_000)
 
 
-def ask(scope, question: str) -> None:
-    """Type a question and send it (scope: a page or a frame locator)."""
-    box = scope.locator(QUESTION)
-    box.fill(question)
-    scope.locator("#send").click()
+def ask(scope, question: str, confirm_s: float = 15.0) -> None:
+    """Type a question and send it (scope: a page or a frame locator).
+
+    The send is confirmed: the app's first step shows the question in the chat and empties the box
+    in one update. A click that lands before the page's handlers answer is lost without a trace, so
+    it is sent again, once, only if neither happened within `confirm_s` (never a second copy).
+    """
+    box, asked = scope.locator(QUESTION), scope.locator(USER)
+    before = asked.count()
+    for _ in range(2):
+        box.fill(question)
+        scope.locator("#send").click()
+        deadline = time.monotonic() + confirm_s
+        while time.monotonic() < deadline:
+            if asked.count() > before or not box.input_value():
+                return
+            time.sleep(0.1)
+    raise AssertionError(f"the question never reached the chat: {question[:60]!r}")
 
 
 def wait_for_cards(scope, at_least: int = 1) -> None:

@@ -227,6 +227,7 @@ def test_hr_sets_the_stages_in_the_admin_tab(replicas, new_context):
         cell.dblclick()
         # type only once the cell's editor has the focus (else the first key is lost)
         expect(cell.locator("input, textarea").first).to_be_focused(timeout=30_000)
+        page.keyboard.press("Control+A")  # replaces what the cell held
         page.keyboard.type(text)
         page.keyboard.press("Enter")
         # the table holds the value before the next edit (a loaded machine is slow to commit it)
@@ -242,10 +243,7 @@ def test_hr_sets_the_stages_in_the_admin_tab(replicas, new_context):
         {"name": "Pilot", "groups": ["disposition", "hr"], "start": PILOT_START.isoformat()}
     ]
     assert plan["targets"] == {"answer_rate": {"target": 0.8, "baseline": None}}
-    page.locator("#rollout-stages [data-testid='cell-0-2']").dblclick()
-    page.keyboard.press("Control+A")
-    page.keyboard.type("morgen")
-    page.keyboard.press("Enter")
+    edit("rollout-stages", 2, "morgen")
     page.locator("#rollout-save").click()
-    page.get_by_text("Nicht gespeichert").first.wait_for(state="visible")
+    page.get_by_text("Nicht gespeichert").first.wait_for(state="visible", timeout=60_000)
     assert httpx.get(f"{b}/api/admin/rollout", headers=ADMIN).json()["plan"] == plan
