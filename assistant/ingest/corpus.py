@@ -156,8 +156,8 @@ def _write(
     even when a write fails halfway (readers must see what did change)."""
     changed = False
     try:
-        changed = kb.reconcile() > 0
-        report.latent_mended = kb.mend_latent_terms()[0]
+        dropped, report.latent_mended = kb.reconcile()
+        changed = dropped > 0
         stored = kb.stored_sources()
         for source, chunks in loaded:
             result = kb.store_source(chunks, unit_documents(chunks))

