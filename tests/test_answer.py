@@ -11,6 +11,7 @@ from langchain_core.documents import Document
 
 from assistant.answering.answer import (
     REFUSAL,
+    ExtractiveAnswerer,
     TENTATIVE,
     cited_numbers,
     focus_lead,
@@ -25,6 +26,7 @@ from assistant.answering.pipeline import (
     part_queries,
 )
 from assistant.answering.question import analyse
+from assistant.config import load_settings
 from assistant.ingest.chunking import unit_documents
 from assistant.ingest.units import Unit
 from assistant.search.retrieval import Passage
@@ -454,3 +456,23 @@ def test_a_question_for_a_value_leads_with_a_close_passage_that_gives_one():
     assert focus_lead(question, [names, gives_it, far]).id == "b"
     assert focus_lead(question, [names, far]).id == "a"  # not from a passage far behind
     assert focus_lead(analyse("Wo werden DSFA-Unterlagen abgelegt?"), [names, gives_it]).id == "a"
+
+
+def test_a_verdict_about_another_tool_is_left_out_and_the_matched_sentence_still_quoted():
+    """The question names ChatGPT, the passage only NordGPT: its "Ja, …" is not quoted, and the
+    sentence the question matched (by its position among all the passage's units) is."""
+    text = (
+        "Ja, in NordGPT ist das erlaubt. Die Plattform läuft im eigenen Rechenzentrum. "
+        "Der Betrieb liegt bei der IT. Updates kommen monatlich. Schulungen bietet die Akademie. "
+        "Private Konten externer Chatbots sind für Kundendaten tabu."
+    )
+    matched = ((5, 0.9), (0, 0.85))
+    meta = {"source": "faq.md", "title": "FAQ", "language": "de"}
+    passage = Passage("p", f"FAQ > NordGPT\n{text}", meta, 0.9, 0.9, 0.0, matched=matched)
+    assert len(split_units(passage.text)) == 6
+    answer = ExtractiveAnswerer(load_settings()).answer(
+        "Darf ich Kundendaten in ChatGPT eingeben?", [passage]
+    )
+    quoted = answer.citations[0].quoted
+    assert any(q.startswith("Private Konten") for q in quoted)
+    assert not any(q.startswith("Ja") for q in quoted)

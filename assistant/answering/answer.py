@@ -8,7 +8,8 @@ How an answer is put together:
 - the lead is the best passage about what the question names (a passage about another tool or
   role of the same kind does not lead, and its "Ja."/"Nein." is never quoted for it);
 - from each passage the units that matched the question (sentences, bullets, table rows), not its
-  first ones; a short list that answers is kept whole, a long one says how much was left out;
+  first ones (quoting.py); a short list that answers is kept whole, a long one says how much was
+  left out;
 - at most `max_citations` passages are quoted (each part of a multi-part question gets its own),
   a few more are named as "see also" and shown as source cards;
 - English questions answered from German text get an English frame naming the German source.
@@ -21,6 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
 from assistant.answering.question import SMALL_TALK_REPLY, Question, analyse, gives, mentions
+from assistant.answering.quoting import omitted_items, pick_units
 from assistant.config import Settings
 from assistant.ingest.chunking import SECTION_SEPARATOR
 from assistant.ingest.units import Unit, split_sentences, split_units
@@ -59,15 +61,7 @@ _OMITTED = {
     "de": ("… 1 weiterer Punkt in [{n}]", "… {count} weitere Punkte in [{n}]"),
     "en": ("… 1 more point in [{n}]", "… {count} more points in [{n}]"),
 }
-# A question that asks for a list wants the whole (short) list.
-_LIST_QUESTION = re.compile(
-    r"\b(welche\w*|was (muss|müssen|sind|gehört|zählt)|aufgaben|kriterien|voraussetzung\w*|"
-    r"anforderung\w*|schritte|phasen|which|what (are|must|do)|tasks|criteria|requirements|"
-    r"steps|phases|list)\b",
-    re.IGNORECASE,
-)
 _BARE_VERDICT = re.compile(r"^(ja|nein|yes|no)\b", re.IGNORECASE)
-MAX_LIST = 8  # items of a list quoted whole
 MAX_SEE_ALSO = 2
 _PAGE = {"de": "S. {page}", "en": "p. {page}"}
 _TRANSLATION_NOTE = "(Quoted from the German source.)"
@@ -309,10 +303,12 @@ class ExtractiveAnswerer:
         """The lines quoted from one passage (a lead line, then its chosen units with [n]) and
         the units they quote."""
         units = split_units(passage.text)
+        skip: frozenset[int] = frozenset()
         if q.entities and not names_all(passage, q.entities):
-            # Its "Ja."/"Nein." is about something else than what the question names.
-            units = [u for u in units if not _BARE_VERDICT.match(u.text)]
-        picked = self._pick(units, passage, q, question_stems, limit)
+            # Its "Ja."/"Nein." is about something else than what the question names. Left out
+            # by position: the matched units' positions count every unit.
+            skip = frozenset(i for i, u in enumerate(units) if _BARE_VERDICT.match(u.text))
+        picked = pick_units(units, passage, q, question_stems, limit, skip)
         if not picked:
             return [], []
         if (
@@ -357,7 +353,7 @@ class ExtractiveAnswerer:
                 lines[-2] = re.sub(r"\s*\|$", f" [{n}] |", lines[-2])
             else:
                 lines[-1] = f"{lines[-1]} [{n}]"
-        omitted = _omitted(units, picked)
+        omitted = omitted_items(units, picked)
         if omitted:
             rows = all(u.kind == "row" for u in picked if u.listed)
             one, many = _OMITTED_ROWS[q.language] if rows else _OMITTED[q.language]
@@ -365,52 +361,6 @@ class ExtractiveAnswerer:
                 lines.append("")
             lines.append((one if omitted == 1 else many).format(count=omitted, n=n))
         return lines, picked
-
-    @staticmethod
-    def _pick(
-        units: list[Unit],
-        passage: Passage,
-        q: Question,
-        question_stems: set[str],
-        limit: int,
-    ) -> list[Unit]:
-        """The units that answer, in reading order: those the question matched best (by their
-        vectors; word overlap breaks ties), a short list whole when the question asks for one,
-        and the sentence that introduces a quoted list."""
-        if len(units) <= limit:
-            return [u for u in units if not u.furniture]
-        matched = {pos: cos for pos, cos in passage.matched if pos < len(units)}
-        overlap = [len(question_stems & set(stems(u.text))) for u in units]
-        if matched:
-            best = max(matched.values())
-            ranked = sorted(
-                (i for i in matched if matched[i] >= best - 0.02),
-                key=lambda i: (-matched[i], -overlap[i], i),
-            )
-        elif any(overlap):
-            ranked = sorted(range(len(units)), key=lambda i: (-overlap[i], i))
-        else:
-            ranked = list(range(len(units)))
-        chosen = set(ranked[:limit])
-        if _LIST_QUESTION.search(q.text):
-            for block in {units[i].block for i in chosen if units[i].listed}:
-                members = [i for i, u in enumerate(units) if u.block == block]
-                if len(members) <= MAX_LIST:
-                    chosen.update(members)
-        for i in sorted(chosen):
-            opens_list = i > 0 and units[i].listed and units[i - 1].block != units[i].block
-            if opens_list and units[i - 1].text.endswith(":"):
-                chosen.add(i - 1)
-            if units[i].kind == "row":  # a table row is read with its table's header row
-                chosen.add(next(j for j, u in enumerate(units) if u.block == units[i].block))
-        return [units[i] for i in sorted(chosen) if not units[i].furniture]
-
-
-def _omitted(units: list[Unit], picked: list[Unit]) -> int:
-    """How many items of the lists the answer quotes from it left out."""
-    blocks = {u.block for u in picked if u.listed}
-    shown = {id(u) for u in picked}
-    return sum(1 for u in units if u.block in blocks and u.listed and id(u) not in shown)
 
 
 def _where(passage: Passage, language: str) -> str:

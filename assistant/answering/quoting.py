@@ -1,0 +1,76 @@
+"""Which units of a passage an answer quotes (answer.py lays them out).
+
+The units the question matched best by their vectors (word overlap breaks ties), not the
+passage's first ones; a short list whole when the question asks for one, the sentence that
+introduces a quoted list, a table row with its table's header row; and how many items of a
+quoted list were left out, so the answer can say so.
+"""
+
+from __future__ import annotations
+
+import re
+
+from assistant.answering.question import Question
+from assistant.ingest.units import Unit
+from assistant.search.lexical import stems
+from assistant.search.retrieval import Passage
+
+# A question that asks for a list wants the whole (short) list.
+LIST_QUESTION = re.compile(
+    r"\b(welche\w*|was (muss|müssen|sind|gehört|zählt)|aufgaben|kriterien|voraussetzung\w*|"
+    r"anforderung\w*|schritte|phasen|which|what (are|must|do)|tasks|criteria|requirements|"
+    r"steps|phases|list)\b",
+    re.IGNORECASE,
+)
+MAX_LIST = 8  # items of a list quoted whole
+
+
+def pick_units(
+    units: list[Unit],
+    passage: Passage,
+    q: Question,
+    question_stems: set[str],
+    limit: int,
+    skip: frozenset[int] = frozenset(),
+) -> list[Unit]:
+    """The units that answer, in reading order: those the question matched best (by their
+    vectors; word overlap breaks ties), a short list whole when the question asks for one,
+    and the sentence that introduces a quoted list; never those at the positions `skip`."""
+    if len(units) - len(skip) <= limit:
+        return [u for i, u in enumerate(units) if not u.furniture and i not in skip]
+    matched = {pos: cos for pos, cos in passage.matched if pos < len(units) and pos not in skip}
+    overlap = [
+        0 if i in skip else len(question_stems & set(stems(u.text))) for i, u in enumerate(units)
+    ]
+    if matched:
+        best = max(matched.values())
+        ranked = sorted(
+            (i for i in matched if matched[i] >= best - 0.02),
+            key=lambda i: (-matched[i], -overlap[i], i),
+        )
+    elif any(overlap):
+        ranked = sorted(
+            (i for i in range(len(units)) if i not in skip), key=lambda i: (-overlap[i], i)
+        )
+    else:
+        ranked = [i for i in range(len(units)) if i not in skip]
+    chosen = set(ranked[:limit])
+    if LIST_QUESTION.search(q.text):
+        for block in {units[i].block for i in chosen if units[i].listed}:
+            members = [i for i, u in enumerate(units) if u.block == block]
+            if len(members) <= MAX_LIST:
+                chosen.update(members)
+    for i in sorted(chosen):
+        opens_list = i > 0 and units[i].listed and units[i - 1].block != units[i].block
+        if opens_list and units[i - 1].text.endswith(":"):
+            chosen.add(i - 1)
+        if units[i].kind == "row":  # a table row is read with its table's header row
+            chosen.add(next(j for j, u in enumerate(units) if u.block == units[i].block))
+    return [units[i] for i in sorted(chosen) if not units[i].furniture and i not in skip]
+
+
+def omitted_items(units: list[Unit], picked: list[Unit]) -> int:
+    """How many items of the lists the answer quotes from it left out."""
+    blocks = {u.block for u in picked if u.listed}
+    shown = {id(u) for u in picked}
+    return sum(1 for u in units if u.block in blocks and u.listed and id(u) not in shown)
