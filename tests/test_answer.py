@@ -11,8 +11,8 @@ from langchain_core.documents import Document
 
 from assistant.answering.answer import (
     REFUSAL,
-    ExtractiveAnswerer,
     TENTATIVE,
+    ExtractiveAnswerer,
     cited_numbers,
     focus_lead,
     split_sentences,
@@ -25,7 +25,7 @@ from assistant.answering.pipeline import (
     clean_question,
     part_queries,
 )
-from assistant.answering.question import analyse
+from assistant.answering.question import analyse, gives
 from assistant.config import load_settings
 from assistant.ingest.chunking import unit_documents
 from assistant.ingest.units import Unit
@@ -440,6 +440,26 @@ def test_bm25_parameters_come_from_the_settings(real_assistant):
 )
 def test_the_kind_of_value_a_question_wants(question, wants):
     assert analyse(question).wants == wants
+
+
+@pytest.mark.parametrize(
+    ("text", "given"),
+    [
+        ("Einmal im Quartal berichtet jede:r AI PO im KI-Board.", True),
+        ("Die Schulung findet zweimal im Jahr auch auf Englisch statt.", True),
+        ("Reviews happen once a year.", True),
+        ("Der Bericht erscheint alle sechs Monate.", True),
+        ("Wir prüfen jeden Monat die Nutzung.", True),
+        ("Results are reported every quarter.", True),
+        ("Das Feedback wird monatlich ausgewertet.", True),
+        ("Der AI PO berichtet im KI-Board über seine Produkte.", False),
+    ],
+)
+def test_a_frequency_answers_how_often(text, given):
+    """ "Wie oft …?" asks for a frequency: "einmal im Quartal" gives one, a sentence that only
+    names the same board does not."""
+    assert analyse("Wie oft berichtet ein AI PO im KI-Board?").wants == "duration"
+    assert gives("duration", text) is given
 
 
 def test_a_question_for_a_value_leads_with_a_close_passage_that_gives_one():

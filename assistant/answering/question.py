@@ -115,7 +115,11 @@ _NUMBER = (
 _TIME_UNIT = r"(minute|stunde|tag|woche|monat|jahr|quartal|hour|day|week|month|year|quarter)\w*"
 _FREQUENCY = (
     r"täglich|wöchentlich|monatlich|quartalsweise|halbjährlich|jährlich|daily|weekly|monthly|"
-    r"quarterly|annually|yearly"
+    r"quarterly|annually|yearly|"
+    # "einmal im Quartal", "zweimal pro Jahr", "once a year", "twice per month"
+    r"(ein|zwei|drei|vier)mal (im|pro|je|in der) \w+|(once|twice|three times) (a|per|every) \w+|"
+    # "jeden Monat", "alle sechs Monate", "every quarter", "per week"
+    rf"(jede[nrs]?|alle|pro|je|every|per|each) (\w+ )?{_TIME_UNIT}"
 )
 _MONTH = (
     r"januar|februar|märz|april|mai|juni|juli|august|september|oktober|november|dezember|"
