@@ -462,6 +462,27 @@ def test_a_frequency_answers_how_often(text, given):
     assert gives("duration", text) is given
 
 
+def test_the_entitys_own_document_leads_unless_a_closer_passage_names_it_too():
+    def passage(pid: str, title: str, text: str, dense: float) -> Passage:
+        meta = {"source": f"{pid}.md", "title": title}
+        return Passage(pid, f"{title}\n{text}", meta, dense, dense, 0.0, matched=((0, dense),))
+
+    question = analyse("Ist der Arbeitsvertrag unserer CAIO befristet?")
+    pay = passage(
+        "hr", "Vergütung der KI-Rollen", "Die CAIO hat einen unbefristeten Vertrag.", 0.89
+    )
+    article = passage("article", "Der CAIO", "Viele Unternehmen brauchen einen CAIO.", 0.86)
+    # HR's passage names the CAIO, so it is about her too: the closer one leads.
+    assert focus_lead(question, [pay, article]).id == "hr"
+    # A passage that does not name her gives way to her own document within the margin ...
+    other = passage("po", "Rollenprofil AI Product Owner", "Der AI PO hat ein Budget.", 0.89)
+    assert focus_lead(question, [other, article]).id == "article"
+    # ... and one that only mentions her to one of her documents that is as close.
+    mentions_her = passage("po", "Rollenprofil AI PO", "Der AI PO berichtet der CAIO.", 0.89)
+    profile = passage("caio", "Rollenprofil CAIO", "Die CAIO hat einen Vertrag bis 2027.", 0.90)
+    assert focus_lead(question, [mentions_her, profile]).id == "caio"
+
+
 def test_a_question_for_a_value_leads_with_a_close_passage_that_gives_one():
     def passage(pid: str, text: str, dense: float) -> Passage:
         meta = {"source": "richtlinie.md", "title": "KI-Richtlinie"}

@@ -172,18 +172,23 @@ def focus_lead(question: Question, passages: list[Passage], margin: float = 0.03
     """The passage to lead with: the best one, unless it is not about what the question names (a
     tool, a role) and one that is comes close (its cosine at most `margin` lower): a document
     whose title names it first (the CAIO's role profile for the CAIO, not the AI Product Owner's
-    that mentions her), then a passage that names it. And for a question that asks for a number,
+    that mentions her, where the profile's passage is as close), then a passage that names it. And for a question that asks for a number,
     a duration, a date or an address, one whose best-matching sentences give such a value before
     a close one whose do not ("Wie lange …?" is answered by "3 Jahre nach …", not by the
     sentence that only names the same documents)."""
     best = passages[0]
     close = [p for p in passages[:5] if p.dense >= best.dense - margin]
     if question.entities:
+        named = names_all(best, question.entities)
         for about in (
             lambda p: all(mentions(p.title, e) for e in question.entities),
             lambda p: names_all(p, question.entities),
         ):
             found = [p for p in close if about(p)]
+            if found and named and found[0].dense < best.dense:
+                # The best passage names it, so it is about it too (HR's pay bands for the
+                # CAIO): the entity's own document leads only where it is at least as close.
+                found = [best, *(p for p in found if p is not best)]
             if found:
                 best, close = found[0], found
                 break
