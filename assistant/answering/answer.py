@@ -172,9 +172,9 @@ def focus_lead(question: Question, passages: list[Passage], margin: float = 0.03
     """The passage to lead with: the best one, unless it is not about what the question names (a
     tool, a role) and one that is comes close (its cosine at most `margin` lower): a document
     whose title names it first (the CAIO's role profile for the CAIO, not the AI Product Owner's
-    that mentions her, where the profile's passage is as close), then a passage that names it. And for a question that asks for a number,
-    a duration, a date or an address, one whose best-matching sentences give such a value before
-    a close one whose do not ("Wie lange …?" is answered by "3 Jahre nach …", not by the
+    that mentions her, where the profile's passage is as close), then a passage that names it.
+    And for a question that asks for a number, a duration, a date or an address, one whose
+    best-matching sentences give such a value before a close one whose do not ("Wie lange …?" is answered by "3 Jahre nach …", not by the
     sentence that only names the same documents)."""
     best = passages[0]
     close = [p for p in passages[:5] if p.dense >= best.dense - margin]

@@ -36,24 +36,21 @@ def pick_units(
     """The units that answer, in reading order: those the question matched best (by their
     vectors; word overlap breaks ties), a short list whole when the question asks for one,
     and the sentence that introduces a quoted list; never those at the positions `skip`."""
-    if len(units) - len(skip) <= limit:
-        return [u for i, u in enumerate(units) if not u.furniture and i not in skip]
+    candidates = [i for i in range(len(units)) if i not in skip]
+    if len(candidates) <= limit:
+        return [units[i] for i in candidates if not units[i].furniture]
     matched = {pos: cos for pos, cos in passage.matched if pos < len(units) and pos not in skip}
-    overlap = [
-        0 if i in skip else len(question_stems & set(stems(u.text))) for i, u in enumerate(units)
-    ]
+    overlap = [len(question_stems & set(stems(u.text))) for u in units]
     if matched:
         best = max(matched.values())
         ranked = sorted(
             (i for i in matched if matched[i] >= best - 0.02),
             key=lambda i: (-matched[i], -overlap[i], i),
         )
-    elif any(overlap):
-        ranked = sorted(
-            (i for i in range(len(units)) if i not in skip), key=lambda i: (-overlap[i], i)
-        )
+    elif any(overlap[i] for i in candidates):
+        ranked = sorted(candidates, key=lambda i: (-overlap[i], i))
     else:
-        ranked = [i for i in range(len(units)) if i not in skip]
+        ranked = candidates
     chosen = set(ranked[:limit])
     if LIST_QUESTION.search(q.text):
         for block in {units[i].block for i in chosen if units[i].listed}:

