@@ -250,6 +250,26 @@ def test_hard_wrapped_lines_are_one_sentence_and_labelled_lines_stay_apart():
     ]
 
 
+def test_a_line_broken_off_after_an_article_or_preposition_goes_on_on_the_next():
+    """A PDF wraps a list item without indenting its next line; a line that ends with "den",
+    "der" or "of" ended mid-phrase, so the next line is its rest, never a unit of its own. A
+    table's header row ending in "durch" still stays apart from the labelled row after it."""
+    text = (
+        "- GitHub Copilot Business: Data Protection Agreement über den\n"
+        "Microsoft-Rahmenvertrag.\n"
+        "- für Beschäftigtendaten Art. 88 DSGVO in Verbindung mit der\n"
+        "Gesamtbetriebsvereinbarung KI.\n"
+        "Daten Speicherdauer Löschung durch\n"
+        "NordGPT: Chatverläufe 30 Tage automatisch"
+    )
+    assert [u.text for u in split_units(text)] == [
+        "GitHub Copilot Business: Data Protection Agreement über den Microsoft-Rahmenvertrag.",
+        "für Beschäftigtendaten Art. 88 DSGVO in Verbindung mit der Gesamtbetriebsvereinbarung KI.",
+        "Daten Speicherdauer Löschung durch",
+        "NordGPT: Chatverläufe 30 Tage automatisch",
+    ]
+
+
 def test_page_furniture_and_captions_are_no_units_to_search_or_quote():
     text = (
         "Nordwerk Logistik GmbH · Rollenprofil für Führungsfunktionen\n\n"

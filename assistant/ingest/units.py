@@ -33,6 +33,14 @@ _FACTS = re.compile(r"\s+·\s+")  # "Gültig ab: 1. Mai · Version 2 · Verantwo
 # A labelled line ("Gültig ab: …", "NordGPT: 90 Tage …", "Vertretung: Malte Sievers"): its own unit.
 _LABEL = re.compile(r"^[^\W\d_][\w ()/&+-]{0,40}:\s")
 WRAPPED_FROM = 40  # a line this long that ends mid-sentence was wrapped, not ended
+# No sentence, bullet or heading ends with an article, a preposition or a conjunction: a line
+# that does ("… Data Protection Agreement über den" / "Microsoft-Rahmenvertrag.") was wrapped.
+_DANGLING = re.compile(
+    r"\b(der|die|das|den|dem|des|ein|eine|einen|einem|einer|eines|und|oder|sowie|mit|zu|zum|"
+    r"zur|von|vom|für|über|unter|im|am|auf|bei|nach|aus|gegen|ohne|the|of|and|or|to|with|for|"
+    r"from)$",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -108,16 +116,18 @@ def unwrap(lines: list[str]) -> list[str]:
 
 
 def _continues(previous: str, line: str, indented: bool) -> bool:
-    if len(previous) < WRAPPED_FROM or previous.endswith((".", "!", "?", ":", ";")):
+    dangling = _DANGLING.search(previous) is not None
+    if previous.endswith((".", "!", "?", ":", ";")) or len(previous) < WRAPPED_FROM and not dangling:
         return False
     if previous.isupper() or _is_row(previous) or _is_row(line) or _BULLET.match(line):
         return False
     if _FACTS.search(line) or _LABEL.match(line):
         return False
-    if _BULLET.match(previous):  # a list item goes on on an indented line only
-        return indented
-    # After a labelled line only a lower-case continuation belongs to it ("(pseudonymisiert) …").
-    return not _LABEL.match(previous) or not line[0].isupper()
+    if _BULLET.match(previous):  # a list item goes on on an indented line, or after "über den"
+        return indented or dangling
+    # After a labelled line only a lower-case continuation belongs to it ("(pseudonymisiert) …"),
+    # or the rest of a phrase it broke off.
+    return not _LABEL.match(previous) or not line[0].isupper() or dangling
 
 
 def _is_row(line: str) -> bool:
