@@ -12,6 +12,7 @@ from langchain_core.documents import Document
 from assistant.answering.answer import (
     REFUSAL,
     TENTATIVE,
+    Answer,
     ExtractiveAnswerer,
     cited_numbers,
     focus_lead,
@@ -537,3 +538,33 @@ def test_a_verdict_about_another_tool_is_left_out_and_the_matched_sentence_still
     quoted = answer.citations[0].quoted
     assert any(q.startswith("Private Konten") for q in quoted)
     assert not any(q.startswith("Ja") for q in quoted)
+
+
+def test_a_quoted_sentence_that_announces_a_list_brings_its_list():
+    """ "… nach vier Kriterien:" matched best; quoted alone it would promise the criteria and
+    give none. Its list comes with it: whole when short, else its first items and a count of
+    the rest."""
+
+    def answer_for(items: int) -> Answer:
+        bullets = "\n".join(f"- Kriterium {i}: Gewichtung {i * 5} %" for i in range(1, items + 1))
+        text = (
+            "Das KI-Board tagt monatlich. Die Einreichung erfolgt über den Steckbrief. "
+            "Das Protokoll führt die Stabsstelle. Es bewertet jedes Vorhaben nach diesen Kriterien:\n"
+            f"{bullets}\nDas Ergebnis kommt schriftlich."
+        )
+        meta = {"source": "intake.txt", "title": "Intake", "language": "de"}
+        passage = Passage(
+            "p", f"Intake > Gate 1\n{text}", meta, 0.9, 0.9, 0.0, matched=((3, 0.9), (0, 0.8))
+        )
+        return ExtractiveAnswerer(load_settings()).answer(
+            "Wie bewertet das KI-Board ein Vorhaben an Gate 1?", [passage]
+        )
+
+    quoted = answer_for(4).citations[0].quoted
+    assert quoted[0].endswith("nach diesen Kriterien:")
+    assert [q for q in quoted if q.startswith("Kriterium")] == [
+        f"Kriterium {i}: Gewichtung {i * 5} %" for i in range(1, 5)
+    ]
+    long = answer_for(12)
+    assert sum(q.startswith("Kriterium") for q in long.citations[0].quoted) < 12
+    assert re.search(r"\b\d+ weitere", long.answer)

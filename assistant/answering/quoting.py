@@ -35,7 +35,8 @@ def pick_units(
 ) -> list[Unit]:
     """The units that answer, in reading order: those the question matched best (by their
     vectors; word overlap breaks ties), a short list whole when the question asks for one,
-    and the sentence that introduces a quoted list; never those at the positions `skip`."""
+    the list a quoted sentence announces and the sentence that introduces a quoted list;
+    never those at the positions `skip`."""
     candidates = [i for i in range(len(units)) if i not in skip]
     if len(candidates) <= limit:
         return [units[i] for i in candidates if not units[i].furniture]
@@ -52,6 +53,11 @@ def pick_units(
     else:
         ranked = candidates
     chosen = set(ranked[:limit])
+    for i in sorted(chosen):  # a sentence that announces a list ("nach vier Kriterien:") is
+        # quoted with its list: whole when short, else its first items (the rest is counted).
+        if units[i].text.endswith(":") and i + 1 < len(units) and units[i + 1].listed:
+            members = [j for j, u in enumerate(units) if u.block == units[i + 1].block]
+            chosen.update(members if len(members) <= MAX_LIST else members[:limit])
     if LIST_QUESTION.search(q.text):
         for block in {units[i].block for i in chosen if units[i].listed}:
             members = [i for i, u in enumerate(units) if u.block == block]
