@@ -95,6 +95,23 @@ def test_a_new_unit_splitter_re_embeds_units_only_and_moves_the_version(
     assert kb.version() != version
 
 
+def test_a_document_of_more_units_than_one_write_batch_is_skipped_when_unchanged(
+    small_corpus, kb_factory, shared_embeddings
+):
+    """langchain's indexing API writes in batches of 100; with "incremental" cleanup it dropped
+    a long document's units after its first batch and embedded them again in the next, on
+    every ingest (and readers missed them in between). An unchanged long file costs nothing."""
+    items = "\n".join(f"- Regel {i}: Belege werden {i} Tage aufbewahrt." for i in range(1, 161))
+    (small_corpus / "lang.md").write_text(f"# Aufbewahrung\n\n{items}\n", encoding="utf-8")
+    kb = kb_factory(small_corpus)
+    first = ingest_corpus(kb, small_corpus)
+    assert first.units_embedded > 160
+    before, version = shared_embeddings.embedded, kb.version()
+    report = ingest_corpus(kb, small_corpus)
+    assert report.units_embedded == 0 and shared_embeddings.embedded == before
+    assert "lang.md" in report.skipped and kb.version() == version
+
+
 def test_removed_file_is_deleted(small_corpus, kb_factory):
     kb = kb_factory(small_corpus)
     ingest_corpus(kb, small_corpus)

@@ -257,12 +257,16 @@ class KnowledgeBase(StoreReads):
         """langchain's indexing API: add new chunks, replace the source's old ones (by hash);
         then the same for the chunks' units. The counts are the chunks', and the units' under
         units_added / units_deleted (a new unit splitter changes units alone). The caller holds
-        writing() and moves the version marker."""
+        writing() and moves the version marker.
+
+        "scoped_full" cleans up once all of the source is written: "incremental" cleans up
+        after every write batch (100 documents), so it dropped the rest of a longer document
+        after the first batch and embedded it again in the next, on every ingest."""
         result = index(
             chunks,
             self.records,
             self.store,
-            cleanup="incremental",
+            cleanup="scoped_full",
             source_id_key="source",
             key_encoder="sha256",
         )
@@ -270,7 +274,7 @@ class KnowledgeBase(StoreReads):
             units,
             self.unit_records,
             self.unit_store,
-            cleanup="incremental",
+            cleanup="scoped_full",
             source_id_key="source",
             key_encoder="sha256",
         )
