@@ -301,6 +301,27 @@ def test_page_furniture_and_captions_are_no_units_to_search_or_quote():
     assert [d.metadata["position"] for d in unit_documents([chunk])] == [2, 3, 5, 6, 7]
 
 
+def test_a_table_of_contents_is_furniture_and_a_list_after_it_is_not():
+    """The list under "Inhalt" names the article's sections; quoted, "Warum ein CAIO?" would
+    answer nothing. A list further on, after the text resumes, is content again."""
+    text = (
+        "Den passenden Kandidaten zu finden, ist schwierig.\n\nInhalt\n\n"
+        "- Warum ein CAIO?\n- Die Aufgaben von Chief AI Officers\n\n"
+        "Ein CAIO bündelt die KI-Aktivitäten.\n- Strategie festlegen\n- Budget steuern"
+    )
+    units = split_units(text)
+    assert [u.text for u in units if u.furniture] == [
+        "Warum ein CAIO?",
+        "Die Aufgaben von Chief AI Officers",
+    ]
+    assert [u.text for u in units if not u.furniture] == [
+        "Den passenden Kandidaten zu finden, ist schwierig.",
+        "Ein CAIO bündelt die KI-Aktivitäten.",
+        "Strategie festlegen",
+        "Budget steuern",
+    ]
+
+
 def test_no_answer_quotes_page_furniture(real_assistant):
     """The role profile's header lines ("Nordwerk Logistik GmbH") embed as its title and used
     to be quoted for questions about the CAIO."""

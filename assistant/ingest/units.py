@@ -32,6 +32,12 @@ _NAVIGATION = re.compile(r"^\s*([<«‹←]|&lt;)\s*\w+", re.IGNORECASE)
 _FACTS = re.compile(r"\s+·\s+")  # "Gültig ab: 1. Mai · Version 2 · Verantwortlich: …"
 # A labelled line ("Gültig ab: …", "NordGPT: 90 Tage …", "Vertretung: Malte Sievers"): its own unit.
 _LABEL = re.compile(r"^[^\W\d_][\w ()/&+-]{0,40}:\s")
+# The line over a web article's or a document's table of contents.
+_CONTENTS = re.compile(
+    r"^\W*(inhalt|inhaltsverzeichnis|inhalte dieser seite|auf dieser seite|in diesem artikel|"
+    r"contents|table of contents|on this page|in this article)\W*$",
+    re.IGNORECASE,
+)
 WRAPPED_FROM = 40  # a line this long that ends mid-sentence was wrapped, not ended
 # No sentence, bullet or heading ends with an article, a preposition or a conjunction: a line
 # that does ("… Data Protection Agreement über den" / "Microsoft-Rahmenvertrag.") was wrapped.
@@ -50,6 +56,7 @@ class Unit:
     text: str
     kind: str  # sentence | bullet | row | fact
     block: int  # the paragraph, list or table it belongs to (counted in reading order)
+    contents: bool = False  # an entry of a table of contents (the list after "Inhalt")
 
     @property
     def listed(self) -> bool:
@@ -63,9 +70,10 @@ class Unit:
         path such a line embeds as the title itself and would match every question about the
         document; it is neither searched nor quoted. Nor is a figure's caption or source line
         ("Grafik: …", "Quelle: …"), or a web page's navigation link ("< Zurück zur Übersicht").
+        Nor is an entry of a table of contents: it names a section, and the section is there.
         A short line with a figure ("Version 1.1"),
         a sentence ("Ja.") or an item of a list is content."""
-        if _CAPTION.match(self.text) or _NAVIGATION.match(self.text):
+        if self.contents or _CAPTION.match(self.text) or _NAVIGATION.match(self.text):
             return True
         return (
             self.kind in ("sentence", "fact")
@@ -79,10 +87,15 @@ def split_units(text: str) -> list[Unit]:
     """The units of a passage, in reading order."""
     units: list[Unit] = []
     block, previous_kind = -1, ""
+    contents = False  # in the list a "Inhalt" / "Contents" line announces
     for line in unwrap(text.splitlines()):
         if not line:
             previous_kind = ""  # a blank line ends a list or table
             continue
+        if _CONTENTS.match(line):
+            contents = True
+            continue
+        contents = contents and bool(_BULLET.match(line)) and previous_kind in ("", "bullet")
         if _is_row(line):
             kind, pieces = "row", [_table_row(line)]
         elif _BULLET.match(line):
@@ -94,7 +107,9 @@ def split_units(text: str) -> list[Unit]:
         if not (kind in ("bullet", "row") and kind == previous_kind):
             block += 1
         previous_kind = kind
-        units.extend(Unit(piece, kind, block) for piece in pieces if piece and _is_content(piece))
+        units.extend(
+            Unit(piece, kind, block, contents) for piece in pieces if piece and _is_content(piece)
+        )
     return units
 
 
