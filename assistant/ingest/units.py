@@ -132,7 +132,9 @@ def unwrap(lines: list[str]) -> list[str]:
 
 def _continues(previous: str, line: str, indented: bool) -> bool:
     dangling = _DANGLING.search(previous) is not None
-    if previous.endswith((".", "!", "?", ":", ";")) or len(previous) < WRAPPED_FROM and not dangling:
+    if previous.endswith((".", "!", "?", ":", ";")):
+        return False
+    if len(previous) < WRAPPED_FROM and not dangling:
         return False
     if previous.isupper() or _is_row(previous) or _is_row(line) or _BULLET.match(line):
         return False
