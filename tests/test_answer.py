@@ -589,3 +589,26 @@ def test_a_quoted_sentence_that_announces_a_list_brings_its_list():
     long = answer_for(12)
     assert sum(q.startswith("Kriterium") for q in long.citations[0].quoted) < 12
     assert re.search(r"\b\d+ weitere", long.answer)
+
+
+def test_a_part_the_quoted_passage_answers_as_well_adds_no_other_source():
+    """How long may a pilot run and how many users may take part? The pilot's rules answer
+    both parts. A second part whose own search puts that passage about as close as its best
+    one adds nothing; one where it is far behind gets its own best passage."""
+
+    def passage(pid: str, text: str, dense: float, score: float = 1.0) -> Passage:
+        meta = {"source": f"{pid}.md", "title": pid, "language": "de"}
+        return Passage(pid, f"{pid}\n{text}", meta, score, dense, 0.0, matched=((0, dense),))
+
+    pilot = passage("pilot", "Dauer höchstens zwölf Wochen. Höchstens 50 Nutzer:innen.", 0.9)
+    kpis = passage("kpis", "Nutzung: Anteil aktiver Nutzer:innen an der Zielgruppe.", 0.88, 0.5)
+    question = "Wie lange darf ein Pilot laufen und wie viele Nutzer dürfen teilnehmen?"
+    answerer = ExtractiveAnswerer(load_settings())
+
+    def sources(pilot_in_part_two: float) -> list[str]:
+        part_two = [kpis, passage("pilot", "", pilot_in_part_two)]
+        answer = answerer.answer(question, [pilot], parts=[[pilot], part_two])
+        return [c.source for c in answer.citations]
+
+    assert sources(0.875) == ["pilot.md"]
+    assert sources(0.80) == ["pilot.md", "kpis.md"]

@@ -63,6 +63,7 @@ _OMITTED = {
 }
 _BARE_VERDICT = re.compile(r"^(ja|nein|yes|no)\b", re.IGNORECASE)
 MAX_SEE_ALSO = 2
+PART_COVERED = 0.01  # cosine: a quoted passage this close to a part's best one answers it too
 _PAGE = {"de": "S. {page}", "en": "p. {page}"}
 _TRANSLATION_NOTE = "(Quoted from the German source.)"
 
@@ -284,8 +285,13 @@ class ExtractiveAnswerer:
             chosen = [lead]
             for found in parts:  # each part of the question gets its best passage
                 best = next((p for p in found if self.is_relevant(p, q.language)), None)
-                if best is not None and best.id not in {c.id for c in chosen}:
-                    chosen.append(best)
+                if best is None or any(
+                    p.id == c.id and p.dense >= best.dense - PART_COVERED
+                    for p in found
+                    for c in chosen
+                ):  # a passage already quoted answers this part about as well
+                    continue
+                chosen.append(best)
             for p in relevant:
                 if len(chosen) >= self.settings.max_citations:
                     break
