@@ -19,7 +19,7 @@ from assistant.answering.answer import (
     split_sentences,
     split_units,
 )
-from assistant.answering.answerability import DEFAULT_MODEL, FEATURES, features
+from assistant.answering.answerability import DEFAULT_MODEL, FEATURES, features, phrases
 from assistant.answering.pipeline import (
     QuestionError,
     build_assistant,
@@ -457,6 +457,35 @@ def test_an_unknown_name_counts_where_it_is_what_a_short_question_asks_about(rea
 )
 def test_an_entity_the_documents_never_name_is_refused(real_assistant, question):
     """Not answered about a neighbour: no document names Grammarly or an office in Vienna."""
+    answer = real_assistant.ask(question)
+    assert not answer.answered and answer.citations == []
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        ("Welche Aufgaben hat ein AI Ethics Officer bei uns?", ["AI Ethics Officer"]),
+        ("Does Nordwerk have a Prompt Engineer role?", ["Prompt Engineer"]),
+        ("NordGPT Pro oder NordGPT?", ["NordGPT Pro"]),  # a name may open the sentence
+        ("What would an ISO/IEC 42001 audit cost?", ["ISO IEC 42001"]),
+        ("Wie bekomme ich NordGPT? Bin neu hier.", []),  # punctuation ends a name
+        ("Wer vertritt Frau Dr. Albers im Urlaub?", []),  # a title is not part of it
+        ("Is it in Germany West Central or West Europe?", ["Germany West Central", "West Europe"]),
+    ],
+)
+def test_names_of_several_capitalised_words(text, names):
+    assert phrases(text) == names
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["Was macht unser Head of Data Platform?", "Wer koordiniert das AI Champions Network?"],
+)
+def test_a_name_no_passage_found_contains_is_refused_though_its_words_are_known(
+    real_assistant, question
+):
+    """The words "Data", "Platform", "AI", "Network" occur in the documents, the names do not:
+    answered, these questions got the CAIO's role profile."""
     answer = real_assistant.ask(question)
     assert not answer.answered and answer.citations == []
 

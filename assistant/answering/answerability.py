@@ -18,6 +18,9 @@ role. So the decision combines a few signals, each general (none is about one qu
 - `unknown_noun`: the same for a capitalised word of a German question (nouns, weaker);
 - `no_amount`: the question asks what something costs, and none of the three best-matching units names
   an amount;
+- `unseen_phrase`: a name of two or more capitalised words ("AI Ethics Officer", "Copilot
+  Studio", "ISO 27001", "Katrin Wolters") that none of the passages found contains as such,
+  although its words may each be known ("Chief Digital Officer" next to "Chief AI Officer");
 - `english`: cross-lingual cosines run lower.
 
 A logistic model over these is fitted on the tuning question sets by `scripts/fit_answerability.py`
@@ -47,6 +50,7 @@ FEATURES = (
     "unknown_noun",
     "no_amount",
     "english",
+    "unseen_phrase",
 )
 DEFAULT_MODEL = Path(__file__).with_name("answerability.json")
 _NAME = re.compile(r"[A-ZÄÖÜ][\wÄÖÜäöüß-]{2,}")
@@ -56,6 +60,8 @@ _SENTENCE_START = re.compile(r"(^|[.!?:;–-]\s+|[\"„“(]\s*)\W*$")
 _NAME_BEFORE = re.compile(
     r"\b(in|aus|nach|am|Standort|Niederlassung|Werk|Büro|Frau|Herr|Herrn)\s+$", re.IGNORECASE
 )
+# A word of a name: capitalised, with an inner capital (NordGPT), or a number (ISO 27001).
+_NAME_WORD = re.compile(r"[\wÄÖÜäöüß][\w.&'’ÄÖÜäöüß-]*")
 TOP_UNITS = 5
 SHORT_QUESTION = 12  # words (10-12 refused the most at the same false refusals, leave-one-set-out)
 
@@ -117,6 +123,7 @@ def features(question: Question, passages: list[Passage], lexicon: Lexicon) -> t
             1.0,
             float(question.wants_money),
             float(question.language == "en"),
+            1.0,
         )
     dense = sorted((p.dense for p in passages[:5]), reverse=True)
     units = best_units(passages)
@@ -147,7 +154,44 @@ def features(question: Question, passages: list[Passage], lexicon: Lexicon) -> t
         float(any(lexicon.unknown(w) for w in nouns if w not in question.entities)),
         float(question.wants_money and not any(MONEY_VALUE.search(t) for t in texts[:3])),
         float(question.language == "en"),
+        float(any(not _contains_phrase(passages[:5], name) for name in phrases(question.text))),
     )
+
+
+def phrases(text: str) -> list[str]:
+    """The names of two or more capitalised words in a question: runs of words that are
+    capitalised, have an inner capital or are numbers, not broken by punctuation; a sentence's
+    first word only when it is a name itself ("NordGPT Pro"), not "Does" or "Welche"."""
+    found: list[str] = []
+    run: list[str] = []
+    end = 0
+    for m in _NAME_WORD.finditer(text):
+        word, gap = m.group(0).strip(".'’"), text[end : m.start()]
+        end = m.end()
+        if re.search(r"[^\s&/]", gap):  # punctuation ends a name
+            found, run = _close(found, run), []
+        if _HONORIFIC.match(word):  # "Frau Dr. Albers": the name is "Albers"
+            continue
+        first = not run and (m.start() == 0 or _SENTENCE_START.search(text[: m.start()]))
+        name_like = word[:1].isupper() or word[:1].isdigit() or _ENTITY_LIKE.search(word)
+        if word and name_like and (not first or _ENTITY_LIKE.search(word)):
+            run.append(word)
+        else:
+            found, run = _close(found, run), []
+    return _close(found, run)
+
+
+_HONORIFIC = re.compile(r"^(frau|herr|herrn|dr|prof|mr|mrs|ms)$", re.IGNORECASE)
+_ENTITY_LIKE = re.compile(r"^\w*[a-zäöü][A-Z]|^[A-ZÄÖÜ]{2,}")
+
+
+def _close(found: list[str], run: list[str]) -> list[str]:
+    return found + [" ".join(run)] if len(run) >= 2 else found
+
+
+def _contains_phrase(passages: list[Passage], name: str) -> bool:
+    wanted = f" {' '.join(words(name))} "
+    return any(wanted in f" {' '.join(words(p.content))} " for p in passages)
 
 
 def best_units(passages: list[Passage], limit: int = TOP_UNITS) -> list[tuple[str, str]]:
