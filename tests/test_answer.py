@@ -641,3 +641,29 @@ def test_a_part_the_quoted_passage_answers_as_well_adds_no_other_source():
 
     assert sources(0.875) == ["pilot.md"]
     assert sources(0.80) == ["pilot.md", "kpis.md"]
+
+
+def test_a_line_two_overlapping_passages_share_is_quoted_once():
+    """Neighbouring chunks overlap: the line both hold is quoted under the first; the second
+    quotes what it adds, and a passage that adds nothing is not cited."""
+
+    def passage(pid: str, text: str, dense: float) -> Passage:
+        meta = {"source": "datenschutz.pdf", "title": "Datenschutz", "language": "de"}
+        units = len(split_units(text))
+        matched = tuple((i, dense - 0.01 * i) for i in range(units))
+        return Passage(
+            pid, f"Datenschutz > 8 Fristen\n{text}", meta, 1.0, dense, 0.0, matched=matched
+        )
+
+    shared = "Fragen an den Assistenten werden nach 90 Tagen gelöscht."
+    first = passage("a", f"Chatverläufe werden nach 30 Tagen gelöscht. {shared}", 0.9)
+    second = passage("b", f"{shared} Längere Speicherung nur für Geschäftsvorgänge.", 0.89)
+    same = passage("c", shared, 0.88)
+    answer = ExtractiveAnswerer(load_settings()).answer(
+        "Wann werden Chatverläufe gelöscht?", [first, second, same]
+    )
+    quoted = [q for c in answer.citations for q in c.quoted]
+    assert quoted.count(shared) == 1
+    assert "Längere Speicherung nur für Geschäftsvorgänge." in quoted
+    assert [c.n for c in answer.citations if c.quoted] == [1, 2]
+    assert answer.answer.count(shared) == 1

@@ -18,7 +18,7 @@ How an answer is put together:
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import asdict, dataclass, field
 
 from assistant.answering.question import SMALL_TALK_REPLY, Question, analyse, gives, mentions
@@ -244,13 +244,15 @@ class ExtractiveAnswerer:
         question_stems = set(stems(question))
         blocks: list[str] = []
         citations: list[Citation] = []
+        quoted: set[str] = set()  # overlapping chunks share lines: each is quoted once
         for passage in chosen:
             n = len(citations) + 1
             first = n == 1
             limit = min(self.settings.max_answer_units, 4) if first else 2
-            lines, picked = self._quote(q, passage, n, question_stems, limit, chosen[0])
+            lines, picked = self._quote(q, passage, n, question_stems, limit, chosen[0], quoted)
             if not picked:
                 continue
+            quoted.update(u.text for u in picked)
             blocks.append("\n".join(lines))
             citations.append(Citation.of(n, passage, [u.text for u in picked]))
         extra = [
@@ -310,15 +312,19 @@ class ExtractiveAnswerer:
         question_stems: set[str],
         limit: int,
         lead: Passage,
+        quoted: Collection[str] = (),
     ) -> tuple[list[str], list[Unit]]:
         """The lines quoted from one passage (a lead line, then its chosen units with [n]) and
-        the units they quote."""
+        the units they quote; none of the lines `quoted` already."""
         units = split_units(passage.text)
-        skip: frozenset[int] = frozenset()
-        if q.entities and not names_all(passage, q.entities):
-            # Its "Ja."/"Nein." is about something else than what the question names. Left out
-            # by position: the matched units' positions count every unit.
-            skip = frozenset(i for i, u in enumerate(units) if _BARE_VERDICT.match(u.text))
+        # Left out by position (the matched units' positions count every unit): what an earlier
+        # passage quoted, and a "Ja."/"Nein." about something else than what the question names.
+        verdicts = q.entities and not names_all(passage, q.entities)
+        skip = frozenset(
+            i
+            for i, u in enumerate(units)
+            if u.text in quoted or verdicts and _BARE_VERDICT.match(u.text)
+        )
         picked = pick_units(units, passage, q, question_stems, limit, skip)
         if not picked:
             return [], []
