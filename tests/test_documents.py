@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from conftest import write_pdf
 from pypdf import PdfReader, PdfWriter
 
 from assistant.ingest.documents import DocumentError, discover, load_document
+from assistant.ingest.tables import layout_text
+
+ROOT = Path(__file__).resolve().parents[1]
 
 MAX = 10_000_000
 
@@ -151,3 +156,42 @@ def test_pdf_without_text_layer(tmp_path):
     pdf.rect(20, 20, 100, 60, style="F")  # a "scan": drawing, no text
     pdf.output(str(tmp_path / "scan.pdf"))
     _expect_error(tmp_path / "scan.pdf", tmp_path, "no text layer")
+
+
+def test_a_pdf_table_reads_as_rows_and_prose_as_before():
+    """The retention table of the privacy rules' PDF: pypdf's plain text ran each row's cells
+    together and put wrapped cells on lines of their own; its layout text keeps the columns,
+    so every row is one Markdown row with its wrapped cells joined."""
+    doc = load(ROOT / "corpus" / "richtlinien" / "datenschutz-ki-tools.pdf", ROOT / "corpus")
+    text = "\n".join(t for _, t in doc.pages)
+    assert "| Daten | Speicherdauer | Löschung durch |" in text
+    assert "| NordGPT: Chatverläufe | 30 Tage nach der letzten Nachricht | automatisch |" in text
+    assert (
+        "| KI-Rollen-Assistent: Fragen und Feedback (pseudonymisiert) | 90 Tage | automatisch |"
+        in text
+    )
+    assert "Es gelten folgende Fristen:" in text  # the prose around it is unchanged
+    assert "Einzelne Chats können Sie jederzeit selbst löschen." in text
+
+
+def test_columns_of_layout_text_become_rows_and_a_prose_line_ends_the_table():
+    layout = (
+        "Daten                 Speicherdauer          Löschung\n"
+        "                                             durch\n"
+        "\n"
+        "Chatverläufe          30 Tage nach der       automatisch\n"
+        "                      letzten Nachricht\n"
+        "Protokolle ohne       90 Tage                automatisch\n"
+        "Inhalte\n"
+        "\n"
+        "Einzelne Chats können Sie jederzeit selbst löschen, auch vor Ablauf.\n"
+        "Ein Satz   mit weiten   Lücken, aber nur einer Zeile."
+    )
+    assert [line for line in layout_text(layout).splitlines() if line] == [
+        "| Daten | Speicherdauer | Löschung durch |",
+        "|---|---|---|",
+        "| Chatverläufe | 30 Tage nach der letzten Nachricht | automatisch |",
+        "| Protokolle ohne Inhalte | 90 Tage | automatisch |",
+        "Einzelne Chats können Sie jederzeit selbst löschen, auch vor Ablauf.",
+        "Ein Satz mit weiten Lücken, aber nur einer Zeile.",
+    ]

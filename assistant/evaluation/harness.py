@@ -64,7 +64,9 @@ class GoldenItem:
 
 
 def _norm(text: str) -> str:
-    return re.sub(r"\s+", " ", text).strip().lower()
+    """Case, spacing and a table's cell borders do not count: the snippet "NordGPT: Chatverläufe
+    30 Tage" matches the row "| NordGPT: Chatverläufe | 30 Tage |"."""
+    return re.sub(r"\s+", " ", re.sub(r"\s*\|\s*", " ", text)).strip().lower()
 
 
 def load_golden(path: Path) -> list[GoldenItem]:

@@ -20,6 +20,7 @@ from assistant.ingest.metadata import (
     decode_text,
     split_front_matter,
 )
+from assistant.ingest.tables import layout_text, table_lines
 
 # --- plain text and PDF: numbered headings ----------------------------------------------------
 
@@ -141,7 +142,7 @@ def _pdf_page_texts(reader: PdfReader, max_chars: int) -> list[str]:
     texts: list[str] = []
     total = 0
     for page in reader.pages:
-        texts.append(page.extract_text() or "")
+        texts.append(_page_text(page))
         total += len(texts[-1])
         if total > max_chars:
             raise DocumentError(
@@ -149,6 +150,22 @@ def _pdf_page_texts(reader: PdfReader, max_chars: int) -> list[str]:
                 "(ASSISTANT_MAX_FILE_MB); refused as a possible decompression bomb"
             )
     return texts
+
+
+_TABLE_RULE = re.compile(r"^\|(---\|)*$")  # a cell border or the header's rule
+
+
+def _page_text(page) -> str:
+    """The page's text, with its tables as Markdown rows (tables.py) where pypdf's layout
+    extraction holds the same words as its plain one: the layout mode skips some content (a
+    form that draws itself) and fails silently where the plain one reports a broken file."""
+    plain = page.extract_text() or ""
+    try:
+        layout = layout_text(page.extract_text(extraction_mode="layout") or "")
+    except Exception:  # noqa: BLE001 (the plain text stands)
+        return plain
+    same = Counter(plain.split()) == Counter(w for w in layout.split() if not _TABLE_RULE.match(w))
+    return layout if same else plain
 
 
 def _pdf_failure(exc: Exception, max_bytes: int) -> str:
@@ -188,6 +205,8 @@ def _reflow(text: str) -> str:
         starts_new = (
             not line.strip()
             or not prev.strip()
+            or line.startswith("|")  # a table row (tables.py) is a line of its own
+            or prev.startswith("|")
             or _BULLET_START.match(line)
             or _heading_level(line)
             or _heading_level(prev)
@@ -271,18 +290,6 @@ def _load_html(path: Path, max_bytes: int) -> tuple[dict[str, str], list[tuple[i
             lines.extend([text, ""])
     lines.extend(table_lines(rows))
     return meta, [(None, "\n".join(lines))]
-
-
-def table_lines(rows: list[list[str]]) -> list[str]:
-    """A table as Markdown: the first row is the header, each row one line, cells whole (a "|"
-    inside a cell becomes "/")."""
-    rows = [[c.replace("|", "/") for c in row] for row in rows if any(row)]
-    if not rows:
-        return []
-    width = max(len(row) for row in rows)
-    cells = [row + [""] * (width - len(row)) for row in rows]
-    lines = ["| " + " | ".join(row) + " |" for row in cells]
-    return ["", lines[0], "|" + "---|" * width, *lines[1:], ""]
 
 
 # --- DOCX -------------------------------------------------------------------------------------
