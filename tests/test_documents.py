@@ -195,3 +195,15 @@ def test_columns_of_layout_text_become_rows_and_a_prose_line_ends_the_table():
         "Einzelne Chats können Sie jederzeit selbst löschen, auch vor Ablauf.",
         "Ein Satz mit weiten Lücken, aber nur einer Zeile.",
     ]
+
+
+def test_two_columns_of_prose_side_by_side_are_no_table():
+    """A two-column page's layout text looks like a table of two columns; its first line is
+    pieces of sentences, not a header, so its lines stay text."""
+    layout = (
+        "Die Einführung von KI verlangt klare      Der Betriebsrat wird früh beteiligt,\n"
+        "Regeln für alle Beschäftigten, damit      damit Fragen der Leistungskontrolle\n"
+        "niemand Kundendaten in private Konten     vor dem Pilot geklärt sind und die\n"
+        "kopiert und jede Nutzung nachvollziehbar  Beschäftigten wissen, was gilt.\n"
+    )
+    assert "|" not in layout_text(layout)

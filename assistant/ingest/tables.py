@@ -28,6 +28,7 @@ def table_lines(rows: list[list[str]]) -> list[str]:
 # A cell's text: words with at most two spaces between them; three or more separate cells.
 _SEGMENT = re.compile(r"\S+(?: {1,2}\S+)*")
 _SLACK = 2  # characters a cell may start before its column (layout extraction rounds)
+HEADER_WORDS = 4  # at most, per header cell
 
 
 def layout_text(layout: str) -> str:
@@ -89,4 +90,13 @@ def _table_at(lines: list[str], start: int) -> tuple[list[list[str]], int]:
         else:
             rows[-1] = [f"{a} {b}".strip() for a, b in zip(rows[-1], cells, strict=True)]
         after_blank, end = False, i + 1
-    return (rows, end) if len(rows) >= 2 else ([], start)
+    return (rows, end) if len(rows) >= 2 and _headed(rows[0]) else ([], start)
+
+
+def _headed(header: list[str]) -> bool:
+    """Whether a table's first row reads as a header: short names, no sentence ending. Two
+    columns of prose set side by side (a two-column page) start with pieces of sentences."""
+    return all(
+        len(cell.split()) <= HEADER_WORDS and not cell.endswith((".", ",", ";", ":", "!", "?", "-"))
+        for cell in header
+    )
