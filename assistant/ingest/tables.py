@@ -70,8 +70,8 @@ def _table_at(lines: list[str], start: int) -> tuple[list[list[str]], int]:
     and another; other lines continue the row above (a wrapped cell). A table has a header and
     at least one row."""
     header = _segments(lines[start])
-    if len(header) < 2:
-        return [], start
+    if len(header) < 2 or any(len(text.split()) > HEADER_WORDS for _, _, text in header):
+        return [], start  # (checked first: a page of long lines is not scanned line by line)
     columns = [s for s, _, _ in header]
     rows: list[list[str]] = []
     after_blank, end = True, start
