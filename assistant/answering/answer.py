@@ -287,10 +287,9 @@ class ExtractiveAnswerer:
             chosen = [lead]
             for found in parts:  # each part of the question gets its best passage
                 best = next((p for p in found if self.is_relevant(p, q.language)), None)
+                taken = {c.id for c in chosen}
                 if best is None or any(
-                    p.id == c.id and p.dense >= best.dense - PART_COVERED
-                    for p in found
-                    for c in chosen
+                    p.id in taken and p.dense >= best.dense - PART_COVERED for p in found
                 ):  # a passage already quoted answers this part about as well
                     continue
                 chosen.append(best)

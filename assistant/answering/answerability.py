@@ -154,7 +154,7 @@ def features(question: Question, passages: list[Passage], lexicon: Lexicon) -> t
         float(any(lexicon.unknown(w) for w in nouns if w not in question.entities)),
         float(question.wants_money and not any(MONEY_VALUE.search(t) for t in texts[:3])),
         float(question.language == "en"),
-        float(any(not _contains_phrase(passages[:5], name) for name in phrases(question.text))),
+        float(_unseen_phrase(question.text, passages[:5])),
     )
 
 
@@ -189,9 +189,13 @@ def _close(found: list[str], run: list[str]) -> list[str]:
     return found + [" ".join(run)] if len(run) >= 2 else found
 
 
-def _contains_phrase(passages: list[Passage], name: str) -> bool:
-    wanted = f" {' '.join(words(name))} "
-    return any(wanted in f" {' '.join(words(p.content))} " for p in passages)
+def _unseen_phrase(question: str, passages: list[Passage]) -> bool:
+    """Whether a name of the question (phrases()) is in none of the passages, word for word."""
+    names = phrases(question)
+    if not names:
+        return False
+    texts = [f" {' '.join(words(p.content))} " for p in passages]
+    return any(not any(f" {' '.join(words(n))} " in t for t in texts) for n in names)
 
 
 def best_units(passages: list[Passage], limit: int = TOP_UNITS) -> list[tuple[str, str]]:

@@ -56,11 +56,11 @@ def pick_units(
     for i in sorted(chosen):  # a sentence that announces a list ("nach vier Kriterien:") is
         # quoted with its list: whole when short, else its first items (the rest is counted).
         if units[i].text.endswith(":") and i + 1 < len(units) and units[i + 1].listed:
-            members = [j for j, u in enumerate(units) if u.block == units[i + 1].block]
+            members = _members(units, units[i + 1].block)
             chosen.update(members if len(members) <= MAX_LIST else members[:limit])
     if LIST_QUESTION.search(q.text):
         for block in {units[i].block for i in chosen if units[i].listed}:
-            members = [i for i, u in enumerate(units) if u.block == block]
+            members = _members(units, block)
             if len(members) <= MAX_LIST:
                 chosen.update(members)
     for i in sorted(chosen):
@@ -70,6 +70,11 @@ def pick_units(
         if units[i].kind == "row":  # a table row is read with its table's header row
             chosen.add(next(j for j, u in enumerate(units) if u.block == units[i].block))
     return [units[i] for i in sorted(chosen) if not units[i].furniture and i not in skip]
+
+
+def _members(units: list[Unit], block: int) -> list[int]:
+    """The positions of a block's units (a list's items, a table's rows)."""
+    return [i for i, u in enumerate(units) if u.block == block]
 
 
 def omitted_items(units: list[Unit], picked: list[Unit]) -> int:

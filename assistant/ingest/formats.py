@@ -20,7 +20,7 @@ from assistant.ingest.metadata import (
     decode_text,
     split_front_matter,
 )
-from assistant.ingest.tables import layout_text, table_lines
+from assistant.ingest.tables import layout_text, same_words, table_lines
 
 # --- plain text and PDF: numbered headings ----------------------------------------------------
 
@@ -152,9 +152,6 @@ def _pdf_page_texts(reader: PdfReader, max_chars: int) -> list[str]:
     return texts
 
 
-_TABLE_RULE = re.compile(r"^\|(---\|)*$")  # a cell border or the header's rule
-
-
 def _page_text(page) -> str:
     """The page's text, with its tables as Markdown rows (tables.py) where pypdf's layout
     extraction holds the same words as its plain one: the layout mode skips some content (a
@@ -164,8 +161,7 @@ def _page_text(page) -> str:
         layout = layout_text(page.extract_text(extraction_mode="layout") or "")
     except Exception:  # noqa: BLE001 (the plain text stands)
         return plain
-    same = Counter(plain.split()) == Counter(w for w in layout.split() if not _TABLE_RULE.match(w))
-    return layout if same else plain
+    return layout if same_words(plain, layout) else plain
 
 
 def _pdf_failure(exc: Exception, max_bytes: int) -> str:

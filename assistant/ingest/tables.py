@@ -11,6 +11,7 @@ spaces collapsed: the same line the plain extraction gives).
 from __future__ import annotations
 
 import re
+from collections import Counter
 
 
 def table_lines(rows: list[list[str]]) -> list[str]:
@@ -29,6 +30,7 @@ def table_lines(rows: list[list[str]]) -> list[str]:
 _SEGMENT = re.compile(r"\S+(?: {1,2}\S+)*")
 _SLACK = 2  # characters a cell may start before its column (layout extraction rounds)
 HEADER_WORDS = 4  # at most, per header cell
+_TABLE_RULE = re.compile(r"^\|(---\|)*$")  # a cell border or the header's rule
 
 
 def layout_text(layout: str) -> str:
@@ -46,6 +48,12 @@ def layout_text(layout: str) -> str:
             out.append(" ".join(lines[i].split()))
             i += 1
     return "\n".join(out)
+
+
+def same_words(plain: str, layout: str) -> bool:
+    """Whether layout_text() holds the words of the plain extraction, no more, no fewer (cell
+    borders aside)."""
+    return Counter(plain.split()) == Counter(w for w in layout.split() if not _TABLE_RULE.match(w))
 
 
 def _segments(line: str) -> list[tuple[int, int, str]]:
