@@ -145,6 +145,9 @@ class Settings(BaseSettings):
         description="Added to the cosine of passages in another language than the question "
         "(the model favours the question's own language; 0.04 ranked best on the tuning sets).",
     )
+    heading_lift_weight: float = Field(
+        3.0, ge=0, le=10, description="Weight of what a passage's best unit adds to its heading."
+    )
     candidates: int = Field(
         40,
         ge=5,
@@ -172,10 +175,7 @@ class Settings(BaseSettings):
         "decision).",
     )
     min_relevance_cross_lingual: float = Field(
-        0.79,
-        ge=0,
-        le=1,
-        description="The same floor for a passage in another language than the question.",
+        0.79, ge=0, le=1, description="The same floor for a passage in another language."
     )
     contact: str = Field(
         "",

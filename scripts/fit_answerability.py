@@ -31,7 +31,12 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
-from assistant.answering.answerability import DEFAULT_MODEL, FEATURES, features  # noqa: E402
+from assistant.answering.answerability import (  # noqa: E402
+    DEFAULT_MODEL,
+    FEATURES,
+    features,
+    without_lift,
+)
 from assistant.answering.pipeline import build_knowledge_base, build_retriever  # noqa: E402
 from assistant.answering.question import analyse  # noqa: E402
 from assistant.audience import reader_groups  # noqa: E402
@@ -54,7 +59,8 @@ def collect(data_dir: str | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
                 continue
             groups = reader_groups(item.groups)
             question = analyse(item.question)
-            passages = retriever.retrieve(item.question, groups=groups)
+            found = retriever.retrieve(item.question, k=2 * settings.top_k, groups=groups)
+            passages = without_lift(found, settings.top_k)  # as the pipeline judges
             rows.append(features(question, passages, retriever.lexicon(groups)))
             labels.append(float(item.answerable))
             sets.append(name)

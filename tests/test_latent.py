@@ -108,14 +108,14 @@ EXAMPLES = [
     # English questions (from the tuning sets) whose answering German passage was second
     # behind a passage on the same subject.
     (
-        "Can anyone see how much I personally use NordGPT?",
-        "faq/faq-ki-assistent.md",
-        "Kann meine Führungskraft sehen",
+        "How often does the CAIO have to report results to the management board?",
+        "rollen/rollenprofil-caio.docx",
+        "Wirkungsmessung und Außenwirkung",
     ),
     (
-        "what do the ai product owners use for their dashboards",
+        "How many years of work experience do I need to apply as an AI product owner at Nordwerk?",
         "rollen/rollenprofil-ai-product-owner.html",
-        "Tools und Arbeitsumgebung",
+        "Anforderungen an die Qualifikation",
     ),
 ]
 

@@ -168,8 +168,9 @@ def _write(
             if result["num_added"] or result["num_deleted"]:
                 changed = True
                 (report.updated if source in stored else report.added).append(source)
-            elif result["units_added"] or result["units_deleted"]:
-                # The same chunks split into other units (a new splitter): searched anew.
+            elif result["units_added"] or result["units_deleted"] or result["headings_added"]:
+                # The same chunks split into other units (a new splitter), or headings
+                # embedded for a store from before them: searched anew.
                 changed = True
                 report.updated.append(source)
             else:

@@ -49,6 +49,8 @@ class Passage:
     validity: Validity = field(default=Validity(), hash=False)  # is its document in force today
     # The passage's units that matched the question best: (position, cosine), best first.
     matched: tuple[tuple[int, float], ...] = field(default=(), hash=False)
+    # The part of `score` that is what its best unit adds to its heading (heading_lift_weight).
+    lift: float = 0.0
 
     @property
     def source(self) -> str:
@@ -368,6 +370,18 @@ class HybridRetriever:
             self.settings.dense_weight * _minmax(dense_ranked)
             + self.settings.bm25_weight * keyword_norm
         )
+        lift = np.zeros(len(ids), dtype=np.float32)
+        if self.settings.heading_lift_weight:
+            # Every unit is embedded under its heading, so a bullet under a fitting heading is
+            # close to the question by the heading alone; what its own words add beyond the
+            # heading's cosine tells the sentence that answers from its neighbours.
+            positions = [snapshot.position.get(cid, -1) for cid in ids]
+            headings = (
+                None if min(positions) < 0 else snapshot.heading_cosines(positions, query_vector)
+            )
+            if headings is not None:
+                lift = self.settings.heading_lift_weight * (dense_raw - headings)
+                fused = fused + lift
         sources = [source for source, _ in facts]
         named = self.kinds.named(question)
         if named:
@@ -394,6 +408,7 @@ class HybridRetriever:
                     keyword=round(float(keyword_norm[i]), 4),
                     validity=validity[i],
                     matched=tuple(matched.get(ids[i], ())),
+                    lift=round(float(lift[i]), 4),
                 )
             )
         return passages

@@ -29,6 +29,7 @@ import numpy as np
 from assistant.audience import PREFIX
 from assistant.search.lexical import stems
 from assistant.search.validity import Versions
+from assistant.store.headings import chunk_heading, heading_key
 from assistant.store.knowledge_base import KnowledgeBase
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,7 @@ class Row(NamedTuple):
     key: str  # the chunk key its units name
     section: str
     stems: str  # its BM25 tokens joined by spaces (stems hold none)
+    heading: str  # the key of its heading's vector (store/headings.py: chunk_heading)
 
 
 class CorpusIndex:
@@ -68,10 +70,11 @@ class CorpusIndex:
         units: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
         vectors: np.ndarray | None = None,
         bm25: tuple[float, float] = BM25_PARAMETERS,
+        headings: tuple[dict[str, int], np.ndarray] | None = None,
     ) -> None:
         """`units`: the hash of each unit id, its chunk's position here (-1: none) and its
         position in the chunk, sorted by hash; `vectors`: each chunk's, of length 1; `bm25`:
-        BM25's k1 and b."""
+        BM25's k1 and b; `headings`: the stored heading vectors (HeadingVectors.read)."""
         self.version = version
         # Every chunk's vector, for the cosine of a candidate only the keyword search or a unit
         # found: reading the candidates' vectors from Chroma per question cost 12 ms at 10k
@@ -101,6 +104,10 @@ class CorpusIndex:
         self.unit_parents: np.ndarray = parents
         self.unit_positions: np.ndarray = positions
         self.unit_count = len(self.unit_hashes)
+        # Each chunk's heading vector (a row of heading_vectors, -1: none stored), float16.
+        keys, matrix = headings or ({}, np.zeros((0, 0), dtype=np.float16))
+        self.heading_vectors = matrix
+        self.heading_of = np.array([keys.get(row.heading, -1) for row in rows], dtype=np.int64)
         self.bm25 = bm25s.BM25(k1=bm25[0], b=bm25[1])
         if self.ids:
             self.bm25.index([s.split(" ") if s else [] for s in self.stems], show_progress=False)
@@ -131,7 +138,8 @@ class CorpusIndex:
             language = sys.intern(str(meta.get("language") or ""))
             key = str(meta.get("chunk_key") or "")
             audience = audiences.setdefault(audience, audience)
-            rows.append(Row(cid, source, language, audience, key, section, tokens))
+            heading = sys.intern(heading_key(chunk_heading(text, meta)))  # shared per section
+            rows.append(Row(cid, source, language, audience, key, section, tokens, heading))
             vector = np.asarray(vector, dtype=np.float32)
             vectors.append(vector / (np.linalg.norm(vector) + 1e-12))
             if source not in source_meta:
@@ -159,7 +167,15 @@ class CorpusIndex:
         key_position = {row.key: i for i, row in enumerate(rows) if row.key}
         units = _read_units(kb, previous, key_position)
         matrix = np.vstack(vectors) if vectors else None
-        return cls(rows, source_meta, version, units, matrix, bm25)
+        return cls(rows, source_meta, version, units, matrix, bm25, kb.headings.read())
+
+    def heading_cosines(self, positions: list[int], vector: np.ndarray) -> np.ndarray | None:
+        """The cosine of each of these chunks' headings with the query vector; None when one
+        of them has no heading vector (a store from before them: ranked without)."""
+        rows = self.heading_of[positions] if positions else np.zeros(0, dtype=np.int64)
+        if not rows.size or (rows < 0).any():
+            return None
+        return self.heading_vectors[rows].astype(np.float32) @ vector
 
     def mask(self, groups: frozenset[str]) -> np.ndarray:
         """1.0 for the chunks these groups may read, 0.0 for the others (cached per group set)."""

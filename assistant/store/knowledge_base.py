@@ -41,6 +41,7 @@ from assistant.config import Settings
 from assistant.store.chroma import connect
 from assistant.store.database import is_shared, make_engine
 from assistant.store.failures import READ_ONLY, RECORDS_FILE, private_copy, writable
+from assistant.store.headings import HeadingVectors, chunk_heading
 from assistant.store.latent import LatentTermsTable, UnitStore, supports_latent
 from assistant.store.locks import StoreLocks
 from assistant.store.reads import READ_PAGE, StoredChunk, StoreReads
@@ -49,6 +50,7 @@ log = logging.getLogger(__name__)
 
 VERSION_KEY = "corpus_version"
 UNITS_SUFFIX = "__units"  # the units' collection: "<collection name>__units"
+HEADINGS_SUFFIX = "__headings"  # the namespace of the headings' vectors (store/headings.py)
 __all__ = ["READ_PAGE", "KnowledgeBase", "StoredChunk"]
 
 
@@ -98,6 +100,10 @@ class KnowledgeBase(StoreReads):
                 self.latent.create_schema()
             # The units' records: the same table, a namespace of their own.
             self.unit_records = SQLRecordManager(namespace=units_namespace, engine=self._engine)
+            self.headings = HeadingVectors(
+                self._engine, f"chroma/{settings.collection_name}{HEADINGS_SUFFIX}", embeddings
+            )
+            self.headings.create_schema()
 
     def _open(self) -> None:
         self.client = connect(self.settings, self._chroma_dir)
@@ -261,7 +267,11 @@ class KnowledgeBase(StoreReads):
 
         "scoped_full" cleans up once all of the source is written: "incremental" cleans up
         after every write batch (100 documents), so it dropped the rest of a longer document
-        after the first batch and embedded it again in the next, on every ingest."""
+        after the first batch and embedded it again in the next, on every ingest.
+
+        The chunks' headings (context lines) not stored yet are embedded first (headings_added):
+        a store from before them gets them at its next ingest."""
+        headings = self.headings.ensure([chunk_heading(c.page_content, c.metadata) for c in chunks])
         result = index(
             chunks,
             self.records,
@@ -282,6 +292,7 @@ class KnowledgeBase(StoreReads):
             **result,
             "units_added": unit_result["num_added"],
             "units_deleted": unit_result["num_deleted"],
+            "headings_added": headings,
         }
 
     def replace_source(self, source: str, chunks: list[Document], units: list[Document]) -> dict:
@@ -295,7 +306,7 @@ class KnowledgeBase(StoreReads):
             raise PermissionError(READ_ONLY.format(self.settings.data_dir))
         with self.writing():
             result = self.store_source(chunks, units)
-            if any(result[k] for k in ("num_added", "num_deleted", "units_added", "units_deleted")):
+            if any(result[k] for k in CHANGES):
                 self.bump_version()
         return result
 
@@ -320,6 +331,8 @@ class KnowledgeBase(StoreReads):
         return {group: float(updated) for group, updated in rows if group}
 
 
+# What store_source reports that readers must see (the version marker moves).
+CHANGES = ("num_added", "num_deleted", "units_added", "units_deleted", "headings_added")
 UPLOAD_PREFIX = "upload:"
 
 
