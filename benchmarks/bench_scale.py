@@ -53,6 +53,7 @@ from bench_core import (  # noqa: E402
     NAIVE_K,
     CpuWatch,
     build_synthetic,
+    copy_headings,
     load_questions,
     log,
     make_settings,
@@ -194,7 +195,9 @@ def synthetic_store(tmp: Path, real_kb, embeddings, size: int, args) -> tuple:
         shutil.copytree(cached, target)
         settings = make_settings(tmp / "corpus-unused", target)
         info = json.loads((cached / "bench-info.json").read_text())
-        return {**info, "cached": True}, KnowledgeBase(settings, embeddings), settings
+        kb = KnowledgeBase(settings, embeddings)
+        copy_headings(real_kb, kb)  # a cache from before heading vectors
+        return {**info, "cached": True}, kb, settings
     info, kb, settings = build_synthetic(tmp, real_kb, embeddings, size, args.noise, args.seed)
     if cached:
         shutil.copytree(settings.data_dir, cached)
