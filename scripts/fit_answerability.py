@@ -61,8 +61,7 @@ def collect(data_dir: str | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             question = analyse(item.question)
             found = retriever.retrieve(item.question, k=2 * settings.top_k, groups=groups)
             passages = without_lift(found, settings.top_k)  # as the pipeline judges
-            lexicon = retriever.lexicon(groups)
-            rows.append(features(question, passages, lexicon, found[: settings.top_k]))
+            rows.append(features(question, passages, retriever.lexicon(groups)))
             labels.append(float(item.answerable))
             sets.append(name)
     return np.array(rows, dtype=float), np.array(labels), np.array(sets)

@@ -7,9 +7,7 @@ import numpy as np
 import pytest
 from conftest import STORE_MODES
 
-from assistant.answering.answerability import FEATURES, features, without_lift
 from assistant.answering.pipeline import build_retriever
-from assistant.answering.question import analyse
 from assistant.ingest.corpus import ingest_corpus
 from assistant.search.snapshot import CorpusIndex
 from assistant.store.headings import HEADINGS_TABLE, chunk_heading, heading_key, heading_text
@@ -92,18 +90,3 @@ def test_a_question_heading_is_content_so_the_heading_is_the_title():
         "Richtlinie > 4 Werkzeuge"
     )
     assert heading_text("Ohne Titel > Wer?", "", "Wer?") == "Ohne Titel > Wer?"
-
-
-def test_the_refusal_reads_how_far_the_lifted_passages_rise_above_their_headings(real_assistant):
-    """The answerability features come from the ranking without the lift, except `heading_rise`:
-    the most a unit of the lifted first five rises above its heading."""
-    retriever = real_assistant.retriever
-    question = "Wie viele Urlaubstage bekommt ein AI Product Owner?"
-    found = retriever.retrieve(question, k=10)
-    lifted = found[:5]
-    judged = without_lift(found, 5)
-    assert [p.id for p in judged] != [p.id for p in lifted]  # the two rankings differ here
-    values = features(analyse(question), judged, retriever.lexicon(), lifted)
-    rise = values[FEATURES.index("heading_rise")]
-    assert rise == max(p.rise for p in lifted) > 0
-    assert all(p.lift == pytest.approx(3.0 * p.rise, abs=2e-4) for p in found)

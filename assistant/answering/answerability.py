@@ -21,11 +21,7 @@ role. So the decision combines a few signals, each general (none is about one qu
 - `unseen_phrase`: a name of two or more capitalised words ("AI Ethics Officer", "Copilot
   Studio", "ISO 27001", "Katrin Wolters") that none of the passages found contains as such,
   although its words may each be known ("Chief Digital Officer" next to "Chief AI Officer");
-- `english`: cross-lingual cosines run lower;
-- `heading_rise`: the most any of the first passages' best units rises above its heading alone
-  (search/retrieval.py). With the similarity held, a high rise means the closest sentence sits
-  under a heading about something else: it shares the question's words, not its topic
-  (leave-one-set-out 39.0 % → 41.4 % refused at 3 % false refusals).
+- `english`: cross-lingual cosines run lower.
 
 A logistic model over these is fitted on the tuning question sets by `scripts/fit_answerability.py`
 (never on the held-out set); its weights and the two thresholds are in `answerability.json`:
@@ -55,7 +51,6 @@ FEATURES = (
     "no_amount",
     "english",
     "unseen_phrase",
-    "heading_rise",
 )
 DEFAULT_MODEL = Path(__file__).with_name("answerability.json")
 _NAME = re.compile(r"[A-ZÄÖÜ][\wÄÖÜäöüß-]{2,}")
@@ -117,15 +112,8 @@ class Model:
         return Verdict(p, p >= self.refuse_below, p >= self.hedge_below)
 
 
-def features(
-    question: Question,
-    passages: list[Passage],
-    lexicon: Lexicon,
-    lifted: list[Passage] | None = None,
-) -> tuple[float, ...]:
-    """The signals for one question and its passages ranked without the heading lift (see
-    without_lift), and the first ones with it (`lifted`, default: the same)."""
-    rise = max((p.rise for p in (passages if lifted is None else lifted)[:5]), default=0.0)
+def features(question: Question, passages: list[Passage], lexicon: Lexicon) -> tuple[float, ...]:
+    """The signals for one question and its ranked passages (see the module docstring)."""
     if not passages:
         return (
             0.0,
@@ -136,7 +124,6 @@ def features(
             float(question.wants_money),
             float(question.language == "en"),
             1.0,
-            rise,
         )
     dense = sorted((p.dense for p in passages[:5]), reverse=True)
     units = best_units(passages)
@@ -168,7 +155,6 @@ def features(
         float(question.wants_money and not any(MONEY_VALUE.search(t) for t in texts[:3])),
         float(question.language == "en"),
         float(_unseen_phrase(question.text, passages[:5])),
-        rise,
     )
 
 
@@ -242,11 +228,5 @@ class Answerability:
     def __init__(self, model: Model) -> None:
         self.model = model
 
-    def judge(
-        self,
-        question: Question,
-        passages: list[Passage],
-        lexicon: Lexicon,
-        lifted: list[Passage] | None = None,
-    ) -> Verdict:
-        return self.model.verdict(features(question, passages, lexicon, lifted))
+    def judge(self, question: Question, passages: list[Passage], lexicon: Lexicon) -> Verdict:
+        return self.model.verdict(features(question, passages, lexicon))

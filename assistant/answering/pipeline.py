@@ -120,7 +120,7 @@ class Assistant:
         found = self.retriever.retrieve(query, k=2 * top_k, groups=groups)
         passages = found[:top_k]
         verdict = self.answerability.judge(
-            analyse(query), without_lift(found, top_k), self.retriever.lexicon(groups), passages
+            analyse(query), without_lift(found, top_k), self.retriever.lexicon(groups)
         )
         if not verdict.answer:  # the documents do not answer it: nothing is quoted or generated
             language = detect_language(question)

@@ -49,9 +49,7 @@ class Passage:
     validity: Validity = field(default=Validity(), hash=False)  # is its document in force today
     # The passage's units that matched the question best: (position, cosine), best first.
     matched: tuple[tuple[int, float], ...] = field(default=(), hash=False)
-    # How far its best unit's cosine rises above its heading's alone, and the part of `score`
-    # that is (heading_lift_weight x rise); 0.0 where no heading vector is stored.
-    rise: float = 0.0
+    # The part of `score` that is what its best unit adds to its heading (heading_lift_weight).
     lift: float = 0.0
 
     @property
@@ -372,7 +370,7 @@ class HybridRetriever:
             self.settings.dense_weight * _minmax(dense_ranked)
             + self.settings.bm25_weight * keyword_norm
         )
-        rise = lift = np.zeros(len(ids), dtype=np.float32)
+        lift = np.zeros(len(ids), dtype=np.float32)
         if self.settings.heading_lift_weight:
             # Every unit is embedded under its heading, so a bullet under a fitting heading is
             # close to the question by the heading alone; what its own words add beyond the
@@ -382,8 +380,7 @@ class HybridRetriever:
                 None if min(positions) < 0 else snapshot.heading_cosines(positions, query_vector)
             )
             if headings is not None:
-                rise = dense_raw - headings
-                lift = self.settings.heading_lift_weight * rise
+                lift = self.settings.heading_lift_weight * (dense_raw - headings)
                 fused = fused + lift
         sources = [source for source, _ in facts]
         named = self.kinds.named(question)
@@ -411,7 +408,6 @@ class HybridRetriever:
                     keyword=round(float(keyword_norm[i]), 4),
                     validity=validity[i],
                     matched=tuple(matched.get(ids[i], ())),
-                    rise=round(float(rise[i]), 4),
                     lift=round(float(lift[i]), 4),
                 )
             )
