@@ -376,9 +376,7 @@ class HybridRetriever:
             # close to the question by the heading alone; what its own words add beyond the
             # heading's cosine tells the sentence that answers from its neighbours.
             positions = [snapshot.position.get(cid, -1) for cid in ids]
-            headings = (
-                None if min(positions) < 0 else snapshot.heading_cosines(positions, query_vector)
-            )
+            headings = snapshot.heading_cosines(positions, query_vector)
             if headings is not None:
                 lift = self.settings.heading_lift_weight * (dense_raw - headings)
                 fused = fused + lift

@@ -171,9 +171,12 @@ class CorpusIndex:
 
     def heading_cosines(self, positions: list[int], vector: np.ndarray) -> np.ndarray | None:
         """The cosine of each of these chunks' headings with the query vector; None when one
-        of them has no heading vector (a store from before them: ranked without)."""
-        rows = self.heading_of[positions] if positions else np.zeros(0, dtype=np.int64)
-        if not rows.size or (rows < 0).any():
+        of them has no heading vector (a store from before them: ranked without) or is not in
+        this index (position -1)."""
+        if not positions or min(positions) < 0:
+            return None
+        rows = self.heading_of[positions]
+        if (rows < 0).any():
             return None
         return self.heading_vectors[rows].astype(np.float32) @ vector
 

@@ -7,6 +7,7 @@ import hashlib
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from sqlalchemy import MetaData, create_engine, event, inspect, text
 from sqlalchemy.engine import Engine
@@ -110,3 +111,18 @@ def add_columns(engine: Engine, table: str, columns: dict[str, str]) -> list[str
             if name not in present():  # not a concurrent start that added it first
                 raise
     return added
+
+
+class DerivedTable:
+    """A table of what the embedding model derives from stored records (latent terms, heading
+    vectors), in the records' database, one namespace per collection; `schema` holds its table."""
+
+    schema: MetaData
+
+    def __init__(self, engine: Engine, namespace: str, embeddings: Any) -> None:
+        self.engine = engine
+        self.namespace = namespace
+        self.embeddings = embeddings
+
+    def create_schema(self) -> None:
+        self.schema.create_all(self.engine, checkfirst=True)

@@ -16,11 +16,11 @@ a few hundred bytes, and the same text gives the same vector.
 from __future__ import annotations
 
 import hashlib
-from typing import Any
 
 import numpy as np
 from sqlalchemy import Column, LargeBinary, MetaData, String, Table, select
-from sqlalchemy.engine import Engine
+
+from assistant.store.database import DerivedTable
 
 _SCHEMA = MetaData()
 HEADINGS_TABLE = Table(
@@ -53,16 +53,10 @@ def heading_key(context: str) -> str:
     return hashlib.sha256(context.strip().encode("utf-8")).hexdigest()
 
 
-class HeadingVectors:
+class HeadingVectors(DerivedTable):
     """Heading vectors of one collection, as float16 (768 bytes each for 384 dimensions)."""
 
-    def __init__(self, engine: Engine, namespace: str, embeddings: Any) -> None:
-        self.engine = engine
-        self.namespace = namespace
-        self.embeddings = embeddings
-
-    def create_schema(self) -> None:
-        _SCHEMA.create_all(self.engine, checkfirst=True)
+    schema = _SCHEMA
 
     def ensure(self, contexts: list[str]) -> int:
         """Embed and store the context lines not stored yet; returns how many were new."""

@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 from langchain_chroma import Chroma
 from sqlalchemy import Column, Index, LargeBinary, MetaData, String, Table, delete, select
-from sqlalchemy.engine import Engine
 
+from assistant.store.database import DerivedTable
 from assistant.store.embeddings import LatentTerms
 
 _SCHEMA = MetaData()
@@ -59,16 +59,10 @@ def supports_latent(embeddings: Any) -> bool:
     return bool(getattr(embeddings, "has_latent", False))
 
 
-class LatentTermsTable:
+class LatentTermsTable(DerivedTable):
     """The latent terms of one collection's units, by unit id and by chunk key."""
 
-    def __init__(self, engine: Engine, namespace: str, embeddings: Any) -> None:
-        self.engine = engine
-        self.namespace = namespace
-        self.embeddings = embeddings
-
-    def create_schema(self) -> None:
-        _SCHEMA.create_all(self.engine, checkfirst=True)
+    schema = _SCHEMA
 
     def put(self, ids: list[str], parents: list[str], texts: list[str]) -> None:
         """Compute and store the terms of these units (replacing what their ids had)."""
