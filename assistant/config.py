@@ -14,10 +14,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 log = logging.getLogger(__name__)
 
 
-# A list setting: comma-separated in the environment and .env (`a, b`), or a JSON list (`["a","b"]`);
-# NoDecode hands the raw string to `_comma_separated` instead of pydantic-settings' JSON decoding.
+# A list setting: `a, b` or a JSON list; NoDecode hands the raw string to `_comma_separated`.
 CommaList = Annotated[list[str], NoDecode]
-
 
 DEFAULT_CACHE_DIR = Path.home() / ".cache" / "ki-rollen-assistent"
 
@@ -147,6 +145,9 @@ class Settings(BaseSettings):
     )
     heading_lift_weight: float = Field(
         3.0, ge=0, le=10, description="Weight of what a passage's best unit adds to its heading."
+    )
+    query_adapter_weight: float = Field(
+        3.0, ge=0, le=20, description="Weight of the best unit's cosine with the adapted query."
     )
     candidates: int = Field(
         40,

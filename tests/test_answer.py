@@ -30,7 +30,7 @@ from assistant.answering.question import analyse, gives
 from assistant.config import load_settings
 from assistant.ingest.chunking import unit_documents
 from assistant.ingest.units import Unit
-from assistant.search.retrieval import Passage
+from assistant.search.passage import Passage
 
 
 def check_citations(answer):

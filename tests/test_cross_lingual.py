@@ -13,6 +13,8 @@ def retrievers(real_corpus_store):
     """The real corpus ranked with the configured bonus and with none: (with, without)."""
     settings, kb = real_corpus_store.settings, real_corpus_store.kb
     assert settings.cross_lingual_bonus > 0
+    # The bonus on its own: the query adapter (search/adapter.py) reorders as well.
+    settings = settings.model_copy(update={"query_adapter_weight": 0.0})
     off = settings.model_copy(update={"cross_lingual_bonus": 0.0})
     return build_assistant(settings, kb).retriever, build_assistant(off, kb).retriever
 

@@ -15,7 +15,7 @@ from assistant.evaluation.harness import (
     load_golden,
 )
 from assistant.ingest.documents import discover
-from assistant.search.retrieval import Passage
+from assistant.search.passage import Passage
 
 # The held-out sets were written independently of the tuning (by someone who had not seen the
 # golden set): the figures on them are what employees' unseen questions can expect.

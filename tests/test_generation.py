@@ -10,7 +10,7 @@ from fake_llm import EMPTY, GARBAGE, HANG, HTTP500, TRUNCATED, FakeLLM, Reply
 from assistant.answering.answer import REFUSAL, cited_numbers
 from assistant.answering.generation import REFUSAL_TOKEN, build_chat_model, format_passages
 from assistant.answering.pipeline import build_assistant
-from assistant.search.retrieval import Passage
+from assistant.search.passage import Passage
 
 QUESTION = "Was muss ein CAIO mitbringen?"
 # Sentences that the CAIO role profile's competency passages state (checked by the verifier).

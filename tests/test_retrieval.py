@@ -207,7 +207,11 @@ def test_a_question_naming_a_kind_of_document_prefers_that_kind(
     plain = retriever.retrieve("Woher kommt eine Datenlotsin?")
     named = retriever.retrieve("Woher kommt eine Datenlotsin laut dem Artikel?")
     assert named[0].source == "artikel.md"
-    assert named[0].score > next(p.score for p in plain if p.source == "artikel.md")
+    # The adapter's term differs between the two wordings (search/adapter.py); the rest is
+    # the same ranking plus the bonus.
+    assert named[0].score - named[0].adapted > next(
+        p.score - p.adapted for p in plain if p.source == "artikel.md"
+    )
     english = retriever.retrieve(
         "Where does a Datenlotsin come from, according to the job profile?"
     )

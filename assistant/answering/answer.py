@@ -27,7 +27,7 @@ from assistant.config import Settings
 from assistant.ingest.chunking import SECTION_SEPARATOR
 from assistant.ingest.units import Unit, split_sentences, split_units
 from assistant.search.lexical import stems
-from assistant.search.retrieval import Passage
+from assistant.search.passage import Passage
 
 __all__ = ["split_sentences", "split_units"]  # one splitter for the index and the answer
 
@@ -296,10 +296,10 @@ class ExtractiveAnswerer:
             for p in relevant:
                 if len(chosen) >= self.settings.max_citations:
                     break
-                if p.id not in {c.id for c in chosen} and p.score >= 0.8 * lead.score:
+                if p.id not in {c.id for c in chosen} and _near(p, lead, 0.8):
                     chosen.append(p)
         taken = {c.id for c in chosen}
-        see_also = [p for p in relevant if p.id not in taken and p.score >= 0.5 * lead.score]
+        see_also = [p for p in relevant if p.id not in taken and _near(p, lead, 0.5)]
         return chosen, see_also
 
     # Long: one passage's lines in reading order: paragraphs, lists and tables each keep their shape.
@@ -377,6 +377,13 @@ class ExtractiveAnswerer:
                 lines.append("")
             lines.append((one if omitted == 1 else many).format(count=omitted, n=n))
         return lines, picked
+
+
+def _near(passage: Passage, lead: Passage, share: float) -> bool:
+    """Whether a passage scores at least `share` of the lead's, the query adapter's term left
+    out (search/adapter.py: it orders the passages; its cosines, far from the stored ones'
+    scale, would make the shares mean nothing)."""
+    return passage.score - passage.adapted >= share * (lead.score - lead.adapted)
 
 
 def _where(passage: Passage, language: str) -> str:

@@ -40,7 +40,7 @@ from pathlib import Path
 from assistant.answering.question import MONEY_VALUE, Question
 from assistant.ingest.units import split_units
 from assistant.search.lexical import stems, words
-from assistant.search.retrieval import Lexicon, Passage
+from assistant.search.passage import Lexicon, Passage
 
 FEATURES = (
     "similarity",
@@ -214,12 +214,14 @@ def best_units(passages: list[Passage], limit: int = TOP_UNITS) -> list[tuple[st
 
 
 def without_lift(passages: list[Passage], k: int) -> list[Passage]:
-    """The first k passages ranked without the heading lift (search/retrieval.py): the model was
-    fitted on that ranking's features. The lift pulls passages whose units say much beyond their
-    heading into the top 5 for unanswerable questions as well, so their best cosines and
-    coverage would no longer tell the two apart (leave-one-set-out 39.2 % refused with this
-    ranking's features, 37.0 % with the lifted one's, both at 3 % false refusals)."""
-    return sorted(passages, key=lambda p: -(p.score - p.lift))[:k]
+    """The first k passages ranked without the heading lift and the query adapter
+    (search/retrieval.py, search/adapter.py): the model was fitted on that ranking's features.
+    The lift pulls passages whose units say much beyond their heading into the top 5 for
+    unanswerable questions as well, so their best cosines and coverage would no longer tell the
+    two apart (leave-one-set-out 39.2 % refused with this ranking's features, 37.0 % with the
+    lifted one's, both at 3 % false refusals); the adapter was fitted on answerable questions
+    only."""
+    return sorted(passages, key=lambda p: -(p.score - p.lift - p.adapted))[:k]
 
 
 class Answerability:

@@ -28,7 +28,7 @@ from assistant.answering.llm import build_chat_model as build_chat_model  # re-e
 from assistant.config import Settings
 from assistant.ingest.units import split_units
 from assistant.search.lexical import Glossary, stems
-from assistant.search.retrieval import Passage
+from assistant.search.passage import Passage
 
 log = logging.getLogger(__name__)
 

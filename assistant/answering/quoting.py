@@ -13,7 +13,7 @@ import re
 from assistant.answering.question import Question
 from assistant.ingest.units import Unit
 from assistant.search.lexical import stems
-from assistant.search.retrieval import Passage
+from assistant.search.passage import Passage
 
 # A question that asks for a list wants the whole (short) list.
 LIST_QUESTION = re.compile(

@@ -19,7 +19,7 @@ import yaml
 from assistant.answering.answer import Answer, Citation
 from assistant.answering.pipeline import Assistant
 from assistant.audience import reader_groups
-from assistant.search.retrieval import Passage
+from assistant.search.passage import Passage
 
 KS = (1, 3, 5)
 # What `python -m assistant eval` reports by default (files <name>.yaml in settings.eval_dir): the sets

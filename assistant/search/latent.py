@@ -23,7 +23,7 @@ import numpy as np
 from assistant.store.embeddings import LatentTerms
 
 if TYPE_CHECKING:
-    from assistant.search.retrieval import Passage
+    from assistant.search.passage import Passage
 
 # Passages whose fused scores are further apart than this are left in their order without
 # computing anything: weight * (difference of two cosines) rarely reaches it (on the tuning sets

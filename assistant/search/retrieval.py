@@ -14,88 +14,25 @@ from __future__ import annotations
 
 import difflib
 import logging
-import math
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from functools import partial
 
 import numpy as np
 
 from assistant.audience import EVERYONE, visible
 from assistant.config import Settings
-from assistant.ingest.chunking import SECTION_SEPARATOR, passage_text
+from assistant.ingest.chunking import SECTION_SEPARATOR
 from assistant.search import latent
+from assistant.search.adapter import QueryAdapter
 from assistant.search.dictionary import Dictionary
 from assistant.search.lexical import DocumentKinds, Glossary, detect_language, stems
+from assistant.search.passage import Lexicon, Passage
 from assistant.search.snapshot import CorpusIndex, IndexKeeper
-from assistant.search.validity import Validity
 from assistant.store.embeddings import embed_queries
 from assistant.store.knowledge_base import KnowledgeBase, StoredChunk
 
 log = logging.getLogger(__name__)
 PUBLIC = frozenset({EVERYONE})
-
-
-@dataclass(frozen=True)
-class Passage:
-    """One retrieved chunk with its scores."""
-
-    id: str
-    content: str
-    metadata: dict = field(hash=False)
-    score: float
-    dense: float
-    keyword: float
-    validity: Validity = field(default=Validity(), hash=False)  # is its document in force today
-    # The passage's units that matched the question best: (position, cosine), best first.
-    matched: tuple[tuple[int, float], ...] = field(default=(), hash=False)
-    # The part of `score` that is what its best unit adds to its heading (heading_lift_weight).
-    lift: float = 0.0
-
-    @property
-    def source(self) -> str:
-        return self.metadata.get("source", "")
-
-    @property
-    def title(self) -> str:
-        return self.metadata.get("title", "")
-
-    @property
-    def section(self) -> str:
-        return self.metadata.get("section", "")
-
-    @property
-    def page(self) -> int | None:
-        return self.metadata.get("page")
-
-    @property
-    def text(self) -> str:
-        """The passage as quoted, without the context line."""
-        return passage_text(self.content)
-
-
-@dataclass(frozen=True)
-class Lexicon:
-    """Document frequencies of stems among the chunks one reader may see."""
-
-    chunks: int
-    frequency: Callable[[str], int]
-    # Whether the reader's documents know a word another way: a glossary equivalent they use
-    # (DPIA for DSFA) or a near spelling of one of their words (NordGTP for NordGPT).
-    knows: Callable[[str], bool] = lambda word: False
-
-    def idf(self, token: str) -> float:
-        return math.log(1 + self.chunks / (1 + self.frequency(token)))
-
-    def unknown(self, word: str) -> bool:
-        """A word none of the reader's documents uses, in any spelling or equivalent; a
-        hyphenated one ("KI-Ethikrat") when one of its parts is such a word."""
-        if "-" in word:
-            return any(self.unknown(part) for part in word.split("-") if len(part) >= 4)
-        found = stems(word)
-        if not found or any(self.frequency(t) for t in found):
-            return False
-        return not self.knows(word)
 
 
 def _minmax(values: np.ndarray) -> np.ndarray:
@@ -115,8 +52,10 @@ class HybridRetriever:
         glossary: Glossary | None = None,
         kinds: DocumentKinds | None = None,
         dictionary: Dictionary | None = None,
+        adapter: QueryAdapter | None = None,
     ) -> None:
         self.kb = kb
+        self.adapter = adapter
         self.settings = settings
         self.glossary = glossary or Glossary([])
         self.kinds = kinds or DocumentKinds({})
@@ -309,24 +248,14 @@ class HybridRetriever:
         # The sentences, bullets and rows nearest to the question name their chunks: a chunk
         # is as close as its closest unit (a long section no longer hides the sentence that
         # answers), and the answer knows which of its units matched.
-        matched: dict[str, list[tuple[int, float]]] = {}
-        unit_hits = self.kb.nearest(
-            vector,
-            self.settings.unit_candidates,
-            groups,
-            units=True,
-            total=snapshot.unit_count,
-            readable=lambda ids: snapshot.units_readable(ids, groups),
-        )
-        for (_, cosine, meta), unit in zip(
-            unit_hits, snapshot.units([hit[0] for hit in unit_hits]), strict=True
-        ):
-            pos, position = unit or (-1, 0)
-            if meta:  # a unit the index lacks: its metadata names its chunk
-                pos = snapshot.key_position.get(meta.get("parent", ""), -1)
-                position = meta.get("position", 0)
-            if pos >= 0:
-                matched.setdefault(snapshot.ids[pos], []).append((position, cosine))
+        matched = self._units(snapshot, vector, groups)
+        # The adapted query (search/adapter.py) searches the units again: each chunk's best
+        # unit by the adapted cosine; a chunk none of whose units it found has its own vector's.
+        adapted_vector = self._adapted(query_vector)
+        adapted: dict[str, float] = {}
+        if adapted_vector is not None:
+            for cid, units in self._units(snapshot, adapted_vector.tolist(), groups).items():
+                adapted[cid] = units[0][1]
 
         # Equivalents widen the keyword search with the same weight as the question's own words,
         # and so do the German words for an English question's words that the documents use.
@@ -341,7 +270,7 @@ class HybridRetriever:
             if german:
                 bm25 = bm25 + snapshot.scores(stems(" ".join(german)), groups)
         top_keyword = snapshot.top(bm25, n)
-        for cid in [*top_keyword, *matched]:
+        for cid in [*top_keyword, *matched, *adapted]:
             if cid not in dense:
                 dense[cid] = float(snapshot.vectors[snapshot.position[cid]] @ query_vector)
 
@@ -380,6 +309,17 @@ class HybridRetriever:
             if headings is not None:
                 lift = self.settings.heading_lift_weight * (dense_raw - headings)
                 fused = fused + lift
+        learned = np.zeros(len(ids), dtype=np.float32)
+        if adapted_vector is not None:
+            learned = self.settings.query_adapter_weight * np.array(
+                [
+                    adapted.get(cid)
+                    or self._chunk_cosine(snapshot, cid, adapted_vector, dense[cid])
+                    for cid in ids
+                ],
+                dtype=np.float32,
+            )
+            fused = fused + learned
         sources = [source for source, _ in facts]
         named = self.kinds.named(question)
         if named:
@@ -407,6 +347,48 @@ class HybridRetriever:
                     validity=validity[i],
                     matched=tuple(matched.get(ids[i], ())),
                     lift=round(float(lift[i]), 4),
+                    adapted=round(float(learned[i]), 4),
                 )
             )
         return passages
+
+    def _units(
+        self, snapshot: CorpusIndex, vector: list[float], groups: frozenset[str]
+    ) -> dict[str, list[tuple[int, float]]]:
+        """The units nearest to a query vector, by their chunk: (position, cosine), best first."""
+        matched: dict[str, list[tuple[int, float]]] = {}
+        unit_hits = self.kb.nearest(
+            vector,
+            self.settings.unit_candidates,
+            groups,
+            units=True,
+            total=snapshot.unit_count,
+            readable=lambda ids: snapshot.units_readable(ids, groups),
+        )
+        for (_, cosine, meta), unit in zip(
+            unit_hits, snapshot.units([hit[0] for hit in unit_hits]), strict=True
+        ):
+            pos, position = unit or (-1, 0)
+            if meta:  # a unit the index lacks: its metadata names its chunk
+                pos = snapshot.key_position.get(meta.get("parent", ""), -1)
+                position = meta.get("position", 0)
+            if pos >= 0:
+                matched.setdefault(snapshot.ids[pos], []).append((position, cosine))
+        return matched
+
+    def _adapted(self, query_vector: np.ndarray) -> np.ndarray | None:
+        """The adapted query vector, or None: no adapter, its weight 0, no unit search, or an
+        embedding model of another dimension than the adapter's."""
+        adapter = self.adapter
+        if adapter is None or not self.settings.query_adapter_weight:
+            return None
+        if not self.settings.unit_candidates or adapter.dimension != query_vector.shape[0]:
+            return None
+        return adapter.apply(query_vector).astype(np.float32)
+
+    @staticmethod
+    def _chunk_cosine(snapshot: CorpusIndex, cid: str, vector: np.ndarray, raw: float) -> float:
+        """A chunk's own vector's cosine with the adapted query (the raw one for a chunk added
+        after the index was built)."""
+        pos = snapshot.position.get(cid)
+        return float(snapshot.vectors[pos] @ vector) if pos is not None else raw

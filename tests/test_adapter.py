@@ -1,0 +1,97 @@
+"""The query adapter: fitted, saved and loaded; added to the fused score by its weight; left
+out for another embedding dimension; and on the real corpus it decides a lead."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from assistant.search.adapter import DEFAULT_ADAPTER, QueryAdapter, fit
+
+
+def test_fit_learns_to_rank_the_answering_candidate_first():
+    rng = np.random.default_rng(7)
+    n, k, m, d = 60, 4, 2, 16
+    units = rng.normal(size=(n, k, m, d)).astype(np.float32)
+    units /= np.linalg.norm(units, axis=3, keepdims=True)
+    # The query is closest to candidate 0 but candidate 1 (its first unit) answers: what the
+    # answer has is along dimension 0, which the query does not weigh.
+    units[:, 1, 0, :] = 0.3 * units[:, 1, 0, :]
+    units[:, 1, 0, 0] = 1.0
+    units[:, 1, 0, :] /= np.linalg.norm(units[:, 1, 0, :], axis=1, keepdims=True)
+    queries = units[:, 0, 0, :] + 0.1 * rng.normal(size=(n, d)).astype(np.float32)
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    present = np.ones((n, k, m), dtype=bool)
+    relevant = np.zeros((n, k), dtype=bool)
+    relevant[:, 1] = True
+
+    def first(w: np.ndarray) -> float:
+        adapted = queries + queries @ w
+        adapted /= np.linalg.norm(adapted, axis=1, keepdims=True)
+        best = np.einsum("nd,nkmd->nkm", adapted, units).max(2)
+        return float((best.argmax(1) == 1).mean())
+
+    w = fit(queries, units, present, relevant, l2=0.001, steps=200, rate=0.5)
+    assert first(np.zeros((d, d), dtype=np.float32)) < 0.2
+    assert first(w) > 0.9
+
+
+def test_an_adapter_survives_saving_and_refuses_a_bad_file(tmp_path):
+    w = np.eye(4, dtype=np.float32) * 0.5
+    path = tmp_path / "adapter.npz"
+    QueryAdapter(w, {"fitted_on": ["golden"]}).save(path)
+    loaded = QueryAdapter.load(path)
+    assert loaded.dimension == 4 and loaded.facts == {"fitted_on": ["golden"]}
+    vector = np.array([1.0, 0.0, 0.0, 0.0], dtype=np.float32)
+    assert np.allclose(loaded.apply(vector), vector)  # (1 + 0.5) q, made unit length
+    np.savez(tmp_path / "bad.npz", matrix=np.zeros((3, 4)), facts="{}")
+    with pytest.raises(ValueError, match="not a square matrix"):
+        QueryAdapter.load(tmp_path / "bad.npz")
+
+
+def test_the_bundled_adapter_fits_the_bundled_model(shared_embeddings):
+    adapter = QueryAdapter.load(DEFAULT_ADAPTER)
+    assert adapter.dimension == len(shared_embeddings.embed_query("Wer ist die CAIO?"))
+    assert "test-unseen-13" not in adapter.facts["fitted_on"]  # never a held-out set
+
+
+@pytest.fixture
+def retriever(real_corpus_store):
+    retriever = real_corpus_store.assistant.retriever
+    settings = retriever.settings
+    yield retriever
+    retriever.settings = settings
+
+
+def test_the_fused_score_gains_the_weighted_adapted_cosine(retriever):
+    question = "How often does the CAIO meet the works council?"
+    weight = retriever.settings.query_adapter_weight
+    assert weight > 0 and retriever.adapter is not None
+    with_adapter = {p.id: p for p in retriever.retrieve(question, k=20)}
+    retriever.settings = retriever.settings.model_copy(update={"query_adapter_weight": 0.0})
+    without = {p.id: p for p in retriever.retrieve(question, k=20)}
+    assert all(p.adapted == 0.0 for p in without.values())
+    for pid in set(with_adapter) & set(without):
+        p = with_adapter[pid]
+        assert p.score - p.adapted == pytest.approx(without[pid].score, abs=2e-4)
+        assert p.dense == without[pid].dense  # thresholds read the raw cosine
+
+
+def test_the_adapter_leads_with_the_sentence_that_answers(retriever):
+    # A tuning-set question (dev-employee; the adapter was fitted on it): the role's opening
+    # section is closer to it, the sentence that says how often the CAIO meets the works
+    # council is under "Zusammenarbeit und Schnittstellen".
+    question = "How often does the CAIO meet the works council?"
+    assert "Zusammenarbeit und Schnittstellen" in retriever.retrieve(question)[0].section
+    retriever.settings = retriever.settings.model_copy(update={"query_adapter_weight": 0.0})
+    assert "Zusammenarbeit und Schnittstellen" not in retriever.retrieve(question)[0].section
+
+
+def test_another_embedding_dimension_goes_without_the_adapter(retriever):
+    adapter = retriever.adapter
+    retriever.adapter = QueryAdapter(np.zeros((8, 8), dtype=np.float32), {})
+    try:
+        found = retriever.retrieve("Wem berichtet die CAIO?")
+        assert found and all(p.adapted == 0.0 for p in found)
+    finally:
+        retriever.adapter = adapter
