@@ -47,9 +47,9 @@ def examples(retriever) -> dict[str, np.ndarray]:
     seen: dict[str, np.ndarray] = {}
     rank = retriever._rank
 
-    def spy(question, equivalents, language, query_vector, k, groups):  # the vector ranked with
-        seen["query"] = query_vector.copy()
-        return rank(question, equivalents, language, query_vector, k, groups)
+    def spy(*args, **kwargs):  # the vector the question is ranked with
+        seen["query"] = args[3].copy()
+        return rank(*args, **kwargs)
 
     retriever._rank = spy
     rows: dict[str, list] = {

@@ -35,7 +35,6 @@ from assistant.answering.answerability import (  # noqa: E402
     DEFAULT_MODEL,
     FEATURES,
     features,
-    without_lift,
 )
 from assistant.answering.pipeline import build_knowledge_base, build_retriever  # noqa: E402
 from assistant.answering.question import analyse  # noqa: E402
@@ -59,8 +58,8 @@ def collect(data_dir: str | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
                 continue
             groups = reader_groups(item.groups)
             question = analyse(item.question)
-            found = retriever.retrieve(item.question, k=2 * settings.top_k, groups=groups)
-            passages = without_lift(found, settings.top_k)  # as the pipeline judges
+            # The ranking the pipeline judges: without the heading lift and the query adapter.
+            _, passages = retriever.retrieve_judged(item.question, settings.top_k, groups)
             rows.append(features(question, passages, retriever.lexicon(groups)))
             labels.append(float(item.answerable))
             sets.append(name)

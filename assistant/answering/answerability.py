@@ -23,6 +23,13 @@ role. So the decision combines a few signals, each general (none is about one qu
   although its words may each be known ("Chief Digital Officer" next to "Chief AI Officer");
 - `english`: cross-lingual cosines run lower.
 
+The passages are those of the ranking without the heading lift and the query adapter
+(`HybridRetriever.retrieve_judged`): the lift pulls passages whose units say much beyond their
+heading into the top 5 for unanswerable questions as well, so their best cosines and coverage
+would no longer tell the two apart (leave-one-set-out 39.2 % refused with that ranking's
+features, 37.0 % with the lifted one's, both at 3 % false refusals); the adapter is fitted on
+answerable questions only.
+
 A logistic model over these is fitted on the tuning question sets by `scripts/fit_answerability.py`
 (never on the held-out set); its weights and the two thresholds are in `answerability.json`:
 below `refuse_below` the question is refused, below `hedge_below` answered with the notice, which
@@ -211,17 +218,6 @@ def best_units(passages: list[Passage], limit: int = TOP_UNITS) -> list[tuple[st
             scored.append((passage.dense, units[0].text, context))
     scored.sort(key=lambda s: -s[0])
     return [(text, context) for _, text, context in scored[:limit]]
-
-
-def without_lift(passages: list[Passage], k: int) -> list[Passage]:
-    """The first k passages ranked without the heading lift and the query adapter
-    (search/retrieval.py, search/adapter.py): the model was fitted on that ranking's features.
-    The lift pulls passages whose units say much beyond their heading into the top 5 for
-    unanswerable questions as well, so their best cosines and coverage would no longer tell the
-    two apart (leave-one-set-out 39.2 % refused with this ranking's features, 37.0 % with the
-    lifted one's, both at 3 % false refusals); the adapter was fitted on answerable questions
-    only."""
-    return sorted(passages, key=lambda p: -(p.score - p.lift - p.adapted))[:k]
 
 
 class Answerability:

@@ -17,7 +17,7 @@ from assistant.answering.answer import (
     is_intro,
     refusal,
 )
-from assistant.answering.answerability import DEFAULT_MODEL, Answerability, Model, without_lift
+from assistant.answering.answerability import DEFAULT_MODEL, Answerability, Model
 from assistant.answering.followups import FollowUpResolver
 from assistant.answering.generation import (
     Generator,
@@ -119,11 +119,9 @@ class Assistant:
         deadline = time.monotonic() + self.settings.llm_timeout_s
         query = self._resolve(question, history or [], deadline)
         top_k = self.settings.top_k
-        found = self.retriever.retrieve(query, k=2 * top_k, groups=groups)
-        passages = found[:top_k]
-        verdict = self.answerability.judge(
-            analyse(query), without_lift(found, top_k), self.retriever.lexicon(groups)
-        )
+        # The answerability model reads the ranking it was fitted on (answering/answerability.py).
+        passages, judged = self.retriever.retrieve_judged(query, k=top_k, groups=groups)
+        verdict = self.answerability.judge(analyse(query), judged, self.retriever.lexicon(groups))
         if not verdict.answer:  # the documents do not answer it: nothing is quoted or generated
             language = detect_language(question)
             contact = contact_for(

@@ -171,11 +171,26 @@ class HybridRetriever:
         """
         return self.retrieve_each([question], k, groups)[0]
 
+    def retrieve_judged(
+        self, question: str, k: int | None = None, groups: frozenset[str] = PUBLIC
+    ) -> tuple[list[Passage], list[Passage]]:
+        """retrieve(), and the first k passages of the ranking the answerability model was
+        fitted on: the same candidates without the heading lift and the query adapter (both
+        reorder far down: the adapter's first twenty lacked that ranking's first five for a
+        quarter of the questions)."""
+        fitted: list[list[Passage]] = []
+        return self.retrieve_each([question], k, groups, fitted)[0], fitted[0]
+
     def retrieve_each(
-        self, questions: list[str], k: int | None = None, groups: frozenset[str] = PUBLIC
+        self,
+        questions: list[str],
+        k: int | None = None,
+        groups: frozenset[str] = PUBLIC,
+        fitted: list[list[Passage]] | None = None,
     ) -> list[list[Passage]]:
         """retrieve() for several questions (the parts of a multi-part question), their query
-        vectors embedded in one call: on a free core they cost one embedding's time."""
+        vectors embedded in one call: on a free core they cost one embedding's time. `fitted`,
+        if given, gets each question's ranking without the lift and the adapter."""
         if not questions:
             return []
         # Per question: its glossary equivalents and language (the embedding and the ranking
@@ -198,7 +213,11 @@ class HybridRetriever:
                 query_vector = query_vector + np.asarray(flat[at + 1], dtype=np.float32)
                 query_vector /= np.linalg.norm(query_vector)
             at += len(pair)
-            ranked = self._rank(question, equivalents, language, query_vector, k, groups)
+            ranked, plain = self._rank(
+                question, equivalents, language, query_vector, k, groups, fitted is not None
+            )
+            if fitted is not None:
+                fitted.append(plain)
             if language != self.settings.corpus_language and self.kb.latent is not None:
                 ranked = latent.rerank(
                     ranked,
@@ -218,10 +237,12 @@ class HybridRetriever:
         query_vector: np.ndarray,
         k: int,
         groups: frozenset[str],
-    ) -> list[Passage]:
+        plain: bool = False,
+    ) -> tuple[list[Passage], list[Passage]]:
+        """The k best passages, and (if `plain`) the k best without the lift and the adapter."""
         snapshot, behind = self.index.fresh()
         if not snapshot.ids:
-            return []
+            return [], []
         foreign = language != self.settings.corpus_language
         n = min(self.settings.candidates, len(snapshot.ids))
         vector = query_vector.tolist()
@@ -270,7 +291,7 @@ class HybridRetriever:
             if german:
                 bm25 = bm25 + snapshot.scores(stems(" ".join(german)), groups)
         top_keyword = snapshot.top(bm25, n)
-        for cid in [*top_keyword, *matched, *adapted]:
+        for cid in [*top_keyword, *matched]:
             if cid not in dense:
                 dense[cid] = float(snapshot.vectors[snapshot.position[cid]] @ query_vector)
 
@@ -278,7 +299,7 @@ class HybridRetriever:
         if not ids:
             # Neither search found a chunk this snapshot knows: the store is being written by
             # another process (its version marker has not moved yet). Nothing to rank.
-            return []
+            return [], []
         facts = [self._facts(snapshot, cid, unknown) for cid in ids]  # (source, language)
         dense_raw = np.array(
             [max(dense[cid], matched[cid][0][1]) if cid in matched else dense[cid] for cid in ids],
@@ -334,23 +355,26 @@ class HybridRetriever:
         candidates = set(sources)
         keep = [not (v.status == "superseded" and v.replaced_by in candidates) for v in validity]
         order = [i for i in np.argsort(-fused) if keep[i]]
-        passages = []
-        for i, chunk in self._passages(ids, order, k, groups):
-            passages.append(
-                Passage(
-                    id=ids[i],
-                    content=chunk.text,
-                    metadata=chunk.metadata,
-                    score=round(float(fused[i]), 4),
-                    dense=round(float(dense_raw[i]), 4),
-                    keyword=round(float(keyword_norm[i]), 4),
-                    validity=validity[i],
-                    matched=tuple(matched.get(ids[i], ())),
-                    lift=round(float(lift[i]), 4),
-                    adapted=round(float(learned[i]), 4),
-                )
+        plain_order = [i for i in np.argsort(-(fused - lift - learned)) if keep[i]] if plain else []
+
+        def passage(i: int, chunk: StoredChunk) -> Passage:
+            return Passage(
+                id=ids[i],
+                content=chunk.text,
+                metadata=chunk.metadata,
+                score=round(float(fused[i]), 4),
+                dense=round(float(dense_raw[i]), 4),
+                keyword=round(float(keyword_norm[i]), 4),
+                validity=validity[i],
+                matched=tuple(matched.get(ids[i], ())),
+                lift=round(float(lift[i]), 4),
+                adapted=round(float(learned[i]), 4),
             )
-        return passages
+
+        return (
+            [passage(i, chunk) for i, chunk in self._passages(ids, order, k, groups)],
+            [passage(i, chunk) for i, chunk in self._passages(ids, plain_order, k, groups)],
+        )
 
     def _units(
         self, snapshot: CorpusIndex, vector: list[float], groups: frozenset[str]
