@@ -95,3 +95,17 @@ def test_another_embedding_dimension_goes_without_the_adapter(retriever):
         assert found and all(p.adapted == 0.0 for p in found)
     finally:
         retriever.adapter = adapter
+
+
+def test_answerability_judges_the_ranking_without_the_lift_and_the_adapter(retriever):
+    # The adapter reorders far down: the judged passages are the first five of the same
+    # candidates ranked without it and the heading lift, whether or not they are among the
+    # first five it leads with.
+    questions = ["Why is it so hard to find a good CAIO?", "Wem berichtet die CAIO?"]
+    judged = {q: retriever.retrieve_judged(q, 5)[1] for q in questions}
+    retriever.settings = retriever.settings.model_copy(
+        update={"query_adapter_weight": 0.0, "heading_lift_weight": 0.0, "latent_weight": 0.0}
+    )
+    for question in questions:
+        plain = retriever.retrieve(question, 5)
+        assert [p.id for p in judged[question]] == [p.id for p in plain]
