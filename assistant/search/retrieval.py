@@ -140,14 +140,22 @@ class HybridRetriever:
         return row.source, row.language or self.settings.corpus_language
 
     def _passages(
-        self, ids: list[str], order: list[int], k: int, groups: frozenset[str]
+        self,
+        ids: list[str],
+        order: list[int],
+        k: int,
+        groups: frozenset[str],
+        stored: dict[str, StoredChunk | None],
     ) -> Iterator[tuple[int, StoredChunk]]:
-        """The first k candidates in `order` as stored now (text and metadata read for these
-        only): one deleted since the index was built is skipped for the next."""
+        """The first k candidates in `order` as stored now (read once into `stored`, None for
+        one gone): one deleted since the index was built is skipped for the next."""
         given = 0
         for start in range(0, len(order), k):
             page = order[start : start + k]
-            stored = self.kb.chunks([ids[i] for i in page])
+            unread = [ids[i] for i in page if ids[i] not in stored]
+            if unread:
+                found = self.kb.chunks(unread)
+                stored.update({cid: found.get(cid) for cid in unread})
             for i in page:
                 chunk = stored.get(ids[i])
                 if chunk is None or not visible(self._language(chunk.metadata), groups):
@@ -174,10 +182,8 @@ class HybridRetriever:
     def retrieve_judged(
         self, question: str, k: int | None = None, groups: frozenset[str] = PUBLIC
     ) -> tuple[list[Passage], list[Passage]]:
-        """retrieve(), and the first k passages of the ranking the answerability model was
-        fitted on: the same candidates without the heading lift and the query adapter (both
-        reorder far down: the adapter's first twenty lacked that ranking's first five for a
-        quarter of the questions)."""
+        """retrieve(), and the first k of the same candidates ranked without the heading lift and
+        the query adapter: what the answerability model was fitted on (both reorder far down)."""
         fitted: list[list[Passage]] = []
         return self.retrieve_each([question], k, groups, fitted)[0], fitted[0]
 
@@ -332,14 +338,13 @@ class HybridRetriever:
                 fused = fused + lift
         learned = np.zeros(len(ids), dtype=np.float32)
         if adapted_vector is not None:
-            learned = self.settings.query_adapter_weight * np.array(
-                [
-                    adapted.get(cid)
-                    or self._chunk_cosine(snapshot, cid, adapted_vector, dense[cid])
-                    for cid in ids
-                ],
-                dtype=np.float32,
-            )
+            for cid in ids:  # none of its units found: its own vector's (raw if not indexed)
+                if cid not in adapted:
+                    pos = snapshot.position.get(cid)
+                    own = snapshot.vectors[pos] @ adapted_vector if pos is not None else dense[cid]
+                    adapted[cid] = float(own)
+            weight = self.settings.query_adapter_weight
+            learned = weight * np.array([adapted[cid] for cid in ids], dtype=np.float32)
             fused = fused + learned
         sources = [source for source, _ in facts]
         named = self.kinds.named(question)
@@ -371,9 +376,10 @@ class HybridRetriever:
                 adapted=round(float(learned[i]), 4),
             )
 
+        stored: dict[str, StoredChunk | None] = {}  # both orders share most of their first k
         return (
-            [passage(i, chunk) for i, chunk in self._passages(ids, order, k, groups)],
-            [passage(i, chunk) for i, chunk in self._passages(ids, plain_order, k, groups)],
+            [passage(i, chunk) for i, chunk in self._passages(ids, order, k, groups, stored)],
+            [passage(i, chunk) for i, chunk in self._passages(ids, plain_order, k, groups, stored)],
         )
 
     def _units(
@@ -401,18 +407,10 @@ class HybridRetriever:
         return matched
 
     def _adapted(self, query_vector: np.ndarray) -> np.ndarray | None:
-        """The adapted query vector, or None: no adapter, its weight 0, no unit search, or an
-        embedding model of another dimension than the adapter's."""
+        """The adapted query vector; None without adapter, weight, unit search or same dimension."""
         adapter = self.adapter
         if adapter is None or not self.settings.query_adapter_weight:
             return None
         if not self.settings.unit_candidates or adapter.dimension != query_vector.shape[0]:
             return None
         return adapter.apply(query_vector).astype(np.float32)
-
-    @staticmethod
-    def _chunk_cosine(snapshot: CorpusIndex, cid: str, vector: np.ndarray, raw: float) -> float:
-        """A chunk's own vector's cosine with the adapted query (the raw one for a chunk added
-        after the index was built)."""
-        pos = snapshot.position.get(cid)
-        return float(snapshot.vectors[pos] @ vector) if pos is not None else raw
