@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from assistant.evaluation.harness import HELD_OUT_SETS
 from assistant.search.adapter import DEFAULT_ADAPTER, QueryAdapter, fit
 
 
@@ -52,7 +53,7 @@ def test_an_adapter_survives_saving_and_refuses_a_bad_file(tmp_path):
 def test_the_bundled_adapter_fits_the_bundled_model(shared_embeddings):
     adapter = QueryAdapter.load(DEFAULT_ADAPTER)
     assert adapter.dimension == len(shared_embeddings.embed_query("Wer ist die CAIO?"))
-    assert "test-unseen-13" not in adapter.facts["fitted_on"]  # never a held-out set
+    assert not set(HELD_OUT_SETS) & set(adapter.facts["fitted_on"])  # never a held-out set
 
 
 @pytest.fixture
@@ -109,3 +110,33 @@ def test_answerability_judges_the_ranking_without_the_lift_and_the_adapter(retri
     for question in questions:
         plain = retriever.retrieve(question, 5)
         assert [p.id for p in judged[question]] == [p.id for p in plain]
+
+
+def test_the_adapted_cosine_is_that_of_the_best_unit_the_search_found(retriever):
+    # No second search: the adapted query scores the units the question's own search found
+    # (their stored vectors come with the hits), a chunk with none of them by its own vector.
+    seen: dict[str, np.ndarray] = {}
+    rank = retriever._rank
+
+    def spy(*args, **kwargs):  # the vector the question is ranked with
+        seen["query"] = args[3].copy()
+        return rank(*args, **kwargs)
+
+    retriever._rank = spy
+    try:
+        found = retriever.retrieve("Wem berichtet die CAIO?", k=40)
+    finally:
+        del retriever._rank
+    adapted = retriever.adapter.apply(seen["query"])
+    snapshot = retriever.index.current()
+    stored = retriever.kb.unit_store._collection.get(include=["embeddings", "metadatas"])
+    units = {
+        (snapshot.ids[snapshot.key_position[meta["parent"]]], meta["position"]): vector
+        for vector, meta in zip(stored["embeddings"], stored["metadatas"], strict=True)
+    }
+    chunks = retriever.vectors([p.id for p in found])
+    weight = retriever.settings.query_adapter_weight
+    assert any(p.matched for p in found) and not all(p.matched for p in found)
+    for p in found:
+        vectors = [units[(p.id, pos)] for pos, _ in p.matched] or [chunks[p.id]]
+        assert p.adapted == pytest.approx(weight * max(v @ adapted for v in vectors), abs=1e-3)

@@ -13,7 +13,6 @@ kept separately: it is the absolute signal behind the "not in the knowledge base
 from __future__ import annotations
 
 import difflib
-import logging
 from collections.abc import Iterator
 from functools import partial
 
@@ -31,7 +30,6 @@ from assistant.search.snapshot import CorpusIndex, IndexKeeper
 from assistant.store.embeddings import embed_queries
 from assistant.store.knowledge_base import KnowledgeBase, StoredChunk
 
-log = logging.getLogger(__name__)
 PUBLIC = frozenset({EVERYONE})
 
 
@@ -252,13 +250,11 @@ class HybridRetriever:
         foreign = language != self.settings.corpus_language
         n = min(self.settings.candidates, len(snapshot.ids))
         vector = query_vector.tolist()
-        # Who may read what comes from the index, not from each hit's metadata. An id the index
-        # lacks was added after it was built: ranked (by its cosine alone) once the version
-        # marker has moved past the index, not while a writer is still at work.
-        # The chunks themselves are searched only where the units cannot nominate them: with no
-        # unit search, or while the store is ahead of the index (a chunk added since has no
-        # unit the index knows). Otherwise the units name the chunks (on the tuning sets the
-        # same recall@5, one nearest-neighbour query less per question).
+        # Who may read what comes from the index, not from each hit's metadata; an id it lacks
+        # was added since: ranked (by its cosine alone) once the version marker has moved past
+        # the index. The chunks themselves are searched only where the units cannot nominate
+        # them: with no unit search, or while the store is ahead of the index (on the tuning
+        # sets the same recall@5, one nearest-neighbour query less per question).
         hits = (
             self.kb.nearest(
                 vector,
@@ -275,14 +271,10 @@ class HybridRetriever:
         # The sentences, bullets and rows nearest to the question name their chunks: a chunk
         # is as close as its closest unit (a long section no longer hides the sentence that
         # answers), and the answer knows which of its units matched.
-        matched = self._units(snapshot, vector, groups)
-        # The adapted query (search/adapter.py) searches the units again: each chunk's best
-        # unit by the adapted cosine; a chunk none of whose units it found has its own vector's.
+        # The adapted query (search/adapter.py) scores the same units (their vectors come with
+        # the hits): each chunk's best one by the adapted cosine, as the adapter was fitted.
         adapted_vector = self._adapted(query_vector)
-        adapted: dict[str, float] = {}
-        if adapted_vector is not None:
-            for cid, units in self._units(snapshot, adapted_vector.tolist(), groups).items():
-                adapted[cid] = units[0][1]
+        matched, adapted = self._units(snapshot, vector, groups, adapted_vector)
 
         # Equivalents widen the keyword search with the same weight as the question's own words,
         # and so do the German words for an English question's words that the documents use.
@@ -338,11 +330,10 @@ class HybridRetriever:
                 fused = fused + lift
         learned = np.zeros(len(ids), dtype=np.float32)
         if adapted_vector is not None:
-            for cid in ids:  # none of its units found: its own vector's (raw if not indexed)
-                if cid not in adapted:
-                    pos = snapshot.position.get(cid)
-                    own = snapshot.vectors[pos] @ adapted_vector if pos is not None else dense[cid]
-                    adapted[cid] = float(own)
+            for cid in set(ids) - adapted.keys():  # no unit found: its own vector (raw if new)
+                pos = snapshot.position.get(cid)
+                own = snapshot.vectors[pos] @ adapted_vector if pos is not None else dense[cid]
+                adapted[cid] = float(own)
             weight = self.settings.query_adapter_weight
             learned = weight * np.array([adapted[cid] for cid in ids], dtype=np.float32)
             fused = fused + learned
@@ -383,10 +374,17 @@ class HybridRetriever:
         )
 
     def _units(
-        self, snapshot: CorpusIndex, vector: list[float], groups: frozenset[str]
-    ) -> dict[str, list[tuple[int, float]]]:
-        """The units nearest to a query vector, by their chunk: (position, cosine), best first."""
+        self,
+        snapshot: CorpusIndex,
+        vector: list[float],
+        groups: frozenset[str],
+        adapted_vector: np.ndarray | None = None,
+    ) -> tuple[dict[str, list[tuple[int, float]]], dict[str, float]]:
+        """The units nearest to a query vector, by their chunk: (position, cosine), best first;
+        and with an adapted vector, each of those chunks' best adapted cosine among them."""
         matched: dict[str, list[tuple[int, float]]] = {}
+        adapted: dict[str, float] = {}
+        vectors: dict[str, np.ndarray] | None = {} if adapted_vector is not None else None
         unit_hits = self.kb.nearest(
             vector,
             self.settings.unit_candidates,
@@ -394,17 +392,22 @@ class HybridRetriever:
             units=True,
             total=snapshot.unit_count,
             readable=lambda ids: snapshot.units_readable(ids, groups),
+            vectors=vectors,
         )
-        for (_, cosine, meta), unit in zip(
+        for (uid, cosine, meta), unit in zip(
             unit_hits, snapshot.units([hit[0] for hit in unit_hits]), strict=True
         ):
             pos, position = unit or (-1, 0)
             if meta:  # a unit the index lacks: its metadata names its chunk
                 pos = snapshot.key_position.get(meta.get("parent", ""), -1)
                 position = meta.get("position", 0)
-            if pos >= 0:
-                matched.setdefault(snapshot.ids[pos], []).append((position, cosine))
-        return matched
+            if pos < 0:
+                continue
+            cid = snapshot.ids[pos]
+            matched.setdefault(cid, []).append((position, cosine))
+            if vectors and adapted_vector is not None and uid in vectors:
+                adapted[cid] = max(adapted.get(cid, -1.0), float(vectors[uid] @ adapted_vector))
+        return matched, adapted
 
     def _adapted(self, query_vector: np.ndarray) -> np.ndarray | None:
         """The adapted query vector; None without adapter, weight, unit search or same dimension."""

@@ -46,6 +46,7 @@ class StoreReads:
         units: bool = False,
         total: int,
         readable: Callable[[list[str]], list[bool | None]] | None = None,
+        vectors: dict[str, np.ndarray] | None = None,
     ) -> list[tuple[str, float, dict]]:
         """The `n` chunks (or units) nearest to a query vector that `groups` may read, nearest
         first: (id, cosine, metadata); `total` is how many the collection holds.
@@ -59,6 +60,10 @@ class StoreReads:
         None for a record it does not know): then only distances are asked for (reading each
         hit's metadata was most of a query's time) and metadata is read for unknown hits only;
         the metadata returned for known ones is empty.
+
+        `vectors`, if given, receives the stored vector of every record returned (by id): Chroma
+        hands them with the hits, so the caller can score them against a second query vector
+        without a second search.
         """
         collection = (self.unit_store if units else self.store)._collection
         n = min(n, total)
@@ -67,13 +72,16 @@ class StoreReads:
 
         def query(count: int, where: dict | None) -> list[tuple[str, float, dict]]:
             lean = readable is not None and where is None
+            include = ["distances"] if lean else ["distances", "metadatas"]
             hits: Any = collection.query(
                 query_embeddings=[vector],  # type: ignore[arg-type]
                 n_results=count,
                 where=where,
-                include=["distances"] if lean else ["distances", "metadatas"],
+                include=[*include, "embeddings"] if vectors is not None else include,  # type: ignore[list-item]
             )
             metas = [{}] * len(hits["ids"][0]) if lean else hits["metadatas"][0]
+            if vectors is not None:
+                vectors.update(zip(hits["ids"][0], np.asarray(hits["embeddings"][0]), strict=True))
             return [
                 (found, 1.0 - distance, meta or {})
                 for found, distance, meta in zip(
