@@ -30,6 +30,13 @@ would no longer tell the two apart (leave-one-set-out 39.2 % refused with that r
 features, 37.0 % with the lifted one's, both at 3 % false refusals); the adapter is fitted on
 answerable questions only.
 
+Every signal reads the passages found, not the question's topic alone. A learnt one that reads
+both (the best cosine of an adapted question with the passages' units, W fitted on answerable vs
+unanswerable tuning questions) refused 81 % leave-one-set-out instead of 40 %, but a question-only
+classifier nearly matched it (AUC .92): the sets ask about the same gaps. With one document's
+questions left out of its fit, 15-66 % of them were refused, and 35-90 % where they had been
+unanswerable before (an uploaded document that fills a knowledge gap): not used.
+
 A logistic model over these is fitted on the tuning question sets by `scripts/fit_answerability.py`
 (never on the held-out set); its weights and the two thresholds are in `answerability.json`:
 below `refuse_below` the question is refused, below `hedge_below` answered with the notice, which

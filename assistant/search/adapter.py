@@ -6,14 +6,15 @@ above the sentence that answers (the CAIO meets the works council quarterly): it
 not answer. A matrix W fitted on questions whose answering passage is known turns the query
 vector q into q + qW, so what a question asks for weighs in its direction; the passages' vectors
 stay as stored (no re-embedding, nothing at ingest). Retrieval adds the adapted cosine of each
-candidate's best unit to its fused score (`query_adapter_weight`); the raw cosines stay what the
-thresholds and the answerability model read.
+candidate's best unit among those the question's unit search found (their vectors come with the
+hits: no second search) to its fused score (`query_adapter_weight`); the raw cosines stay what
+the thresholds and the answerability model read.
 
 Fitted by `scripts/fit_adapter.py`: for each answerable tuning question, the first ten
 candidates of the ranking without the adapter, each scored by its best unit's adapted cosine;
 the loss is the softmax cross-entropy of the answering candidates (temperature TAU) plus an L2
-pull of W towards zero. Leave-one-set-out on fifteen sets, added to the fused score: recall@1
-among those ten .748 -> .814 (German), .676 -> .749 (English).
+pull of W towards zero. Leave-one-set-out on sixteen sets, added to the fused score: recall@1
+among those ten .740 -> .812.
 
 What it learns is partly the corpus itself: with one document left out of the fit as if it
 were uploaded later (its passages in no question's candidates), recall@1 on the questions that
