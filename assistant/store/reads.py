@@ -72,12 +72,14 @@ class StoreReads:
 
         def query(count: int, where: dict | None) -> list[tuple[str, float, dict]]:
             lean = readable is not None and where is None
-            include = ["distances"] if lean else ["distances", "metadatas"]
+            include: Any = ["distances"] if lean else ["distances", "metadatas"]
+            if vectors is not None:
+                include.append("embeddings")
             hits: Any = collection.query(
                 query_embeddings=[vector],  # type: ignore[arg-type]
                 n_results=count,
                 where=where,
-                include=[*include, "embeddings"] if vectors is not None else include,  # type: ignore[list-item]
+                include=include,
             )
             metas = [{}] * len(hits["ids"][0]) if lean else hits["metadatas"][0]
             if vectors is not None:
