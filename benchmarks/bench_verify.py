@@ -65,7 +65,7 @@ def main() -> None:
         ingest_corpus(assistant.retriever.kb, corpus)
         retriever = assistant.retriever
         verifier = Verifier(
-            retriever.kb.embeddings, retriever.vectors, settings, retriever.glossary
+            retriever.kb.embeddings, retriever.kb.vectors, settings, retriever.glossary
         )
 
         rows = {"verbatim": [], "paraphrased": [], "unsupported": []}
@@ -77,7 +77,7 @@ def main() -> None:
             if len(passages) < 2:
                 continue
             cited = passages[0]
-            vector = retriever.vectors([cited.id])[cited.id]
+            vector = retriever.kb.vectors([cited.id])[cited.id]
             own = [u.text for u in split_units(cited.text) if len(words(u.text)) >= 5][:3]
             other = [
                 u

@@ -38,20 +38,12 @@ CANDIDATES, UNITS, L2, STEPS = 10, 3, 0.01, 300
 def examples(retriever) -> dict[str, np.ndarray]:
     """Per question: its query vector, its candidates' unit vectors, labels, fused scores."""
     kb, snapshot = retriever.kb, retriever.index.current()
-    stored = kb.unit_store._collection.get(include=["embeddings", "metadatas"])
+    stored = kb.read_all(["embeddings", "metadatas"], units=True)
     vectors = {}
     for embedding, meta in zip(stored["embeddings"], stored["metadatas"], strict=True):
         pos = snapshot.key_position.get(meta.get("parent", ""), -1)
         if pos >= 0:
             vectors[(snapshot.ids[pos], meta.get("position", 0))] = np.asarray(embedding)
-    seen: dict[str, np.ndarray] = {}
-    rank = retriever._rank
-
-    def spy(*args, **kwargs):  # the vector the question is ranked with
-        seen["query"] = args[3].copy()
-        return rank(*args, **kwargs)
-
-    retriever._rank = spy
     rows: dict[str, list] = {
         k: [] for k in ("query", "units", "present", "relevant", "score", "set")
     }
@@ -60,10 +52,11 @@ def examples(retriever) -> dict[str, np.ndarray]:
             if not item.answerable or item.greeting or any(e.get("part") for e in item.expected):
                 continue
             found = retriever.retrieve(item.question, CANDIDATES, reader_groups(item.groups))
+            query = retriever.query_vectors([item.question])[0]
             relevant = [is_relevant(p, item.expected) for p in found]
             if len(found) < CANDIDATES or not any(relevant):
                 continue
-            units = np.zeros((CANDIDATES, UNITS, seen["query"].shape[0]), dtype=np.float32)
+            units = np.zeros((CANDIDATES, UNITS, query.shape[0]), dtype=np.float32)
             present = np.zeros((CANDIDATES, UNITS), dtype=bool)
             for c, passage in enumerate(found):
                 for u, (position, _) in enumerate(passage.matched[:UNITS]):
@@ -72,7 +65,7 @@ def examples(retriever) -> dict[str, np.ndarray]:
                         units[c, u], present[c, u] = vector, True
             for key, value in zip(
                 rows,
-                (seen["query"], units, present, relevant, [p.score for p in found], name),
+                (query, units, present, relevant, [p.score for p in found], name),
                 strict=True,
             ):
                 rows[key].append(value)

@@ -115,26 +115,16 @@ def test_answerability_judges_the_ranking_without_the_lift_and_the_adapter(retri
 def test_the_adapted_cosine_is_that_of_the_best_unit_the_search_found(retriever):
     # No second search: the adapted query scores the units the question's own search found
     # (their stored vectors come with the hits), a chunk with none of them by its own vector.
-    seen: dict[str, np.ndarray] = {}
-    rank = retriever._rank
-
-    def spy(*args, **kwargs):  # the vector the question is ranked with
-        seen["query"] = args[3].copy()
-        return rank(*args, **kwargs)
-
-    retriever._rank = spy
-    try:
-        found = retriever.retrieve("Wem berichtet die CAIO?", k=40)
-    finally:
-        del retriever._rank
-    adapted = retriever.adapter.apply(seen["query"])
+    question = "Wem berichtet die CAIO?"
+    found = retriever.retrieve(question, k=40)
+    adapted = retriever.adapter.apply(retriever.query_vectors([question])[0])
     snapshot = retriever.index.current()
-    stored = retriever.kb.unit_store._collection.get(include=["embeddings", "metadatas"])
+    stored = retriever.kb.read_all(["embeddings", "metadatas"], units=True)
     units = {
         (snapshot.ids[snapshot.key_position[meta["parent"]]], meta["position"]): vector
         for vector, meta in zip(stored["embeddings"], stored["metadatas"], strict=True)
     }
-    chunks = retriever.vectors([p.id for p in found])
+    chunks = retriever.kb.vectors([p.id for p in found])
     weight = retriever.settings.query_adapter_weight
     assert any(p.matched for p in found) and not all(p.matched for p in found)
     for p in found:

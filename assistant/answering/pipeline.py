@@ -239,7 +239,7 @@ def build_assistant(settings: Settings, kb: KnowledgeBase | None = None) -> Assi
     model = build_chat_model(settings)
     llm = (
         LLMAnswerer(
-            Generator(model), Verifier(kb.embeddings, retriever.vectors, settings), settings
+            Generator(model), Verifier(kb.embeddings, retriever.kb.vectors, settings), settings
         )
         if model is not None
         else None

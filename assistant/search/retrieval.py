@@ -163,10 +163,6 @@ class HybridRetriever:
                 if given == k:
                     return
 
-    def vectors(self, ids: list[str]) -> dict[str, np.ndarray]:
-        """The stored embeddings of chunks, by id (ids no longer stored are left out)."""
-        return self.kb.vectors(ids)
-
     def retrieve(
         self, question: str, k: int | None = None, groups: frozenset[str] = PUBLIC
     ) -> list[Passage]:
@@ -197,26 +193,12 @@ class HybridRetriever:
         if given, gets each question's ranking without the lift and the adapter."""
         if not questions:
             return []
-        # Per question: its glossary equivalents and language (the embedding and the ranking
-        # both use them), and what is embedded: itself and, for a question not in the corpus
-        # language, the cross-lingual bridge (itself with the equivalents, German terms for an
-        # English question; searched with the mean direction of both).
-        asked = [(q, " ".join(self.glossary.equivalents(q)), detect_language(q)) for q in questions]
-        texts = [
-            [q, f"{q} {equivalents}"]
-            if equivalents and language != self.settings.corpus_language
-            else [q]
-            for q, equivalents, language in asked
-        ]
-        flat = embed_queries(self.kb.embeddings, [t for pair in texts for t in pair])
+        asked = self._asked(questions)
         k = k or self.settings.top_k
-        results, at = [], 0
-        for (question, equivalents, language), pair in zip(asked, texts, strict=True):
-            query_vector = np.asarray(flat[at], dtype=np.float32)
-            if len(pair) > 1:  # the mean direction of the question and its bridged form
-                query_vector = query_vector + np.asarray(flat[at + 1], dtype=np.float32)
-                query_vector /= np.linalg.norm(query_vector)
-            at += len(pair)
+        results = []
+        for (question, equivalents, language), query_vector in zip(
+            asked, self._vectors(asked), strict=True
+        ):
             ranked, plain = self._rank(
                 question, equivalents, language, query_vector, k, groups, fitted is not None
             )
@@ -231,6 +213,25 @@ class HybridRetriever:
                 )
             results.append(ranked)
         return results
+
+    def query_vectors(self, questions: list[str]) -> list[np.ndarray]:
+        """The vectors retrieve_each ranks the questions with."""
+        return self._vectors(self._asked(questions))
+
+    def _asked(self, questions: list[str]) -> list[tuple[str, str, str]]:
+        """Each question with its glossary equivalents and its language."""
+        return [(q, " ".join(self.glossary.equivalents(q)), detect_language(q)) for q in questions]
+
+    def _vectors(self, asked: list[tuple[str, str, str]]) -> list[np.ndarray]:
+        """Embedded in one call: a question itself, or for one not in the corpus language the mean
+        direction of it and its bridge (itself with its equivalents: German terms for English)."""
+        bridged = [bool(e) and lang != self.settings.corpus_language for _, e, lang in asked]
+        texts: list[str] = []
+        for (q, e, _), bridge in zip(asked, bridged, strict=True):
+            texts += [q, f"{q} {e}"] if bridge else [q]
+        flat = iter(np.asarray(embed_queries(self.kb.embeddings, texts), dtype=np.float32))
+        vectors = [next(flat) + next(flat) if bridge else next(flat) for bridge in bridged]
+        return [v / np.linalg.norm(v) if b else v for v, b in zip(vectors, bridged, strict=True)]
 
     # Long: the ranking in the order it happens (dense, units, BM25, fusion, focus); each step is a few lines that read best together.
     def _rank(
