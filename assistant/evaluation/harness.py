@@ -45,9 +45,10 @@ TUNING_SETS = (
     "test-unseen-14",
 )
 # test-unseen-6 to -14 were each reported once (third to eleventh round) and are tuning sets
-# since; test-unseen-15 is the twelfth round's held-out set (reported only, before and after).
-# Move a set to TUNING_SETS before anything is chosen with it.
-HELD_OUT_SETS = ("test-unseen-15",)
+# since; test-unseen-15 is the twelfth round's held-out set (reported only, before and after);
+# test-unseen-16 has never been run: its first run is the next round's "before". Move a set to
+# TUNING_SETS before anything is chosen with it.
+HELD_OUT_SETS = ("test-unseen-15", "test-unseen-16")
 QUESTION_SETS = TUNING_SETS + HELD_OUT_SETS
 
 
