@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from functools import cache
 
 import pytest
 from conftest import REAL_CORPUS, ROOT
@@ -54,11 +55,16 @@ def test_golden_set_covers_every_document_and_snippets_exist(real_corpus_store):
     assert expected_sources == corpus_sources
 
 
+@cache
+def ids_of(path) -> frozenset[str]:
+    return frozenset(i.id for i in load_golden(path))
+
+
 @pytest.mark.parametrize("path", HELD_OUT, ids=lambda p: p.stem)
 def test_held_out_sets_are_sound(real_corpus_store, path):
     chunks = stored_chunks(real_corpus_store)
     items = load_golden(path)
-    other_ids = {i.id for other in [GOLDEN, *HELD_OUT] if other != path for i in load_golden(other)}
+    other_ids = {i for other in [GOLDEN, *HELD_OUT] if other != path for i in ids_of(other)}
     assert len({i.id for i in items}) == len(items) and not other_ids & {i.id for i in items}
     assert sum(not i.answerable for i in items) >= 5
     assert {i.lang for i in items if i.answerable} == {"de", "en"}
