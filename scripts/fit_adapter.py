@@ -32,7 +32,7 @@ from assistant.config import load_settings  # noqa: E402
 from assistant.evaluation.harness import TUNING_SETS, is_relevant, load_golden  # noqa: E402
 from assistant.search.adapter import DEFAULT_ADAPTER, QueryAdapter, fit  # noqa: E402
 
-CANDIDATES, UNITS, L2, STEPS = 10, 3, 0.01, 300
+CANDIDATES, UNITS, L2, STEPS = 10, 3, 0.003, 600
 
 
 def examples(retriever) -> dict[str, np.ndarray]:
