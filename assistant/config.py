@@ -147,7 +147,7 @@ class Settings(BaseSettings):
         3.0, ge=0, le=10, description="Weight of what a passage's best unit adds to its heading."
     )
     query_adapter_weight: float = Field(
-        3.0, ge=0, le=20, description="Weight of the best unit's cosine with the adapted query."
+        8.0, ge=0, le=20, description="Weight of the best unit's cosine with the adapted query."
     )
     candidates: int = Field(
         40,

@@ -50,7 +50,11 @@ def test_caio_competencies(real_assistant, question):
     assert answer.answered
     check_citations(answer)
     assert answer.citations[0].source == "rollen/rollenprofil-caio.docx"
-    assert "Kompetenzen" in answer.citations[0].section
+    # The competencies and the formal requirements (degree, years of experience) both answer
+    # (the golden set expects either); the competencies are among the passages quoted.
+    sections = [c.section for c in answer.citations]
+    assert "Kompetenzen" in sections[0] or "Anforderungen" in sections[0]
+    assert any("Kompetenzen" in section for section in sections[:3])
     # the answer quotes the competency fields, not just the section's opening sentence
     assert len(answer.citations) >= 3
     assert answer.answer.count("\n- ") >= 5
