@@ -30,9 +30,9 @@ from assistant.answering.pipeline import build_knowledge_base, build_retriever  
 from assistant.audience import reader_groups  # noqa: E402
 from assistant.config import load_settings  # noqa: E402
 from assistant.evaluation.harness import TUNING_SETS, is_relevant, load_golden  # noqa: E402
-from assistant.search.adapter import DEFAULT_ADAPTER, QueryAdapter, fit  # noqa: E402
+from assistant.search.adapter import DEFAULT_ADAPTER, L2, STEPS, QueryAdapter, fit  # noqa: E402
 
-CANDIDATES, UNITS, L2, STEPS = 10, 3, 0.003, 600
+CANDIDATES, UNITS = 10, 3
 
 
 def examples(retriever) -> dict[str, np.ndarray]:

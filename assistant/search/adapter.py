@@ -45,6 +45,7 @@ import numpy as np
 
 DEFAULT_ADAPTER = Path(__file__).with_name("query_adapter.npz")
 TAU = 0.02  # softmax temperature over cosines (candidates differ by a few hundredths)
+L2, STEPS = 0.003, 600  # the fit's pull towards zero and its number of steps
 
 
 @dataclass(frozen=True)
@@ -83,8 +84,8 @@ def fit(
     units: np.ndarray,
     present: np.ndarray,
     relevant: np.ndarray,
-    l2: float = 0.003,
-    steps: int = 600,
+    l2: float = L2,
+    steps: int = STEPS,
     rate: float = 0.1,
     losses: list[float] | None = None,
 ) -> np.ndarray:
