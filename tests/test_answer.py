@@ -146,6 +146,9 @@ def test_loosely_related_answer_says_so(
         ("cool, thanks!", "en", "You're welcome"),
         ("Alles klar, verstanden.", "de", "Gern geschehen"),
         ("Great, that helps!", "en", "You're welcome"),
+        ("guten morgen :)", "de", "Hallo"),
+        ("danke 🙂", "de", "Gern geschehen"),
+        ("thanks a lot ;-)", "en", "You're welcome"),
     ],
 )
 def test_small_talk_gets_a_friendly_line_without_citations(

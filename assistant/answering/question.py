@@ -24,10 +24,11 @@ _APPROVAL = (
     r"super|perfekt|great|top|prima|passt|cool|klasse|toll|alles klar|verstanden|got it|"
     r"perfect|awesome|nice"
 )
-# A message that is only small talk ("hallo", "danke dir, das hat geholfen", "Top, vielen Dank!").
+# A message that is only small talk ("hallo", "danke dir, das hat geholfen", "Top, vielen Dank!"),
+# with or without a smiley ("guten morgen :)", "danke 🙂"); a question mark makes it a question.
 _SMALL_TALK = re.compile(
     rf"^\W*({_GREETINGS}|(vielen |herzlichen |besten )?({_THANKS_WORDS})|{_APPROVAL})"
-    r"\b[\w\s,.!'’:-]*$",
+    r"\b[^?]*$",
     re.IGNORECASE,
 )
 # Small talk is a thanks when it thanks or says goodbye, a hello when it opens with a greeting,
