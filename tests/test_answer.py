@@ -540,25 +540,26 @@ def test_a_frequency_answers_how_often(text, given):
     assert gives("duration", text) is given
 
 
-def test_the_entitys_own_document_leads_unless_a_closer_passage_names_it_too():
-    def passage(pid: str, title: str, text: str, dense: float) -> Passage:
-        meta = {"source": f"{pid}.md", "title": title}
-        return Passage(pid, f"{title}\n{text}", meta, dense, dense, 0.0, matched=((0, dense),))
+def test_a_passage_headed_by_another_entity_gives_way_to_one_about_the_one_asked():
+    def passage(pid: str, title: str, section: str, text: str, dense: float) -> Passage:
+        meta = {"source": f"{pid}.md", "title": title, "section": section}
+        content = f"{title} > {section}\n{text}"
+        return Passage(pid, content, meta, dense, dense, 0.0, matched=((0, dense),))
 
-    question = analyse("Ist der Arbeitsvertrag unserer CAIO befristet?")
-    pay = passage(
-        "hr", "Vergütung der KI-Rollen", "Die CAIO hat einen unbefristeten Vertrag.", 0.89
-    )
-    article = passage("article", "Der CAIO", "Viele Unternehmen brauchen einen CAIO.", 0.86)
-    # HR's passage names the CAIO, so it is about her too: the closer one leads.
-    assert focus_lead(question, [pay, article]).id == "hr"
-    # A passage that does not name her gives way to her own document within the margin ...
-    other = passage("po", "Rollenprofil AI Product Owner", "Der AI PO hat ein Budget.", 0.89)
-    assert focus_lead(question, [other, article]).id == "article"
-    # ... and one that only mentions her to one of her documents that is as close.
-    mentions_her = passage("po", "Rollenprofil AI PO", "Der AI PO berichtet der CAIO.", 0.89)
-    profile = passage("caio", "Rollenprofil CAIO", "Die CAIO hat einen Vertrag bis 2027.", 0.90)
-    assert focus_lead(question, [mentions_her, profile]).id == "caio"
+    question = analyse("Darf ich Kundendaten in ChatGPT eingeben?")
+    nordgpt = passage("faq-nordgpt", "FAQ", "Darf ich Kundendaten in NordGPT eingeben?", "Ja.", 0.90)
+    chatgpt = passage("faq-chatgpt", "FAQ", "Private KI-Konten", "ChatGPT ist tabu.", 0.88)
+    rules = passage("policy", "KI-Richtlinie", "5 Datenklassen", "Kundendaten: intern.", 0.89)
+    # The entry about another tool does not lead where one that names ChatGPT is close ...
+    assert focus_lead(question, [nordgpt, rules, chatgpt]).id == "faq-chatgpt"
+    # ... nor where none is: then it leads (the answer leaves out its verdict).
+    assert focus_lead(question, [nordgpt, rules]).id == "faq-nordgpt"
+    # A passage that names no tool at all is not overruled for one that names the tool asked
+    # about: the rules on customer data answer "in NordGPT" as well.
+    asked = analyse("Darf ich Gewerkschaftsdaten in NordGPT verarbeiten?")
+    access = passage("faq-access", "FAQ", "Wie komme ich an NordGPT?", "Über das Portal.", 0.90)
+    special = passage("policy-5", "Datenschutz", "5 Besondere Kategorien", "Verboten.", 0.87)
+    assert focus_lead(asked, [special, access]).id == "policy-5"
 
 
 def test_a_question_for_a_value_leads_with_a_close_passage_that_gives_one():
@@ -575,6 +576,9 @@ def test_a_question_for_a_value_leads_with_a_close_passage_that_gives_one():
     assert focus_lead(question, [names, gives_it, far]).id == "b"
     assert focus_lead(question, [names, far]).id == "a"  # not from a passage far behind
     assert focus_lead(analyse("Wo werden DSFA-Unterlagen abgelegt?"), [names, gives_it]).id == "a"
+    # Asked as a yes/no, the value is what the question is about, not what it asks for.
+    whether = analyse("Kann mir der Assistent sagen, wie lange DSFA-Unterlagen aufbewahrt werden?")
+    assert whether.yes_no and focus_lead(whether, [names, gives_it]).id == "a"
 
 
 def test_a_verdict_about_another_tool_is_left_out_and_the_matched_sentence_still_quoted():

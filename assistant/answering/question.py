@@ -218,7 +218,7 @@ def analyse(text: str) -> Question:
     if small_talk:  # too few words to tell the language by: its courtesy words tell it
         english = len(_ENGLISH_COURTESY.findall(text))
         language = "en" if english > len(_GERMAN_COURTESY.findall(text)) else language
-    entities = tuple(dict.fromkeys(m.group(0) for m in _ENTITY.finditer(text)))
+    entities = names(text)
     parts = tuple(p.strip(" ,;") for p in _PART_BREAK.split(text) if len(words(p)) >= 3)
     return Question(
         text=text,
@@ -229,6 +229,11 @@ def analyse(text: str) -> Question:
         wants=next((kind for kind, (ask, _) in _WANTED.items() if ask.search(text)), ""),
         parts=parts if len(parts) > 1 else (),
     )
+
+
+def names(text: str) -> tuple[str, ...]:
+    """The entities a text names (NordGPT, CAIO, M365), each once, in order."""
+    return tuple(dict.fromkeys(m.group(0) for m in _ENTITY.finditer(text)))
 
 
 def mentions(text: str, entity: str) -> bool:
