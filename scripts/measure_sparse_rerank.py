@@ -2,8 +2,8 @@
 
     .venv/bin/python scripts/measure_sparse_rerank.py [--data-dir DIR] [--weights 0,1,2,3]
 
-The store must have been ingested with latent terms (the default; `python ingest.py` mends a store
-from before them). Each answerable question of the tuning sets is retrieved once without the
+The store must have been ingested with latent terms (`ASSISTANT_LATENT_WEIGHT=2 python ingest.py`:
+they are off by default, and that ingest mends a store from before them). Each answerable question of the tuning sets is retrieved once without the
 rerank; then `latent.rerank` reorders those passages at each weight, exactly as retrieval does for
 a question not in the corpus language (German questions are printed too, reordered the same way,
 to show what the rerank would do to them). Prints recall@1 by language per weight, and per set at
@@ -37,7 +37,7 @@ def main() -> int:
     parser.add_argument("--weights", default="0,1,2,3")
     args = parser.parse_args()
     overrides = {"data_dir": Path(args.data_dir)} if args.data_dir else {}
-    settings = load_settings(**overrides)
+    settings = load_settings(**{"latent_weight": 2.0, **overrides})  # the store's terms
     kb = build_knowledge_base(settings)
     if kb.latent is None or not kb.latent.stored_ids():
         print("no latent terms in this store: run `python ingest.py` with the bundled model")

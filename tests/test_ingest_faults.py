@@ -27,6 +27,7 @@ import zlib
 from pathlib import Path
 
 import pytest
+import sqlalchemy
 from conftest import REAL_CORPUS, ROOT, make_settings, write_markdown
 from langchain_core.embeddings import DeterministicFakeEmbedding
 
@@ -35,7 +36,7 @@ from assistant.ingest import formats
 from assistant.ingest.corpus import ingest_corpus
 from assistant.ingest.documents import SIDECAR_SUFFIX, DocumentError, discover, load_document
 from assistant.store.knowledge_base import KnowledgeBase
-from assistant.store.latent import LatentTermsTable
+from assistant.store.latent import TERMS_TABLE
 
 MAX = 50_000_000  # the default ASSISTANT_MAX_FILE_MB, in bytes
 
@@ -416,10 +417,9 @@ def assert_store_is_clean(tmp: Path, corpus: Path, expected: set[str]) -> None:
     assert set(units["ids"]) == set(kb.unit_records.list_keys()) and units["ids"]
     keys = {m["chunk_key"] for m in kb.collection.get(include=["metadatas"])["metadatas"]}
     assert {m["parent"] for m in units["metadatas"]} == keys
-    # And every unit with its latent terms, none for a unit that is gone (the ingests ran with
-    # the bundled model and its sparse head; a killed one's gaps are mended by the next).
-    terms = LatentTermsTable(kb.records.engine, kb.unit_records.namespace, None)
-    assert terms.stored_ids() == set(units["ids"])
+    # No latent terms: off by default (ASSISTANT_LATENT_WEIGHT), so not even their table
+    # (their mending after a gap: tests/test_latent.py).
+    assert not sqlalchemy.inspect(kb.records.engine).has_table(TERMS_TABLE.name)
 
 
 def wait_for_progress(process: subprocess.Popen, timeout: float = 180) -> None:

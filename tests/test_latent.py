@@ -1,5 +1,5 @@
-"""Latent terms: stored with the units they belong to (both store modes), mended at ingest, and an
-English question's top passages reordered by them."""
+"""Latent terms (off by default, ASSISTANT_LATENT_WEIGHT): stored with the units they belong to
+(both store modes), mended at ingest, and an English question's top passages reordered by them."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from conftest import STORE_MODES
 
+from assistant.answering.pipeline import build_retriever
 from assistant.cli import format_report
 from assistant.ingest.corpus import ingest_corpus
 from assistant.search import latent
@@ -22,7 +23,7 @@ def unit_ids(kb) -> set[str]:
 
 @both_stores
 def test_every_stored_unit_has_its_terms_and_loses_them_with_it(small_corpus, kb_factory):
-    kb = kb_factory(small_corpus)
+    kb = kb_factory(small_corpus, latent_weight=2.0)
     ingest_corpus(kb, small_corpus)
     units = unit_ids(kb)
     assert units and kb.latent.stored_ids() == units
@@ -45,7 +46,7 @@ def test_every_stored_unit_has_its_terms_and_loses_them_with_it(small_corpus, kb
 
 @both_stores
 def test_ingest_mends_missing_and_stale_terms(small_corpus, kb_factory, shared_embeddings):
-    kb = kb_factory(small_corpus)
+    kb = kb_factory(small_corpus, latent_weight=2.0)
     ingest_corpus(kb, small_corpus)
     units = sorted(unit_ids(kb))
     # A store from before the terms existed (or an interrupted write), plus a leftover.
@@ -104,45 +105,24 @@ def test_a_clear_first_an_unweighted_rerank_and_a_store_without_terms_change_not
     assert latent.rerank(close, never, lambda keys: {}, weight=2.0) == close
 
 
-EXAMPLES = [
-    # English questions (from the tuning sets) whose answering German passage was second
-    # behind a passage on the same subject.
-    (
-        "How often does the CAIO have to report results to the management board?",
-        "rollen/rollenprofil-caio.docx",
-        "Wirkungsmessung und Außenwirkung",
-    ),
-    (
-        "How many years of work experience do I need to apply as an AI product owner at Nordwerk?",
-        "rollen/rollenprofil-ai-product-owner.html",
-        "Anforderungen an die Qualifikation",
-    ),
-]
+def test_off_by_default_none_computed(small_corpus, kb_factory):
+    kb = kb_factory(small_corpus)
+    assert kb.latent is None and kb.latent_terms(["any"]) == {}
+    ingest_corpus(kb, small_corpus)
+    on = kb_factory(small_corpus, latent_weight=2.0)
+    assert on.latent is not None and on.latent.stored_ids() == set()  # nothing stored when off
 
 
-@pytest.mark.parametrize(("question", "source", "section"), EXAMPLES)
-def test_english_questions_lead_with_the_passage_that_answers(
-    real_corpus_store, question, source, section
-):
-    retriever = real_corpus_store.assistant.retriever
-    # The rerank on its own: without the query adapter, which leads with these by itself.
-    settings = retriever.settings
-    retriever.settings = settings.model_copy(update={"query_adapter_weight": 0.0})
-    try:
-        first = retriever.retrieve(question)[0]
-        assert first.source == source and section in first.section, first.section
-        # Without latent terms the fusion leads with another passage.
-        retriever.settings = retriever.settings.model_copy(update={"latent_weight": 0.0})
-        assert section not in retriever.retrieve(question)[0].section
-    finally:
-        retriever.settings = settings
+def test_only_english_questions_are_reordered(small_corpus, kb_factory, monkeypatch):
+    kb = kb_factory(small_corpus, latent_weight=2.0)
+    ingest_corpus(kb, small_corpus)
+    retriever = build_retriever(kb.settings, kb)
+    asked: list[int] = []
 
+    def spy(passages, question, units, weight):
+        asked.append(len(passages))
+        return passages
 
-def test_german_questions_are_not_reordered(real_corpus_store, monkeypatch):
-    retriever = real_corpus_store.assistant.retriever
-
-    def never(text):
-        raise AssertionError(f"latent terms computed for {text!r}")
-
-    monkeypatch.setattr(retriever.kb.embeddings, "latent_query", never)
-    assert retriever.retrieve("Kann meine Führungskraft sehen, wie oft ich NordGPT nutze?")
+    monkeypatch.setattr(latent, "rerank", spy)
+    assert retriever.retrieve("Wie viele Tage Urlaub gibt es?") and asked == []
+    assert retriever.retrieve("How many days of holiday are there?") and asked
