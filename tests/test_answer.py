@@ -547,7 +547,9 @@ def test_a_passage_headed_by_another_entity_gives_way_to_one_about_the_one_asked
         return Passage(pid, content, meta, dense, dense, 0.0, matched=((0, dense),))
 
     question = analyse("Darf ich Kundendaten in ChatGPT eingeben?")
-    nordgpt = passage("faq-nordgpt", "FAQ", "Darf ich Kundendaten in NordGPT eingeben?", "Ja.", 0.90)
+    nordgpt = passage(
+        "faq-nordgpt", "FAQ", "Darf ich Kundendaten in NordGPT eingeben?", "Ja.", 0.90
+    )
     chatgpt = passage("faq-chatgpt", "FAQ", "Private KI-Konten", "ChatGPT ist tabu.", 0.88)
     rules = passage("policy", "KI-Richtlinie", "5 Datenklassen", "Kundendaten: intern.", 0.89)
     # The entry about another tool does not lead where one that names ChatGPT is close ...
