@@ -412,6 +412,23 @@ def test_a_part_borrows_the_questions_names_only_when_it_refers_back(question, p
     assert part_queries(question) == parts
 
 
+@pytest.mark.parametrize(
+    ("question", "wants"),
+    [
+        ("Was kostet eine NordGPT-Lizenz?", True),
+        ("How much does the CAIO earn?", True),
+        ("Wie hoch ist das Budget der Stabsstelle?", True),
+        # A free tool, payroll, or a person asked for: no amount is wanted.
+        ("Darf ich die kostenlose DeepL-Version für interne Mails nehmen?", False),
+        ("Kann mir der Assistent was zu meiner Gehaltsabrechnung sagen?", False),
+        ("Wer muss zustimmen, wenn wir über das Gehaltsband hinausgehen?", False),
+        ("HR question: who has to sign off a salary above the band?", False),
+    ],
+)
+def test_a_question_wants_an_amount_only_where_it_asks_for_one(question, wants):
+    assert analyse(question).wants_money is wants
+
+
 def test_a_name_is_unknown_only_in_no_spelling_or_equivalent(real_assistant):
     lexicon = real_assistant.retriever.lexicon()
     assert not lexicon.unknown("NordGPT")

@@ -106,6 +106,14 @@ _MONEY_QUESTION = re.compile(
     r"allowance|fee|fees|gebühr\w*)\b",
     re.IGNORECASE,
 )
+# Money words that ask for no amount: "der kostenlose Übersetzer" is about a free tool,
+# "Gehaltsabrechnung" about payroll; and "Wer muss zustimmen, wenn wir über das Gehaltsband
+# gehen?" asks for a person.
+_NO_AMOUNT = re.compile(
+    r"\b(kostenlos\w*|kostenfrei\w*|kostenpflichtig\w*|free|gehaltsabrechnung\w*|payroll)\b",
+    re.IGNORECASE,
+)
+_ASKS_WHO = re.compile(r"^\W*(\w+\W+){0,3}?(wer|wem|wen|who|whom)\b", re.IGNORECASE)
 MONEY_VALUE = re.compile(r"(€|\beuro\b|\beur\b|\d+\.\d{3}|gehaltsband|\bband [a-z]?\d)", re.I)
 # The kind of value a question asks for, and what a sentence that gives it contains. Only the
 # phrasings that ask for nothing else ("wann" alone often asks "in which case", not for a date).
@@ -225,7 +233,8 @@ def analyse(text: str) -> Question:
         language=language,
         small_talk=small_talk,
         entities=entities,
-        wants_money=bool(_MONEY_QUESTION.search(text)),
+        wants_money=bool(_MONEY_QUESTION.search(_NO_AMOUNT.sub(" ", text)))
+        and not _ASKS_WHO.search(text),
         wants=next((kind for kind, (ask, _) in _WANTED.items() if ask.search(text)), ""),
         parts=parts if len(parts) > 1 else (),
     )
