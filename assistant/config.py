@@ -164,11 +164,7 @@ class Settings(BaseSettings):
         "its chunk as a candidate (0: chunks only).",
     )
     latent_weight: float = Field(
-        0.0,
-        ge=0,
-        le=10,
-        description="How much latent terms reorder English top passages (0: off, none computed "
-        "at ingest; with the query adapter they added nothing on the tuning sets).",
+        0.0, ge=0, le=10, description="How much latent terms reorder English top passages (0: off)."
     )
     top_k: int = Field(5, ge=1, le=50, description="Passages returned by retrieval.")
     min_relevance: float = Field(

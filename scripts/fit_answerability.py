@@ -137,6 +137,8 @@ def main() -> int:
             "features": list(FEATURES),
             "mean": mean.round(6).tolist(),
             "scale": scale.round(6).tolist(),
+            "low": x.min(axis=0).round(6).tolist(),
+            "high": x.max(axis=0).round(6).tolist(),
             "weights": w[:-1].round(6).tolist(),
             "bias": round(float(w[-1]), 6),
             "refuse_below": round(refuse, 6),

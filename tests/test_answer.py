@@ -19,7 +19,7 @@ from assistant.answering.answer import (
     split_sentences,
     split_units,
 )
-from assistant.answering.answerability import DEFAULT_MODEL, FEATURES, features, phrases
+from assistant.answering.answerability import DEFAULT_MODEL, FEATURES, Model, features, phrases
 from assistant.answering.pipeline import (
     QuestionError,
     build_assistant,
@@ -410,6 +410,18 @@ def test_dates_ordinals_and_abbreviations_do_not_end_a_sentence(text, expected):
 )
 def test_a_part_borrows_the_questions_names_only_when_it_refers_back(question, parts):
     assert part_queries(question) == parts
+
+
+def test_a_feature_beyond_the_fitted_range_counts_as_its_end():
+    """A store with one passage has a margin of the whole cosine over nothing: far beyond any the
+    model was fitted on, it must not decide the verdict by itself."""
+    model = Model.load()
+    margin = FEATURES.index("margin")
+    typical = [(lo + hi) / 2 for lo, hi in zip(model.low, model.high, strict=True)]
+    at_end, beyond = list(typical), list(typical)
+    at_end[margin], beyond[margin] = model.high[margin], 0.85
+    assert model.high[margin] < 0.2
+    assert model.probability(tuple(beyond)) == model.probability(tuple(at_end))
 
 
 @pytest.mark.parametrize(

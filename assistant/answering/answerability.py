@@ -99,6 +99,10 @@ class Model:
     bias: float
     refuse_below: float
     hedge_below: float
+    # The range of each feature among the questions fitted on: a value beyond it (the margin of
+    # a store with one passage) says no more than the range's end, so it is clamped to it.
+    low: tuple[float, ...]
+    high: tuple[float, ...]
 
     @classmethod
     def load(cls, path: Path = DEFAULT_MODEL) -> Model:
@@ -112,12 +116,17 @@ class Model:
             float(raw["bias"]),
             float(raw["refuse_below"]),
             float(raw["hedge_below"]),
+            tuple(raw["low"]),
+            tuple(raw["high"]),
         )
 
     def probability(self, values: tuple[float, ...]) -> float:
+        clamped = [
+            min(max(v, lo), hi) for v, lo, hi in zip(values, self.low, self.high, strict=True)
+        ]
         z = self.bias + sum(
             w * (v - m) / s
-            for w, v, m, s in zip(self.weights, values, self.mean, self.scale, strict=True)
+            for w, v, m, s in zip(self.weights, clamped, self.mean, self.scale, strict=True)
         )
         return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
 
