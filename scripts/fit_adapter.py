@@ -30,7 +30,15 @@ from assistant.answering.pipeline import build_knowledge_base, build_retriever  
 from assistant.audience import reader_groups  # noqa: E402
 from assistant.config import load_settings  # noqa: E402
 from assistant.evaluation.harness import TUNING_SETS, is_relevant, load_golden  # noqa: E402
-from assistant.search.adapter import DEFAULT_ADAPTER, L2, STEPS, QueryAdapter, fit  # noqa: E402
+from assistant.search.adapter import (  # noqa: E402
+    DEFAULT_ADAPTER,
+    L2,
+    STEPS,
+    QueryAdapter,
+    adapt,
+    best_units,
+    fit,
+)
 
 CANDIDATES, UNITS = 10, 3
 
@@ -73,10 +81,7 @@ def examples(retriever) -> dict[str, np.ndarray]:
 
 
 def recall_at_1(data: dict[str, np.ndarray], w: np.ndarray, weight: float) -> float:
-    adapted = data["query"] + data["query"] @ w
-    adapted /= np.linalg.norm(adapted, axis=1, keepdims=True)
-    cosines = np.einsum("nd,nkmd->nkm", adapted, data["units"])
-    best = np.where(data["present"], cosines, -1.0).max(2)
+    _, best = best_units(adapt(data["query"], w)[0], data["units"], data["present"], absent=-1.0)
     top = (data["score"] + weight * best).argmax(1)
     return float(data["relevant"][np.arange(len(top)), top].mean())
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from assistant.evaluation.harness import HELD_OUT_SETS
-from assistant.search.adapter import DEFAULT_ADAPTER, QueryAdapter, fit
+from assistant.search.adapter import DEFAULT_ADAPTER, QueryAdapter, adapt, best_units, fit
 
 
 def _problem(seed: int = 7):
@@ -30,9 +30,7 @@ def _problem(seed: int = 7):
 
 def _first(w: np.ndarray, queries: np.ndarray, units: np.ndarray) -> float:
     """How often candidate 1 ranks first."""
-    adapted = queries + queries @ w
-    adapted /= np.linalg.norm(adapted, axis=1, keepdims=True)
-    best = np.einsum("nd,nkmd->nkm", adapted, units).max(2)
+    _, best = best_units(adapt(queries, w)[0], units, np.ones(units.shape[:3], dtype=bool))
     return float((best.argmax(1) == 1).mean())
 
 

@@ -124,12 +124,9 @@ def _loss(
 ) -> tuple[float, np.ndarray]:
     """The mean cross-entropy of the answering candidates plus the L2 pull, and its gradient."""
     n, k, _, _ = units.shape
-    adapted = queries + queries @ w
-    norm = np.linalg.norm(adapted, axis=1, keepdims=True)
-    unit_q = adapted / norm
-    cosines = np.where(present, np.einsum("nd,nkmd->nkm", unit_q, units), -9.0)
-    best = cosines.argmax(2)
-    score = np.take_along_axis(cosines, best[..., None], 2)[..., 0] / TAU
+    unit_q, norm = adapt(queries, w)
+    best, cosine = best_units(unit_q, units, present)
+    score = cosine / TAU
     score -= score.max(1, keepdims=True)
     p = np.exp(score)
     p /= p.sum(1, keepdims=True)
@@ -140,3 +137,20 @@ def _loss(
     grad_unit_q = np.einsum("nk,nkd->nd", grad_score, best_vectors)
     grad = (grad_unit_q - (grad_unit_q * unit_q).sum(1, keepdims=True) * unit_q) / norm
     return loss, queries.T @ grad / n + l2 * w
+
+
+def adapt(queries: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The adapted queries as unit vectors (n x d), and their norms before (n x 1)."""
+    adapted = queries + queries @ w
+    norm = np.linalg.norm(adapted, axis=1, keepdims=True)
+    return adapted / norm, norm
+
+
+def best_units(
+    unit_queries: np.ndarray, units: np.ndarray, present: np.ndarray, absent: float = -9.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each candidate's best unit for the (adapted, unit) queries: its index and its cosine
+    (n x k each); a unit not `present` scores `absent`."""
+    cosines = np.where(present, np.einsum("nd,nkmd->nkm", unit_queries, units), absent)
+    best = cosines.argmax(2)
+    return best, np.take_along_axis(cosines, best[..., None], 2)[..., 0]
