@@ -172,6 +172,18 @@ def test_restricted_passages_crowding_the_nearest_ones_never_reach_other_readers
         total = kb.unit_count() if units else kb.count()
         [(_, _, meta)] = kb.nearest(vector, 1, frozenset({"all"}), units=units, total=total)
         assert meta["source"] == "public.md"
+    # Told how many units a reader may not read, it asks for just that many more than it needs:
+    # with more hidden ones than that (here all but one), it still falls back to the filter.
+    metas = kb.unit_store._collection.get(include=["metadatas"])["metadatas"]
+    hidden = sum(m["source"] == "hr.md" for m in metas)
+    index = retriever.index.current()
+    assert index.unreadable_units(frozenset({"all"})) == hidden > 1
+    assert index.unreadable_units(frozenset({"all", "hr"})) == 0
+    for told in (hidden, 0):
+        [(_, _, meta)] = kb.nearest(
+            vector, 1, frozenset({"all"}), units=True, total=len(metas), unreadable=told
+        )
+        assert meta["source"] == "public.md"
 
 
 def test_a_question_naming_a_kind_of_document_prefers_that_kind(

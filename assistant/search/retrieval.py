@@ -3,11 +3,11 @@
 Both retrievers nominate candidates; every candidate gets both scores (a BM25-only candidate's
 cosine comes from the vectors held per corpus version), each min-max normalised over the
 candidates, then fused by weight (0.7 dense / 0.3 BM25 measured best on the seed articles). Before
-fusion a chunk's dense score becomes that of its best unit (a sentence, bullet or table row, searched
-in their own collection), so a long section no longer hides the sentence that answers; and for a question
-not in the corpus language, passages in other languages than the question's get back the small
-edge the model gives same-language text. The raw cosine of the best passage is
-kept separately: it is the absolute signal behind the "not in the knowledge base" decision.
+fusion a chunk's dense score becomes that of its best unit (a sentence, bullet or table row,
+searched in their own collection), so a long section no longer hides the sentence that answers; and
+for a question not in the corpus language, passages in other languages than the question's get back
+the small edge the model gives same-language text. The raw cosine of the best passage is kept
+separately: it is the absolute signal behind the "not in the knowledge base" decision.
 """
 
 from __future__ import annotations
@@ -98,8 +98,7 @@ class HybridRetriever:
         """Chunks under the passage's section (deeper headings), in reading order.
 
         A section that opens with one sentence and keeps its substance in subsections ("The
-        competencies fall into five fields", then one subsection per field) is answered by those.
-        """
+        competencies fall into five fields", then one subsection per field) is answered by those."""
         if not passage.section:
             return []
         snapshot = self.index.current()
@@ -128,8 +127,7 @@ class HybridRetriever:
         ]
 
     def _facts(self, snapshot: CorpusIndex, cid: str, unknown: dict[str, dict]) -> tuple[str, str]:
-        """A candidate's source and language, from the index (or its metadata if the index
-        lacks it)."""
+        """A candidate's source and language: from the index, else from its own metadata."""
         pos = snapshot.position.get(cid)
         if pos is None:
             meta = unknown[cid]
@@ -145,8 +143,8 @@ class HybridRetriever:
         groups: frozenset[str],
         stored: dict[str, StoredChunk | None],
     ) -> Iterator[tuple[int, StoredChunk]]:
-        """The first k candidates in `order` as stored now (read once into `stored`, None for
-        one gone): one deleted since the index was built is skipped for the next."""
+        """The first k candidates in `order` as stored now (read into `stored` once, None for one
+        gone): one deleted since the index was built is skipped for the next."""
         given = 0
         for start in range(0, len(order), k):
             page = order[start : start + k]
@@ -296,8 +294,7 @@ class HybridRetriever:
 
         ids = list(dense)
         if not ids:
-            # Neither search found a chunk this snapshot knows: the store is being written by
-            # another process (its version marker has not moved yet). Nothing to rank.
+            # Nothing this snapshot knows: another process is writing (its marker has not moved).
             return [], []
         facts = [self._facts(snapshot, cid, unknown) for cid in ids]  # (source, language)
         dense_raw = np.array(
@@ -368,7 +365,9 @@ class HybridRetriever:
                 adapted=round(float(learned[i]), 4),
             )
 
-        stored: dict[str, StoredChunk | None] = {}  # both orders share most of their first k
+        # Both orders share most of their first k: read in one call to the store.
+        first = list(dict.fromkeys(ids[i] for i in [*order[:k], *plain_order[:k]]))
+        stored: dict[str, StoredChunk | None] = {**dict.fromkeys(first), **self.kb.chunks(first)}
         return (
             [passage(i, chunk) for i, chunk in self._passages(ids, order, k, groups, stored)],
             [passage(i, chunk) for i, chunk in self._passages(ids, plain_order, k, groups, stored)],
@@ -392,6 +391,7 @@ class HybridRetriever:
             groups,
             units=True,
             total=snapshot.unit_count,
+            unreadable=snapshot.unreadable_units(groups),
             readable=lambda ids: snapshot.units_readable(ids, groups),
             vectors=vectors,
         )

@@ -96,6 +96,7 @@ class CorpusIndex:
         self.by_source = {s: np.array(p, dtype=np.int64) for s, p in by_source.items()}
         self._flags = {g: np.array(p, dtype=np.int64) for g, p in flags.items()}
         self._masks: dict[frozenset[str], np.ndarray] = {}
+        self._unreadable: dict[frozenset[str], int] = {}
         self._frequencies: dict[tuple[str, frozenset[str]], int] = {}
         self.versions = Versions(list(source_meta.values()))
         empty = np.zeros(0, dtype=np.int64)
@@ -192,6 +193,18 @@ class CorpusIndex:
                 self._masks.clear()
             self._masks[groups] = mask
         return mask
+
+    def unreadable_units(self, groups: frozenset[str]) -> int:
+        """How many units these groups may not read (or whose chunk this index lacks)."""
+        count = self._unreadable.get(groups)
+        if count is None:
+            known = self.unit_parents >= 0
+            hidden = self.mask(groups)[self.unit_parents[known]] == 0
+            count = int((~known).sum() + hidden.sum())
+            if len(self._unreadable) > 256:  # as the masks: bounded
+                self._unreadable.clear()
+            self._unreadable[groups] = count
+        return count
 
     def chunks_readable(self, ids: list[str], groups: frozenset[str]) -> list[bool | None]:
         """Whether these groups may read each chunk; None for ids this index lacks."""
