@@ -52,22 +52,17 @@ class StoreReads:
         """The `n` chunks (or units) nearest to a query vector that `groups` may read, nearest
         first: (id, cosine, metadata); `total` is how many the collection holds.
 
-        Chroma's own `where` filter makes a query about a hundred times slower at 10k chunks
-        (it collects the admitted ids first), so the search asks for twice as many without it and
-        keeps the readable ones; only when too few of those are readable does it ask again with
-        the filter. Either way nothing a reader may not see is returned. A caller that knows how
-        many records `groups` may not read (`unreadable`, when fewer than n) gets n plus that many
-        instead: as many readable ones, fewer vectors to hand over (those of 160 units were a
-        tenth of an answer's time at 10k chunks).
+        Chroma's own `where` filter makes a query about a hundred times slower at 10k chunks, so
+        the search asks for more without it (2n, or n plus `unreadable`, the caller's count of
+        records `groups` may not read, when that is fewer: fewer vectors to hand over) and keeps
+        the readable ones; only when too few are readable does it ask again with the filter.
 
-        `readable(ids)` is the caller's own knowledge of who may read which record (True/False,
-        None for a record it does not know): then only distances are asked for (reading each
-        hit's metadata was most of a query's time) and metadata is read for unknown hits only;
-        the metadata returned for known ones is empty.
+        `readable(ids)`: the caller's knowledge of who may read which record (True/False, None if
+        unknown): then only distances are asked for and metadata is read for unknown hits only
+        (the metadata returned for known ones is empty). Nothing unreadable is ever returned.
 
-        `vectors`, if given, receives the stored vector of every record returned (by id): Chroma
-        hands them with the hits, so the caller can score them against a second query vector
-        without a second search.
+        `vectors`, if given, receives the stored vector of every record returned (by id), so the
+        caller can score them against a second query vector without a second search.
         """
         collection = (self.unit_store if units else self.store)._collection
         n = min(n, total)
