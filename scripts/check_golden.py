@@ -1,7 +1,8 @@
 """Check eval/golden.yaml (or another question set) against the corpus.
 
 Every expected passage must name an existing corpus file, and its `contains` snippet must
-occur in that file's extracted text (lower-cased, whitespace collapsed). Also checks ids,
+occur in that file's text as the loaders extract it, compared as the evaluation compares
+snippets (case, spacing and table cell borders do not count). Also checks ids,
 languages and the answerable/expected pairing, and prints counts per category.
 
 Usage (from the repository root):  python scripts/check_golden.py [--words] [eval/holdout.yaml]
@@ -18,40 +19,20 @@ from pathlib import Path
 import yaml
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))
+
+from assistant.evaluation.harness import normalise_snippet  # noqa: E402
+from assistant.ingest.documents import load_document  # noqa: E402
+
 CORPUS = REPO_ROOT / "corpus"
 GOLDEN = REPO_ROOT / "eval" / "golden.yaml"
-
-
-def strip_front_matter(text: str) -> str:
-    if text.startswith("---\n"):
-        return text.split("---\n", 2)[2]
-    return text
+MAX_BYTES = 50_000_000
 
 
 def extract_text(path: Path) -> str:
-    """Plain text of one corpus file, extracted the way the loader is expected to."""
-    suffix = path.suffix.lower()
-    if suffix == ".pdf":
-        from pypdf import PdfReader
-
-        return "\n".join(page.extract_text() or "" for page in PdfReader(path).pages)
-    if suffix == ".docx":
-        import docx
-
-        document = docx.Document(str(path))
-        parts = [p.text for p in document.paragraphs]
-        for table in document.tables:
-            parts += [cell.text for row in table.rows for cell in row.cells]
-        return "\n".join(parts)
-    if suffix in (".html", ".htm"):
-        from bs4 import BeautifulSoup
-
-        return BeautifulSoup(path.read_text(encoding="utf-8"), "html.parser").get_text(" ")
-    return strip_front_matter(path.read_text(encoding="utf-8"))
-
-
-def normalise(text: str) -> str:
-    return " ".join(text.lower().split())
+    """Plain text of one corpus file as the loaders extract it (what the stored chunks hold)."""
+    document = load_document(path, CORPUS, max_bytes=MAX_BYTES)
+    return "\n".join(text for _, text in document.pages)
 
 
 def corpus_files() -> list[Path]:
@@ -85,9 +66,9 @@ def check(golden: list[dict]) -> list[str]:
                 errors.append(f"{qid}: source {source!r} does not exist under corpus/")
                 continue
             if source not in texts:
-                texts[source] = normalise(extract_text(path))
+                texts[source] = normalise_snippet(extract_text(path))
             snippet = exp.get("contains")
-            if snippet is not None and normalise(snippet) not in texts[source]:
+            if snippet is not None and normalise_snippet(snippet) not in texts[source]:
                 errors.append(f"{qid}: {snippet!r} not found in {source}")
     return errors
 

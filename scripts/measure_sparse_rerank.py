@@ -3,11 +3,12 @@
     .venv/bin/python scripts/measure_sparse_rerank.py [--data-dir DIR] [--weights 0,1,2,3]
 
 The store must have been ingested with latent terms (`ASSISTANT_LATENT_WEIGHT=2 python ingest.py`:
-they are off by default, and that ingest mends a store from before them). Each answerable question of the tuning sets is retrieved once without the
-rerank; then `latent.rerank` reorders those passages at each weight, exactly as retrieval does for
-a question not in the corpus language (German questions are printed too, reordered the same way,
-to show what the rerank would do to them). Prints recall@1 by language per weight, and per set at
-the largest weight. The held-out sets are never read.
+they are off by default, and that ingest mends a store from before them). Each answerable question
+of the tuning sets is retrieved once without the rerank; then `latent.rerank` reorders those
+passages at each weight, exactly as retrieval does for a question not in the corpus language
+(German questions are printed too, reordered the same way, to show what the rerank would do to
+them). Prints recall@1 by language per weight, and per set at the largest weight. The held-out sets
+are never read.
 """
 
 from __future__ import annotations

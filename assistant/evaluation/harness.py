@@ -69,7 +69,7 @@ class GoldenItem:
         return "greeting" in self.kind
 
 
-def _norm(text: str) -> str:
+def normalise_snippet(text: str) -> str:
     """Case, spacing and a table's cell borders do not count: the snippet "NordGPT: Chatverläufe
     30 Tage" matches the row "| NordGPT: Chatverläufe | 30 Tage |"."""
     return re.sub(r"\s+", " ", re.sub(r"\s*\|\s*", " ", text)).strip().lower()
@@ -109,8 +109,8 @@ def _contains(source: str, text: str, expected: list[dict]) -> bool:
     wanted = [e for e in expected if e["source"] == source]
     if not wanted:  # (most passages: then the text is not normalised)
         return False
-    text = _norm(text)
-    return any(not e.get("contains") or _norm(e["contains"]) in text for e in wanted)
+    text = normalise_snippet(text)
+    return any(not e.get("contains") or normalise_snippet(e["contains"]) in text for e in wanted)
 
 
 def cites(citation: Citation, expected: list[dict]) -> bool:

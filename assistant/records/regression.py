@@ -40,7 +40,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from assistant.evaluation.harness import GoldenItem
+from assistant.evaluation.harness import GoldenItem, normalise_snippet
 from assistant.records.feedback import feedback_table
 from assistant.search.lexical import detect_language
 from assistant.store.database import create_tables, make_engine
@@ -69,11 +69,6 @@ class PromoteError(ValueError):
         self.status = status
 
 
-def _norm(text: str) -> str:
-    """Whitespace collapsed, lower case: how evaluation.is_relevant compares snippets."""
-    return re.sub(r"\s+", " ", text).strip().lower()
-
-
 def item_id(feedback_id: int) -> str:
     return f"fb-{feedback_id}"
 
@@ -84,7 +79,7 @@ def _snippet(quoted: str, text: str) -> str:
     if len([w for w in words if w]) < MIN_SNIPPET_WORDS:
         return ""
     snippet = " ".join(words[:SNIPPET_WORDS]).strip()
-    return snippet if _norm(snippet) in _norm(text) else ""
+    return snippet if normalise_snippet(snippet) in normalise_snippet(text) else ""
 
 
 def expected_passages(citations: list) -> list[dict]:
