@@ -13,6 +13,7 @@ Only the user id ever leaves this module for the audit log; tokens are not store
 from __future__ import annotations
 
 import hashlib
+import json
 import ipaddress
 import secrets
 import time
@@ -189,3 +190,40 @@ class LinkSigner:
         except BadSignature:  # forged, for another document, or expired (SignatureExpired)
             return False
         return True
+
+
+class AnswerReceipts:
+    """A receipt with every answer /api/ask gives, so a rating rates an answer this assistant
+    gave, once: `<nonce>.<timestamp>.<signature>` over the nonce and a digest of the answer
+    (question, text, citations, answered, mode). Without it anyone could post ratings of
+    answers never given and move the rollout's thumbs-up share, or plant citations the admin
+    would promote into the regression set. Keyed like LinkSigner (a salt of its own)."""
+
+    SALT = "answer-receipt"
+    FIELDS = ("question", "answer", "citations", "answered", "mode")
+
+    def __init__(self, key: bytes, ttl_s: int = 7 * 86_400) -> None:
+        self.ttl_s = ttl_s
+        self._signer = TimestampSigner(key, salt=self.SALT, digest_method=hashlib.sha256)
+
+    @classmethod
+    def digest(cls, answer: dict) -> str:
+        # ASCII JSON: a lone surrogate a client sends is escaped, never an encoding error.
+        canonical = json.dumps({f: answer.get(f) for f in cls.FIELDS}, sort_keys=True)
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+    def issue(self, answer: dict) -> str:
+        nonce = secrets.token_hex(8)
+        stamped = self._signer.sign(f"{nonce}:{self.digest(answer)}").decode()
+        return ".".join([nonce, *stamped.rsplit(".", 2)[1:]])
+
+    def check(self, answer: dict, receipt: str) -> str | None:
+        """The receipt's nonce if it was issued for this very answer within the ttl, else None."""
+        nonce, _, stamp = receipt.partition(".")
+        if not nonce or not stamp:
+            return None
+        try:
+            self._signer.unsign(f"{nonce}:{self.digest(answer)}.{stamp}", max_age=self.ttl_s)
+        except BadSignature:  # forged, for another answer (edited text or citations), or old
+            return None
+        return nonce

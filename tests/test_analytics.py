@@ -495,6 +495,10 @@ def test_promote_builds_a_golden_item_and_refuses_what_it_cannot_use(stores, db_
     refusal = seed_feedback(feedback, at(DAY1), 1, "What is the canteen menu?", answered=False)
     bad = seed_feedback(feedback, at(DAY1), -1, "Schlecht?", citations=[CITATION])
     nothing = seed_feedback(feedback, at(DAY1), 1, "Ohne Zitat?", citations=[])
+    # Rows from before ratings needed a receipt: citations in any shape.
+    odd = seed_feedback(
+        feedback, at(DAY1), 1, "Komisch?", citations=[{**CITATION, "quoted": 5}, "x", {"n": 1}]
+    )
 
     item = regression.promote(good, by="admin-1")
     assert item == {
@@ -526,13 +530,14 @@ def test_promote_builds_a_golden_item_and_refuses_what_it_cannot_use(stores, db_
         with pytest.raises(PromoteError, match=message) as err:
             regression.promote(feedback_id)
         assert err.value.status == status
+    assert regression.promote(odd)["expected"][0]["source"] == "reisekosten.md"
     changed = seed_feedback(feedback, at(DAY2), 1, "Noch da?", citations=[CITATION])
     with pytest.raises(PromoteError, match="no longer in reisekosten.md"):
         regression.promote(changed, verify=lambda source, snippet: False)
-    assert [i.id for i in regression.items()] == [f"fb-{good}", f"fb-{refusal}"]
+    assert [i.id for i in regression.items()] == [f"fb-{good}", f"fb-{refusal}", f"fb-{odd}"]
     # Candidates: thumbs-up, not promoted, newest first.
     assert [r["id"] for r in regression.candidates()] == [changed, nothing]
-    assert [i.id for i in load_promoted(db_url)] == [f"fb-{good}", f"fb-{refusal}"]
+    assert [i.id for i in load_promoted(db_url)] == [f"fb-{good}", f"fb-{refusal}", f"fb-{odd}"]
 
 
 def test_load_promoted_leaves_no_database_behind(tmp_path):

@@ -16,6 +16,7 @@ from assistant.answering.answer import Answer
 from assistant.audience import audience_metadata, parse_groups, reader_groups, visible
 from assistant.identity import (
     ANONYMOUS,
+    AnswerReceipts,
     Identity,
     IdentityError,
     LinkSigner,
@@ -180,3 +181,19 @@ def test_gate_bounds_questions_in_flight():
     release.set()
     first.join(5)
     waiting.join(5)
+
+
+def test_an_answer_receipt_fits_only_the_answer_it_was_issued_for():
+    receipts = AnswerReceipts(b"k" * 32)
+    answer = {"question": "q", "answer": "a [1]", "citations": [{"n": 1}], "answered": True}
+    receipt = receipts.issue({**answer, "mode": "extractive"})
+    assert receipts.check({**answer, "mode": "extractive"}, receipt) == receipt.split(".")[0]
+    assert receipts.check({**answer, "mode": "extractive", "rating": 1}, receipt)  # extra fields
+    assert receipts.issue(answer) != receipts.issue(answer)  # a nonce per answer given
+    for changed in ({"answer": "b"}, {"citations": [{"n": 2}]}, {"question": "q\ud800"}):
+        assert receipts.check({**answer, "mode": "extractive", **changed}, receipt) is None
+    assert AnswerReceipts(b"x" * 32).check({**answer, "mode": "extractive"}, receipt) is None
+    for bad in ("", "nonce", "nonce.", receipt + "x", "." + receipt):
+        assert receipts.check({**answer, "mode": "extractive"}, bad) is None
+    late = AnswerReceipts(b"k" * 32, ttl_s=-1)
+    assert late.check({**answer, "mode": "extractive"}, receipt) is None

@@ -95,7 +95,8 @@ def expected_passages(citations: list) -> list[dict]:
             continue
         if any(e["source"] == source for e in expected):
             continue
-        quoted = [q for q in citation.get("quoted") or [] if isinstance(q, str)]
+        listed = citation.get("quoted")
+        quoted = [q for q in listed if isinstance(q, str)] if isinstance(listed, list) else []
         candidates = sorted(quoted, key=len, reverse=True) + [text]
         snippet = next((s for s in (_snippet(q, text) for q in candidates) if s), "")
         if snippet:

@@ -48,6 +48,13 @@ class FeedbackRequest(BaseModel):
     mode: str = Field("extractive", max_length=32)
     rating: Literal[1, -1] = Field(..., description="+1 thumbs up, -1 thumbs down")
     comment: str = Field("", max_length=2000)
+    receipt: str = Field(
+        ...,
+        max_length=200,
+        description="The answer's receipt, as /api/ask returned it: a rating rates an answer "
+        "the assistant gave (question, answer, citations unchanged); rating it again replaces "
+        "the first rating.",
+    )
 
 
 def not_in_stage(request: Request, exc: NotInStage) -> JSONResponse:
@@ -140,7 +147,9 @@ def api_router(runtime: Runtime) -> APIRouter:
             raise HTTPException(503, detail=str(exc), headers={"retry-after": "30"}) from exc
         # Plain JSON types already: straight to the response, not through FastAPI's encoder
         # and response validation (which walked every citation again).
-        return JSONResponse(answer.as_dict())
+        payload = answer.as_dict()
+        payload["receipt"] = runtime.receipts.issue(payload)
+        return JSONResponse(payload)
 
     @router.post("/api/feedback", tags=["chat"], max_body_size=FEEDBACK_BODY_BYTES)
     def feedback(body: FeedbackRequest, request: Request) -> dict:
@@ -154,8 +163,18 @@ def api_router(runtime: Runtime) -> APIRouter:
             "answered": body.answered,
             "mode": body.mode,
         }
+        nonce = runtime.receipts.check(answer, body.receipt)
+        if nonce is None:
+            log.warning("feedback rejected from %s: receipt does not match", runtime.address(request))
+            raise HTTPException(
+                400,
+                detail="receipt: not the receipt of this answer; rate an answer exactly as "
+                "/api/ask returned it (question, answer, citations and its receipt, unchanged), "
+                "within seven days",
+            )
         try:
-            return {"id": runtime.feedback.add(answer, body.rating, body.comment, who.groups)}
+            rated = runtime.feedback.add(answer, body.rating, body.comment, who.groups, nonce)
+            return {"id": rated}
         except FeedbackError as exc:
             log.error("%s", exc)
             raise HTTPException(503, detail=str(exc)) from exc

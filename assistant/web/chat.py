@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import secrets
 import time
 from collections.abc import Iterator
 
@@ -170,7 +171,12 @@ class ChatHandlers:
         # so chat positions and turns do not line up one to one.
         done = [
             *turns[:-1],
-            {"question": question, "answer": answer.as_dict(), "message": len(chat)},
+            {
+                "question": question,
+                "answer": answer.as_dict(),
+                "message": len(chat),
+                "receipt": secrets.token_hex(8),  # rating it again replaces the rating
+            },
         ]
         yield [*chat, {"role": "assistant", "content": final}], done
 
@@ -194,7 +200,9 @@ class ChatHandlers:
         try:
             groups = who.groups if isinstance(who, Identity) else ()
             rating = 1 if data.liked else -1
-            feedback_id = self.runtime.feedback.add(turn["answer"], rating, groups=groups)
+            feedback_id = self.runtime.feedback.add(
+                turn["answer"], rating, groups=groups, receipt=turn.get("receipt", "")
+            )
         except FeedbackError as exc:
             log.error("%s", exc)
             gr.Warning(UI_TEXT[lang]["feedback_failed"])

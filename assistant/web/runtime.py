@@ -19,7 +19,7 @@ from assistant.answering.pipeline import (
     last_answer,
 )
 from assistant.config import Settings
-from assistant.identity import Identity, LinkSigner, client_address
+from assistant.identity import AnswerReceipts, Identity, LinkSigner, client_address
 from assistant.records.audit import AuditLog
 from assistant.records.conversations import Conversations
 from assistant.records.feedback import FeedbackStore
@@ -71,6 +71,7 @@ class Runtime:
             conversations=self.conversations,
         )
         self.links = LinkSigner(settings)
+        self.receipts = AnswerReceipts(self.links.key)
         self.limiter = RateLimiter(settings.rate_limit_per_minute)
         # Ratings have a budget of their own: rating answers must not use up the questions.
         self.feedback_limiter = RateLimiter(settings.rate_limit_per_minute)

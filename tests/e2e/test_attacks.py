@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from assistant.records.audit import AuditLog
+from assistant.records.feedback import FeedbackStore
 from e2e.conftest import ALLOWED_ORIGIN, JWT_SECRET, make_token, running_app, start_server
 
 PROXY = "127.0.0.2"
@@ -288,14 +289,52 @@ def test_admin_changes_need_an_admin_page_as_referer(app):
 
 def test_feedback_is_size_and_rate_limited(app):
     url, _ = app
-    rating = {"question": "Homeoffice?", "answer": "Zwei Tage.", "rating": 1}
     with client("127.0.0.11") as http:
+        rating = {**ask(http, url, "Wie viele Tage Homeoffice?").json(), "rating": 1}
         big = http.post(f"{url}/api/feedback", json={**rating, "comment": "x" * 40_000})
         statuses = [
             http.post(f"{url}/api/feedback", json=rating).status_code for _ in range(RATE + 1)
         ]
     assert big.status_code in (413, 422)
     assert statuses == [200] * RATE + [429]
+
+
+JSON = {"content-type": "application/json"}
+
+
+def test_ratings_rate_answers_the_assistant_gave_once(app):
+    """A rating needs the receipt /api/ask gave with the answer: nobody can rate answers never
+    given (and move the rollout's thumbs-up share) or plant citations an admin would promote."""
+    url, data = app
+    feedback = f"{url}/api/feedback"
+    with client("127.0.0.13") as http:
+        answer = ask(http, url, "Wie viele Tage Homeoffice?").json()
+        invented = {"question": "Homeoffice?", "answer": "Zwei Tage.", "citations": []}
+        forged = http.post(feedback, json={**invented, "rating": 1, "receipt": answer["receipt"]})
+        planted = [{**answer["citations"][0], "source": "gehalt.md", "quoted": 5}]
+        edited = http.post(feedback, json={**answer, "citations": planted, "rating": 1})
+        unsigned = http.post(feedback, json={**invented, "rating": 1})
+        first = http.post(feedback, json={**answer, "rating": 1})
+        # JSON may carry an unpaired surrogate ("\\ud800"), which UTF-8 cannot store.
+        odd = {**answer, "rating": -1, "comment": "bad \ud800 one"}
+        odd_comment = http.post(feedback, content=json.dumps(odd), headers=JSON)
+        again = http.post(feedback, json={**answer, "rating": -1, "comment": "doch nicht"})
+    with client("127.0.0.14") as http:  # (the ratings' rate limit: four a minute here)
+        odd["comment"], odd["citations"] = "", [{"text": "\udfff"}]
+        odd_citation = http.post(feedback, content=json.dumps(odd), headers=JSON)
+    for rejected in (forged, edited, odd_citation):
+        assert rejected.status_code == 400
+        assert rejected.json()["detail"].startswith("receipt: not the receipt of this answer")
+    assert unsigned.status_code == 422 and "receipt" in unsigned.text
+    assert odd_comment.status_code == 422 and "comment" in odd_comment.text
+    assert first.status_code == again.status_code == 200, again.text
+    assert first.json()["id"] == again.json()["id"]
+    rows = [r for r in FeedbackStore(f"sqlite:///{data / 'app.sqlite'}").all() if r["receipt"]]
+    mine = [r for r in rows if r["id"] == first.json()["id"]]
+    assert [(r["rating"], r["comment"]) for r in mine] == [(-1, "doch nicht")]
+    log = next(data.parent.glob("server-*.log")).read_text()
+    assert log.count("feedback rejected from 127.0.0.13: receipt does not match") == 2
+    assert log.count("feedback rejected from 127.0.0.14: receipt does not match") == 1
 
 
 def test_headers_past_the_limit_are_refused(app):
