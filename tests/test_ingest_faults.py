@@ -176,6 +176,49 @@ def test_docx_zip_bomb_refused(tmp_path):
         load(bomb, tmp_path, max_bytes=5_000_000)
 
 
+@pytest.mark.parametrize(
+    "part", ["word/document.xml", "[Content_Types].xml", "docProps/core.xml", "word/styles.xml"]
+)
+def test_docx_with_a_broken_xml_part_is_a_clear_error(tmp_path, part):
+    from docx import Document
+
+    good = tmp_path / "gut.docx"
+    document = Document()
+    document.core_properties.title = "Gut"
+    document.add_heading("Abschnitt", level=1)
+    document.add_paragraph("Ein Absatz.")
+    document.save(str(good))
+    broken = tmp_path / "kaputt.docx"
+    with zipfile.ZipFile(good) as source, zipfile.ZipFile(broken, "w") as target:
+        for info in source.infolist():
+            data = source.read(info)
+            target.writestr(info, b"<w:document><unclosed>" if info.filename == part else data)
+    assert load(good, tmp_path).title == "Gut"
+    with pytest.raises(DocumentError, match="corrupt or unreadable DOCX: "):
+        load(broken, tmp_path)
+
+
+def test_front_matter_date_that_does_not_exist_is_a_clear_error(tmp_path):
+    (tmp_path / "datum.md").write_text(
+        "---\ntitle: Datum\neffective_date: 2025-02-30\n---\n# T\n\nText.\n", encoding="utf-8"
+    )
+    with pytest.raises(DocumentError, match="front matter: a value written as a date is no real"):
+        load(tmp_path / "datum.md", tmp_path)
+
+
+def test_deeply_nested_html_is_read_whole(tmp_path):
+    """Blocks inside unclosed inline elements, 3,000 deep: each block's text once, in order
+    (one walk; a walk up from every block took minutes at this depth)."""
+    page = "<html><body>" + "<span><p>Absatz {}</p>" * 3000 + "</span>" * 3000 + "</body></html>"
+    (tmp_path / "tief.html").write_text(page.replace("{}", "x"), encoding="utf-8")
+    nested = "<div><p>eins</p><ul><li>zwei <b>fett</b></li></ul><p>drei</p></div><p>vier</p>"
+    (tmp_path / "flach.html").write_text(f"<html><body>{nested}</body></html>", encoding="utf-8")
+    (deep,) = [text for _, text in load(tmp_path / "tief.html", tmp_path).pages]
+    (flat,) = [text for _, text in load(tmp_path / "flach.html", tmp_path).pages]
+    assert deep.count("Absatz x") == 3000
+    assert flat.split() == "eins - zwei fett drei vier".split()
+
+
 def test_yaml_alias_bomb_in_front_matter_refused(tmp_path):
     """351 bytes of front matter whose nested aliases str() would expand to 300 MB."""
     levels = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']

@@ -81,6 +81,10 @@ def parse_metadata(text: str, origin: str) -> dict[str, str]:
         return clean_metadata(yaml.safe_load(text), origin)
     except yaml.YAMLError as exc:
         raise DocumentError(f"{origin} is not valid YAML: {exc}".splitlines()[0]) from exc
+    except ValueError as exc:  # YAML reads 2025-02-30 as a date, which does not exist
+        raise DocumentError(
+            f"{origin}: a value written as a date is no real date ({exc}); correct or quote it"
+        ) from exc
 
 
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.S)
