@@ -79,6 +79,8 @@ def test_pilot_members_are_admitted_others_get_the_start_of_their_stage():
     [
         (lambda p: p["stages"][0].update(start="01.03.2026"), "is not a date"),
         (lambda p: p["stages"][0].update(start="2026-02-30"), "is not a date"),
+        (lambda p: p["stages"][0].update(start="0001-01-01"), "outside 2000-01-01 to 2999"),
+        (lambda p: p["stages"][2].update(start="9999-12-31"), "outside 2000-01-01 to 2999"),
         (lambda p: p["stages"][0].update(groups=[]), "group list is empty"),
         (lambda p: p["stages"][1].update(groups=""), "group list is empty"),
         (lambda p: p["stages"][1].update(start=p["stages"][0]["start"]), "both start"),
@@ -87,6 +89,7 @@ def test_pilot_members_are_admitted_others_get_the_start_of_their_stage():
         (lambda p: p["stages"][0].update(groups=["HR team!"]), "group names"),
         (lambda p: p["targets"].update(answer_rate={"target": "viel"}), "not a number"),
         (lambda p: p["targets"].update(open_gaps={"target": True}), "not a number"),
+        (lambda p: p["targets"].update(open_gaps={"target": 10**400}), "not a finite number"),
         (lambda p: p["targets"].update(answer_rate={"target": 80}), "between 0 and 1"),
         (lambda p: p["targets"].update(happiness={"target": 1}), "unknown KPI"),
         (lambda p: p.update(min_group_users=3), "at least 5"),

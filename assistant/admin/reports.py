@@ -22,6 +22,7 @@ from sqlalchemy.engine import Engine
 
 from assistant.records.audit import audit_table
 from assistant.records.feedback import feedback_table
+from assistant.records.rollout import FIRST_DAY, LAST_DAY
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 3660
@@ -58,7 +59,6 @@ class DateRange:
 
 # Dates an analytics range may start or end on: anything else is a typo (and 9999-12-31 has no
 # next day to end the range on).
-FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2999, 12, 31)
 
 
 def _as_date(value: object, name: str) -> date | None:

@@ -8,6 +8,7 @@ its admin_events entry (who, when, from what to what) in one transaction.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import re
@@ -135,16 +136,23 @@ class RolloutPlan:
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
+# The days the reports can show (admin/reports.py): a stage outside them would break them.
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2999, 12, 31)
+
+
 def _day(value: object, where: str) -> date:
     text = str(value).strip() if isinstance(value, str | date) else ""
+    day = None
     if isinstance(value, date):
-        return value
-    if _DATE.match(text):
-        try:
-            return date.fromisoformat(text)
-        except ValueError:
-            pass
-    raise RolloutError(f"{where}: start {str(value)[:40]!r} is not a date (YYYY-MM-DD)")
+        day = value
+    elif _DATE.match(text):
+        with contextlib.suppress(ValueError):
+            day = date.fromisoformat(text)
+    if day is None:
+        raise RolloutError(f"{where}: start {str(value)[:40]!r} is not a date (YYYY-MM-DD)")
+    if not FIRST_DAY <= day <= LAST_DAY:  # the reports' range: a plan they could not show
+        raise RolloutError(f"{where}: start {day} is outside {FIRST_DAY} to {LAST_DAY}")
+    return day
 
 
 def _number(value: object, where: str) -> float:
@@ -156,6 +164,8 @@ def _number(value: object, where: str) -> float:
         number = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         raise RolloutError(f"{where}: {str(value)[:40]!r} is not a number") from None
+    except OverflowError:  # an integer of hundreds of digits
+        raise RolloutError(f"{where}: {str(value)[:40]}… is not a finite number") from None
     if not math.isfinite(number):
         raise RolloutError(f"{where}: {value!r} is not a finite number")
     return number
