@@ -88,7 +88,7 @@ def verify_token(token: str, settings: Settings) -> Identity:
     return Identity(str(claims["sub"]), reader_groups(groups), "token", float(claims["exp"]))
 
 
-def _trusted(address: str | None, settings: Settings) -> bool:
+def trusted_proxy(address: str | None, settings: Settings) -> bool:
     """Whether `address` (the socket peer, never a header) is one of ASSISTANT_TRUSTED_PROXIES."""
     if not address or not settings.trusted_proxies:
         return False
@@ -109,11 +109,11 @@ def client_address(headers, peer: str | None, settings: Settings) -> str | None:
     """Who is at the other end, for per-address limits: the socket peer; behind a trusted proxy,
     the nearest address in X-Forwarded-For that is not itself a trusted proxy. A header from any
     other peer is ignored (anyone can write one)."""
-    if not _trusted(peer, settings):
+    if not trusted_proxy(peer, settings):
         return peer
     forwarded = [a.strip() for a in (headers.get("x-forwarded-for") or "").split(",")]
     for address in reversed([a for a in forwarded if a]):
-        if not _trusted(address, settings):
+        if not trusted_proxy(address, settings):
             return address[:64]
     return peer
 
@@ -121,7 +121,7 @@ def client_address(headers, peer: str | None, settings: Settings) -> str | None:
 def from_proxy(headers, client: str | None, settings: Settings) -> Identity | None:
     """The SSO proxy's user, if the request comes from a trusted proxy and names one. `client`
     must be the socket peer (uvicorn runs with proxy headers off; see app.py)."""
-    if not _trusted(client, settings):
+    if not trusted_proxy(client, settings):
         return None
     user = (headers.get(settings.sso_user_header) or "").strip()
     if not user:

@@ -125,7 +125,7 @@ def _is_admin_path(path: str) -> bool:
         or lowered.startswith("/admin/")
         or lowered == "/api/admin"
         or lowered.startswith("/api/admin/")
-    ) and lowered.rstrip("/") != LOGIN_PATH
+    ) and lowered != LOGIN_PATH  # only the login route itself: "/admin/login/" is the admin app's
 
 
 class AdminGate(BaseHTTPMiddleware):

@@ -19,7 +19,13 @@ from assistant.answering.pipeline import (
     last_answer,
 )
 from assistant.config import Settings
-from assistant.identity import AnswerReceipts, Identity, LinkSigner, client_address
+from assistant.identity import (
+    AnswerReceipts,
+    Identity,
+    LinkSigner,
+    client_address,
+    trusted_proxy,
+)
 from assistant.records.audit import AuditLog
 from assistant.records.conversations import Conversations
 from assistant.records.feedback import FeedbackStore
@@ -235,8 +241,12 @@ class Runtime:
         if request is None:
             return ""
         headers = getattr(request, "headers", {}) or {}
-        host = headers.get("x-forwarded-host") or headers.get("host", "")
-        scheme = headers.get("x-forwarded-proto") or getattr(
+        client = getattr(request, "client", None)
+        # X-Forwarded-Host/-Proto count only from a trusted proxy: anyone else could make the
+        # embed snippet and the answers' links name another site, or drop the cookies' Secure.
+        forwarded = trusted_proxy(client.host if client else None, self.settings)
+        host = forwarded and headers.get("x-forwarded-host") or headers.get("host", "")
+        scheme = forwarded and headers.get("x-forwarded-proto") or getattr(
             getattr(request, "url", None), "scheme", "http"
         )
         return f"{scheme}://{host}" if host else ""

@@ -284,6 +284,20 @@ def test_admin_changes_need_an_admin_page_as_referer(app):
     assert bearer.status_code == 200
 
 
+def test_forwarded_host_and_scheme_count_only_from_the_trusted_proxy(app):
+    """They name the server in the embed snippet and the answers' links (and decide the admin
+    cookie's Secure flag): from anyone else they are ignored."""
+    url, _ = app
+    forwarded = {"x-forwarded-host": "evil.example", "x-forwarded-proto": "https"}
+    with client("127.0.0.15") as http:
+        stranger = http.get(f"{url}/embed/snippet", headers=forwarded)
+    with client(PROXY) as http:
+        proxy = http.get(f"{url}/embed/snippet", headers=forwarded)
+    assert stranger.status_code == proxy.status_code == 200
+    assert "evil.example" not in stranger.text and url.split("//")[1] in stranger.text
+    assert "https://evil.example/widget.js" in proxy.text
+
+
 # --- 9. smaller holes ------------------------------------------------------------------------------
 
 

@@ -52,9 +52,16 @@ def test_the_admin_gate_holds_under_the_prefix(tmp_path):
     )
     client = TestClient(create_app(settings), root_path=settings.root_path)
     prefix = settings.root_path
-    for path in ("/admin/config", "/api/admin/documents", "/admin/gradio_api/upload"):
+    for path in (
+        "/admin/config",
+        "/api/admin/documents",
+        "/admin/gradio_api/upload",
+        "/admin/login/",
+    ):
         response = client.get(f"{prefix}{path}", headers=PROXY)
         assert response.status_code == 401, path
+    # The login form's own route only: its path with a slash is the admin Gradio app's /login/.
+    assert client.post(f"{prefix}/admin/login/", headers=PROXY).status_code == 401
     page = client.get(
         f"{prefix}/admin/", headers={**PROXY, "accept": "text/html"}, follow_redirects=False
     )
