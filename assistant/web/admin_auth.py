@@ -27,6 +27,7 @@ from starlette.middleware.base import BaseHTTPMiddleware
 from assistant.audience import reader_groups
 from assistant.config import Settings
 from assistant.identity import ANONYMOUS, Identity, IdentityError, resolve
+from assistant.web.errors import printable
 
 log = logging.getLogger(__name__)
 
@@ -152,9 +153,11 @@ class AdminGate(BaseHTTPMiddleware):
             require_admin(request, self.settings, self.sessions)
             reason = cross_site(request, self.settings)
             if reason:
-                log.warning("admin %s %s refused: %s", request.method, path, reason)
                 raise AdminDenied(403, f"refused: {reason}")
         except AdminDenied as exc:
+            log.warning(
+                "admin %s %s refused: %d %s", request.method, printable(path), exc.status, exc
+            )
             wants_page = request.method == "GET" and "text/html" in request.headers.get(
                 "accept", ""
             )

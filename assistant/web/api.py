@@ -165,7 +165,6 @@ def api_router(runtime: Runtime) -> APIRouter:
         }
         nonce = runtime.receipts.check(answer, body.receipt)
         if nonce is None:
-            log.warning("feedback rejected from %s: receipt does not match", runtime.address(request))
             raise HTTPException(
                 400,
                 detail="receipt: not the receipt of this answer; rate an answer exactly as "

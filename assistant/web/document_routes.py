@@ -4,7 +4,6 @@ document's audience or with the signed link an answer carried."""
 
 from __future__ import annotations
 
-import logging
 import unicodedata
 from pathlib import Path
 
@@ -19,8 +18,6 @@ from assistant.ingest.units import split_units
 from assistant.store.knowledge_base import is_upload
 from assistant.web.document_view import render_document
 from assistant.web.runtime import Runtime
-
-log = logging.getLogger(__name__)
 
 # Documents are served sandboxed: no script, no form, no plugin of theirs runs in our origin.
 DOCUMENT_CSP = "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:"
@@ -43,7 +40,6 @@ def documents_router(runtime: Runtime) -> APIRouter:
         else:
             found = find_corpus_file(settings.corpus_dir, source)
             if found is None:
-                log.info("no such document: %.80s", source)
                 raise HTTPException(404, detail=_NOT_FOUND)
             path = found
         assistant = runtime.get()

@@ -8,12 +8,30 @@ one log line.
 from __future__ import annotations
 
 import logging
+import unicodedata
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
+
+
+def printable(text: object, limit: int = 200) -> str:
+    """Text from a request as it may go into a log line: control and format characters (CR, NUL,
+    terminal escapes, line separators) written as escapes, so a line cannot forge another."""
+    return "".join(
+        repr(c)[1:-1] if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") else c
+        for c in str(text)[:limit]
+    )
+
+
+def request_line(request: Request) -> str:
+    """`METHOD path from peer` (the socket peer: behind a proxy, the proxy)."""
+    peer = request.client.host if request.client else "?"
+    return f"{request.method} {printable(request.url.path)} from {peer}"
 
 
 def _where(loc: tuple) -> str:
@@ -25,13 +43,21 @@ async def validation_error(request: Request, exc: RequestValidationError) -> JSO
     problems = [
         f"{_where(tuple(e.get('loc', ())))}: {e.get('msg', 'invalid')}" for e in exc.errors()
     ]
-    log.info("%s %s: 422 %s", request.method, request.url.path[:200], "; ".join(problems)[:300])
+    log.info("%s: 422 %s", request_line(request), printable("; ".join(problems), 300))
     return JSONResponse({"detail": problems[:10]}, status_code=422)
+
+
+async def refused(request: Request, exc: StarletteHTTPException) -> Response:
+    """Any 4xx a route raised (token, size, body, not found …): one log line, then the usual
+    response; 5xx are logged where they happen."""
+    if exc.status_code < 500:
+        log.info("%s: %d %s", request_line(request), exc.status_code, printable(exc.detail, 300))
+    return await http_exception_handler(request, exc)
 
 
 async def unknown_key(request: Request, exc: KeyError) -> JSONResponse:
     """Gradio looks up functions and sessions by the caller's index: a KeyError is its input."""
-    log.info("%s %s: 404 unknown %s", request.method, request.url.path[:200], str(exc)[:40])
+    log.info("%s: 404 unknown %s", request_line(request), printable(exc, 40))
     return JSONResponse({"detail": "unknown function or session"}, status_code=404)
 
 
@@ -39,5 +65,6 @@ def concise_errors(app: FastAPI, gradio: bool = False) -> None:
     """Install the handlers on our app, or (gradio=True) on a mounted Gradio app."""
     # Starlette types a handler as taking any Exception; each of these is only called with its own.
     app.add_exception_handler(RequestValidationError, validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, refused)  # type: ignore[arg-type]
     if gradio:
         app.add_exception_handler(KeyError, unknown_key)  # type: ignore[arg-type]

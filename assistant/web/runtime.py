@@ -246,7 +246,9 @@ class Runtime:
         # embed snippet and the answers' links name another site, or drop the cookies' Secure.
         forwarded = trusted_proxy(client.host if client else None, self.settings)
         host = forwarded and headers.get("x-forwarded-host") or headers.get("host", "")
-        scheme = forwarded and headers.get("x-forwarded-proto") or getattr(
-            getattr(request, "url", None), "scheme", "http"
+        scheme = (
+            forwarded
+            and headers.get("x-forwarded-proto")
+            or getattr(getattr(request, "url", None), "scheme", "http")
         )
         return f"{scheme}://{host}" if host else ""

@@ -27,7 +27,7 @@ from assistant.web.admin_api import analytics_router
 from assistant.web.admin_auth import AdminGate, route_path
 from assistant.web.api import api_router, not_in_stage, request_identity
 from assistant.web.embed import embed_router
-from assistant.web.errors import concise_errors
+from assistant.web.errors import concise_errors, request_line
 from assistant.web.limits import HeaderLimit
 from assistant.web.login import login_router
 from assistant.web.rollout_api import rollout_router
@@ -102,6 +102,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
 
     @app.exception_handler(RateLimited)
     def rate_limited(request: Request, exc: RateLimited) -> JSONResponse:
+        log.info("%s: 429 %s", request_line(request), exc)
         return JSONResponse(
             {"detail": str(exc)}, status_code=429, headers={"retry-after": str(int(exc.wait_s) + 1)}
         )

@@ -347,8 +347,36 @@ def test_ratings_rate_answers_the_assistant_gave_once(app):
     mine = [r for r in rows if r["id"] == first.json()["id"]]
     assert [(r["rating"], r["comment"]) for r in mine] == [(-1, "doch nicht")]
     log = next(data.parent.glob("server-*.log")).read_text()
-    assert log.count("feedback rejected from 127.0.0.13: receipt does not match") == 2
-    assert log.count("feedback rejected from 127.0.0.14: receipt does not match") == 1
+    refusal = ": 400 receipt: not the receipt of this answer"
+    assert log.count(f"POST /api/feedback from 127.0.0.13{refusal}") == 2
+    assert log.count(f"POST /api/feedback from 127.0.0.14{refusal}") == 1
+
+
+def test_every_refusal_leaves_one_log_line_that_forges_none(app):
+    """401, 404, 413, 422, 429: one line each, naming the request and the reason; what the
+    request carried (a CR, a terminal escape, NUL) is written as escapes, never raw."""
+    url, data = app
+    log_file = next(data.parent.glob("server-*.log"))
+    before = log_file.read_text().count("\n")
+    forged = "/files/x%0dERROR%20assistant.web.admin_auth:%20admin%20login%20ok%1b[2K%00"
+    with client("127.0.0.16") as http:
+        statuses = [
+            http.get(url + forged).status_code,
+            http.post(
+                f"{url}/api/ask",
+                json={"question": "x"},
+                headers={"authorization": "Bearer garbage"},
+            ).status_code,
+            http.post(f"{url}/api/ask", json={"question": "x" * 300_000}).status_code,
+            http.post(f"{url}/api/ask", json={"question": 5}).status_code,
+        ]
+    lines = log_file.read_text().splitlines()[before:]
+    mine = [line for line in lines if " from 127.0.0.16" in line]
+    assert statuses == [404, 401, 413, 422]
+    assert len(mine) == 4, lines
+    assert mine[0].startswith("INFO assistant.web.errors: GET /files/x")
+    assert "admin login ok\\x1b[2K\\x00 from 127.0.0.16: 404" in mine[0]
+    assert not any(c in "".join(lines) for c in "\r\x1b\x00")
 
 
 def test_headers_past_the_limit_are_refused(app):
