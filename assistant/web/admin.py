@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from assistant.admin.upload_records import UploadMeta, UploadResult
 from assistant.config import Settings
+from assistant.ingest.documents import find_corpus_file
 from assistant.store.knowledge_base import is_upload
 from assistant.store.locks import IngestBusyError
 from assistant.web.admin_analytics import analytics_tab
@@ -329,6 +330,8 @@ def documents_router(runtime: Runtime) -> APIRouter:
     def delete_document(source: str, request: Request) -> dict:
         admin(request)
         if not is_upload(source):
+            if find_corpus_file(runtime.settings.corpus_dir, source) is None:
+                raise HTTPException(404, detail=f"no document {source!r}")
             raise HTTPException(
                 409, detail=f"{source} is a file of the corpus folder; remove it there"
             )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Literal
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
@@ -55,6 +55,16 @@ class FeedbackRequest(BaseModel):
         "the assistant gave (question, answer, citations unchanged); rating it again replaces "
         "the first rating.",
     )
+
+
+def json_body(request: Request) -> None:
+    """415 for a body that is not declared JSON (FastAPI would say 'Input should be a valid
+    dictionary', which does not name the problem)."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind != "application/json" and not kind.endswith("+json"):
+        raise HTTPException(
+            415, detail=f"send the body as JSON (Content-Type: application/json), not {kind!r}"
+        )
 
 
 def not_in_stage(request: Request, exc: NotInStage) -> JSONResponse:
@@ -114,6 +124,7 @@ def api_router(runtime: Runtime) -> APIRouter:
     @router.post(
         "/api/ask",
         tags=["chat"],
+        dependencies=[Depends(json_body)],
         responses={
             403: {
                 "description": "The rollout has not reached the asker's groups yet: one line "
@@ -151,7 +162,12 @@ def api_router(runtime: Runtime) -> APIRouter:
         payload["receipt"] = runtime.receipts.issue(payload)
         return JSONResponse(payload)
 
-    @router.post("/api/feedback", tags=["chat"], max_body_size=FEEDBACK_BODY_BYTES)
+    @router.post(
+        "/api/feedback",
+        tags=["chat"],
+        max_body_size=FEEDBACK_BODY_BYTES,
+        dependencies=[Depends(json_body)],
+    )
     def feedback(body: FeedbackRequest, request: Request) -> dict:
         """Rate an answer (the JSON /api/ask returned): +1 or -1, with an optional comment."""
         who = identity(request)  # a presented token must be valid

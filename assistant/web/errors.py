@@ -50,9 +50,15 @@ async def validation_error(request: Request, exc: RequestValidationError) -> JSO
 async def refused(request: Request, exc: StarletteHTTPException) -> Response:
     """Any 4xx a route raised (token, size, body, not found …): one log line, then the usual
     response; 5xx are logged where they happen."""
+    if exc.status_code == 400 and exc.detail == _FASTAPI_BODY_ERROR:  # says what, not where
+        exc = StarletteHTTPException(400, "the body is not valid JSON (UTF-8 text)")
     if exc.status_code < 500:
         log.info("%s: %d %s", request_line(request), exc.status_code, printable(exc.detail, 300))
     return await http_exception_handler(request, exc)
+
+
+# What FastAPI answers for a body it cannot decode (bad UTF-8, broken JSON syntax).
+_FASTAPI_BODY_ERROR = "There was an error parsing the body"
 
 
 async def unknown_key(request: Request, exc: KeyError) -> JSONResponse:

@@ -314,6 +314,7 @@ def test_feedback_is_size_and_rate_limited(app):
 
 
 JSON = {"content-type": "application/json"}
+TEXT = {"content-type": "text/plain"}
 
 
 def test_ratings_rate_answers_the_assistant_gave_once(app):
@@ -370,10 +371,20 @@ def test_every_refusal_leaves_one_log_line_that_forges_none(app):
             http.post(f"{url}/api/ask", json={"question": "x" * 300_000}).status_code,
             http.post(f"{url}/api/ask", json={"question": 5}).status_code,
         ]
+        plain = http.post(f"{url}/api/ask", content='{"question": "x"}', headers=TEXT)
+        broken = http.post(f"{url}/api/ask", content=b'{"question": "\xff"}', headers=JSON)
     lines = log_file.read_text().splitlines()[before:]
     mine = [line for line in lines if " from 127.0.0.16" in line]
     assert statuses == [404, 401, 413, 422]
-    assert len(mine) == 4, lines
+    assert (plain.status_code, plain.json()["detail"]) == (
+        415,
+        "send the body as JSON (Content-Type: application/json), not 'text/plain'",
+    )
+    assert (broken.status_code, broken.json()["detail"]) == (
+        400,
+        "the body is not valid JSON (UTF-8 text)",
+    )
+    assert len(mine) == 6, lines
     assert mine[0].startswith("INFO assistant.web.errors: GET /files/x")
     assert "admin login ok\\x1b[2K\\x00 from 127.0.0.16: 404" in mine[0]
     assert not any(c in "".join(lines) for c in "\r\x1b\x00")
@@ -405,12 +416,16 @@ def test_uploads_are_served_sandboxed_and_too_large_ones_say_so(app):
         assert served.status_code == 200
         assert "sandbox" in served.headers["content-security-policy"]
         http.delete(f"{url}/api/admin/documents/{result['source']}", headers=admin)
+        gone = http.delete(f"{url}/api/admin/documents/nirgends.md", headers=admin)
+        in_corpus = http.delete(f"{url}/api/admin/documents/gehalt.md", headers=admin)
         too_big = [("files", ("gross.md", b"# Gross\n\n" + b"x" * 1_000_000, "text/markdown"))]
         [refused] = http.post(f"{url}/api/admin/documents", files=too_big, headers=admin).json()[
             "results"
         ]
     assert refused["status"] == "failed"
     assert refused["error"] == "the file is larger than the limit of 0.5 MB"
+    assert (gone.status_code, gone.json()["detail"]) == (404, "no document 'nirgends.md'")
+    assert in_corpus.status_code == 409 and "remove it there" in in_corpus.text
 
 
 def test_an_allowed_origin_may_send_a_bearer_token(app):
