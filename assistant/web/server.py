@@ -15,6 +15,7 @@ from fastapi.responses import (
     JSONResponse,
 )
 from starlette.datastructures import MutableHeaders
+from starlette.routing import Route
 
 from assistant.config import Settings
 from assistant.identity import (
@@ -167,6 +168,14 @@ def _add_middleware(app: FastAPI, runtime: Runtime) -> None:
     app.add_middleware(HeaderLimit, limit=MAX_HEADER_BYTES)
 
 
+UPLOAD_ROUTE = "/gradio_api/upload"
+
+
+async def _no_uploads(request: Request) -> JSONResponse:
+    log.info("%s: 404 no uploads on the chat pages", request_line(request))
+    return JSONResponse({"detail": "this page takes no files"}, status_code=404)
+
+
 def _mount_gradio(app: FastAPI, runtime: Runtime) -> None:
     """The admin page at /admin, the widget's chat at /embed and the chat page at /."""
     settings = runtime.settings
@@ -176,7 +185,14 @@ def _mount_gradio(app: FastAPI, runtime: Runtime) -> None:
         font=["ui-sans-serif", "system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"]
     )
 
-    def mount(blocks: gr.Blocks, path: str, max_body_size: int, css: str = CSS, **options) -> None:
+    def mount(
+        blocks: gr.Blocks,
+        path: str,
+        max_body_size: int,
+        css: str = CSS,
+        uploads: bool = False,
+        **options,
+    ) -> None:
         gr.mount_gradio_app(
             app,
             blocks,
@@ -197,8 +213,14 @@ def _mount_gradio(app: FastAPI, runtime: Runtime) -> None:
         )
         mounted.app.max_body_size = max_body_size
         concise_errors(mounted.app, gradio=True)
+        if not uploads:
+            # Gradio takes files on every app; the chat pages have no file field, so the route
+            # only let anyone store files in its cache and have them served back.
+            mounted.app.router.routes.insert(0, Route(UPLOAD_ROUTE, _no_uploads, methods=["POST"]))
 
-    mount(build_admin_ui(runtime), "/admin", upload_limit(settings), css=CSS + ADMIN_CSS)
+    mount(
+        build_admin_ui(runtime), "/admin", upload_limit(settings), css=CSS + ADMIN_CSS, uploads=True
+    )
     # The chat page sends the conversation shown so far with every question.
     mount(build_ui(runtime, compact=True), "/embed", CHAT_EVENT_BYTES, js=CITE_JS, head=HEAD)
     users = login_users(settings)

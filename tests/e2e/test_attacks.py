@@ -390,6 +390,18 @@ def test_every_refusal_leaves_one_log_line_that_forges_none(app):
     assert not any(c in "".join(lines) for c in "\r\x1b\x00")
 
 
+def test_the_chat_pages_take_no_files(app):
+    """Gradio accepts uploads on every app; the chat pages have no file field."""
+    url, _ = app
+    with client("127.0.0.17") as http:
+        for path in ("/gradio_api/upload", "/embed/gradio_api/upload"):
+            stored = http.post(url + path, files={"files": ("x.html", b"<h1>hosted</h1>")})
+            assert (stored.status_code, stored.json()) == (
+                404,
+                {"detail": "this page takes no files"},
+            )
+
+
 def test_headers_past_the_limit_are_refused(app):
     url, _ = app
     with client("127.0.0.12") as http:
