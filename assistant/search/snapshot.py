@@ -150,6 +150,8 @@ class CorpusIndex:
             for page in kb.read_pages(["documents", "metadatas", "embeddings"]):
                 for cid, text, meta, vector in zip(*page.values(), strict=True):
                     add(cid, text, meta or {}, vector)
+                del page
+                _release_freed_memory()  # each page's records, not all of them at the peak
         else:
             ids = kb.read_all([])["ids"]
             new = [cid for cid in ids if cid not in previous.position]
@@ -318,6 +320,8 @@ def _read_units(
             else:
                 parents.append(key_position.get(meta.get("parent", ""), -1))
                 positions.append(meta.get("position", 0))
+        del page, metas
+        _release_freed_memory()
     order = np.argsort(np.array(hashes, dtype=np.int64), kind="stable")
     return tuple(np.array(values, dtype=np.int64)[order] for values in (hashes, parents, positions))  # type: ignore[return-value]
 
