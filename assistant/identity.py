@@ -13,8 +13,8 @@ Only the user id ever leaves this module for the audit log; tokens are not store
 from __future__ import annotations
 
 import hashlib
-import json
 import ipaddress
+import json
 import secrets
 import time
 from dataclasses import dataclass, field

@@ -72,7 +72,9 @@ def test_a_question_is_embedded_up_to_its_first_query_tokens():
     assert QUERY_TOKENS - 10 <= engine.token_count(cut, is_query=True) <= QUERY_TOKENS
     assert noise.startswith(cut)
     assert model.embed_query(noise) == engine.query(cut).tolist()
-    long_question = "Ich arbeite im Lager in Hannover und frage mich, ob ich die Schulung mache? " * 3
+    long_question = (
+        "Ich arbeite im Lager in Hannover und frage mich, ob ich die Schulung mache? " * 3
+    )
     assert within_tokens(engine, long_question, QUERY_TOKENS) == long_question
     assert model.embed_query(long_question) == engine.query(long_question).tolist()
 

@@ -67,4 +67,8 @@ def test_text_the_database_cannot_encode_is_stored_readably(tmp_path):
     rated = store.add(odd, 1, "bad \ud800")
     store.set_comment(rated, "still \udc80 bad")
     (row,) = store.all()
-    assert (row["question"], row["comment"], row["citations"]) == ("q?", "still ? bad", [{"t": "?"}])
+    assert (row["question"], row["comment"], row["citations"]) == (
+        "q?",
+        "still ? bad",
+        [{"t": "?"}],
+    )
