@@ -150,7 +150,6 @@ class CorpusIndex:
             for page in kb.read_pages(["documents", "metadatas", "embeddings"]):
                 for cid, text, meta, vector in zip(*page.values(), strict=True):
                     add(cid, text, meta or {}, vector)
-                del page
                 _release_freed_memory()  # each page's records, not all of them at the peak
         else:
             ids = kb.read_all([])["ids"]
@@ -320,16 +319,14 @@ def _read_units(
             else:
                 parents.append(key_position.get(meta.get("parent", ""), -1))
                 positions.append(meta.get("position", 0))
-        del page, metas
         _release_freed_memory()
     order = np.argsort(np.array(hashes, dtype=np.int64), kind="stable")
     return tuple(np.array(values, dtype=np.int64)[order] for values in (hashes, parents, positions))  # type: ignore[return-value]
 
 
 def _release_freed_memory() -> None:
-    """Hand the pages a build read and let go of back to the system. glibc keeps freed heap for
-    reuse, so one build's transient pages (10k records at a time, stems, BM25 internals) would
-    otherwise stay in the process's RSS for good: about 350 MB at 50k chunks."""
+    """Hand freed heap back to the system (glibc keeps it): a build's pages of records, stems
+    and BM25 internals stayed in RSS for good (350 MB at 50k chunks), and added up to its peak."""
     with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to do
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 

@@ -169,15 +169,9 @@ class ChatHandlers:
         final = answer_html(answer, self.runtime.public_base(request), link=self.signed_link)
         # Remember which chat message shows this answer: error and loading replies have no turn,
         # so chat positions and turns do not line up one to one.
-        done = [
-            *turns[:-1],
-            {
-                "question": question,
-                "answer": answer.as_dict(),
-                "message": len(chat),
-                "receipt": secrets.token_hex(8),  # rating it again replaces the rating
-            },
-        ]
+        # The receipt: rating the answer again replaces its rating.
+        turn = {"question": question, "answer": answer.as_dict(), "receipt": secrets.token_hex(8)}
+        done = [*turns[:-1], {**turn, "message": len(chat)}]
         yield [*chat, {"role": "assistant", "content": final}], done
 
     def _ask(self, who: Identity, request: gr.Request, question: str, turns: list):

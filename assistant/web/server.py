@@ -185,20 +185,12 @@ def _mount_gradio(app: FastAPI, runtime: Runtime) -> None:
         font=["ui-sans-serif", "system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"]
     )
 
-    def mount(
-        blocks: gr.Blocks,
-        path: str,
-        max_body_size: int,
-        css: str = CSS,
-        uploads: bool = False,
-        **options,
-    ) -> None:
+    def mount(blocks: gr.Blocks, path: str, max_body_size: int, uploads=False, **options) -> None:
         gr.mount_gradio_app(
             app,
             blocks,
             path=path,
             footer_links=[],
-            css=css,
             theme=theme,
             enable_monitoring=False,
             ssr_mode=False,
@@ -218,16 +210,17 @@ def _mount_gradio(app: FastAPI, runtime: Runtime) -> None:
             # only let anyone store files in its cache and have them served back.
             mounted.app.router.routes.insert(0, Route(UPLOAD_ROUTE, _no_uploads, methods=["POST"]))
 
-    mount(
-        build_admin_ui(runtime), "/admin", upload_limit(settings), css=CSS + ADMIN_CSS, uploads=True
-    )
+    mount(build_admin_ui(runtime), "/admin", upload_limit(settings), True, css=CSS + ADMIN_CSS)
     # The chat page sends the conversation shown so far with every question.
-    mount(build_ui(runtime, compact=True), "/embed", CHAT_EVENT_BYTES, js=CITE_JS, head=HEAD)
+    mount(
+        build_ui(runtime, compact=True), "/embed", CHAT_EVENT_BYTES, css=CSS, js=CITE_JS, head=HEAD
+    )
     users = login_users(settings)
     mount(
         build_ui(runtime),
         "/",
         CHAT_EVENT_BYTES,
+        css=CSS,
         js=CITE_JS,
         head=HEAD,
         # Small setups without SSO: a login page with the configured users.
