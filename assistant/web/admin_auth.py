@@ -156,7 +156,11 @@ class AdminGate(BaseHTTPMiddleware):
                 raise AdminDenied(403, f"refused: {reason}")
         except AdminDenied as exc:
             log.warning(
-                "admin %s %s refused: %d %s", request.method, printable(path), exc.status, exc
+                "admin %s %s refused: %d %s",
+                request.method,
+                printable(path),
+                exc.status,
+                printable(exc),
             )
             wants_page = request.method == "GET" and "text/html" in request.headers.get(
                 "accept", ""

@@ -29,9 +29,16 @@ log = logging.getLogger(__name__)
 FEEDBACK_BODY_BYTES = 32 * 1024
 
 
+class Turn(BaseModel):
+    """One earlier message of the conversation."""
+
+    role: Literal["user", "assistant"]
+    content: str = Field(..., max_length=20_000)
+
+
 class AskRequest(BaseModel):
     question: str = Field(..., description="The employee's question, German or English.")
-    history: list[dict] = Field(
+    history: list[Turn] = Field(
         default_factory=list,
         max_length=50,
         description='Earlier turns, oldest first: [{"role": "user", "content": "..."}, ...]; '
@@ -148,7 +155,8 @@ def api_router(runtime: Runtime) -> APIRouter:
         intranet's JWT) or the SSO proxy's headers; without either, documents for `all` only."""
         who = identity(request)
         try:
-            answer = runtime.ask(who, runtime.address(request), body.question, body.history, "api")
+            history = [turn.model_dump() for turn in body.history]
+            answer = runtime.ask(who, runtime.address(request), body.question, history, "api")
         except QuestionError as exc:
             raise HTTPException(422, detail=str(exc)) from exc
         except BusyError as exc:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import secrets
 import time
 from collections.abc import Iterator
 
@@ -28,6 +27,8 @@ from assistant.records.conversations import new_id
 from assistant.records.feedback import FeedbackError
 from assistant.records.rollout import NotInStage
 from assistant.store.embeddings import EmbeddingError
+from assistant.web.chat_state import plain_messages, plain_turns
+from assistant.web.errors import printable
 from assistant.web.limits import BusyError
 from assistant.web.render import answer_html, file_url, inert
 from assistant.web.runtime import RateLimited, Runtime
@@ -108,7 +109,7 @@ class ChatHandlers:
 
     @staticmethod
     def add_question(message: str, chat: list, turns: list):
-        message = (message or "").strip()
+        message, chat = (message or "").strip(), plain_messages(chat)
         if not message:
             return "", chat, turns
         shown = {"role": "user", "content": inert(message)}
@@ -120,6 +121,7 @@ class ChatHandlers:
     def answer_question(self, chat: list, turns: list, lang: str, who, request: gr.Request):
         """Stream the answer to the last question into the chat (a refusal to answer, a rate
         limit or a sign-in problem as one friendly line)."""
+        chat = plain_messages(chat)
         if not turns or turns[-1]["answer"] is not None:
             yield chat, turns
             return
@@ -149,6 +151,7 @@ class ChatHandlers:
             yield refuse(UI_TEXT[lang]["rate"].format(wait=int(exc.wait_s) + 1))
             return
         except QuestionError as exc:
+            log.info("chat question refused: %s", exc)
             text = UI_TEXT[lang].get(exc.code, str(exc))
             yield refuse(text.format(max=self.settings.max_question_chars))
             return
@@ -167,12 +170,16 @@ class ChatHandlers:
                 yield [*chat, {"role": "assistant", "content": inert(partial) + " …"}], turns
                 time.sleep(0.02)
         final = answer_html(answer, self.runtime.public_base(request), link=self.signed_link)
-        # Remember which chat message shows this answer: error and loading replies have no turn,
-        # so chat positions and turns do not line up one to one.
-        # The receipt: rating the answer again replaces its rating.
-        turn = {"question": question, "answer": answer.as_dict(), "receipt": secrets.token_hex(8)}
-        done = [*turns[:-1], {**turn, "message": len(chat)}]
+        done = [*turns[:-1], self._turn(question, answer, len(chat))]
         yield [*chat, {"role": "assistant", "content": final}], done
+
+    def _turn(self, question: str, answer: Answer, message: int) -> dict:
+        """The turn behind a shown answer: which chat message shows it (error and loading
+        replies have no turn, so positions and turns do not line up one to one), and its
+        receipt (a rating rates this answer, once; rating it again replaces the rating)."""
+        shown = answer.as_dict()
+        receipt = self.runtime.receipts.issue(shown)
+        return {"question": question, "answer": shown, "message": message, "receipt": receipt}
 
     def _ask(self, who: Identity, request: gr.Request, question: str, turns: list):
         history = [{"role": "user", "content": t["question"]} for t in turns[:-1]]
@@ -185,17 +192,21 @@ class ChatHandlers:
 
     def rate(self, turns: list, lang: str, who, data: gr.LikeData):
         # The rated chat message identifies its turn (see answer_question).
-        index = data.index if isinstance(data.index, int) else data.index[0]
-        turn = next((t for t in turns if t.get("message") == index), None)
-        if not turn or not turn.get("answer"):
-            return None, gr.update(visible=False)
-        if data.liked not in (True, False):  # un-liking: nothing to store
+        index = data.index[0] if isinstance(data.index, list | tuple) and data.index else data.index
+        turn = next((t for t in plain_turns(turns) if t.get("message") == index), None)
+        if not turn or not turn["answer"] or data.liked not in (True, False):
+            return None, gr.update(visible=False)  # (un-liking: nothing to store)
+        # The turns come back from the browser with a saved chat: only an answer the assistant
+        # gave, unchanged, carries a receipt that fits it.
+        receipt = self.runtime.receipts.check(turn["answer"], turn.get("receipt", ""))
+        if receipt is None:
+            log.info("chat rating refused: the answer's receipt does not match")
             return None, gr.update(visible=False)
         try:
             groups = who.groups if isinstance(who, Identity) else ()
             rating = 1 if data.liked else -1
             feedback_id = self.runtime.feedback.add(
-                turn["answer"], rating, groups=groups, receipt=turn.get("receipt", "")
+                turn["answer"], rating, groups=groups, receipt=receipt
             )
         except FeedbackError as exc:
             log.error("%s", exc)
@@ -250,6 +261,7 @@ class ChatHandlers:
         choice = self.choice(lang)
         hidden = gr.update(visible=False)
         if isinstance(who, dict):  # a refused sign-in is said at once
+            log.info("chat sign-in refused: %s", printable(who.get("error", "")))
             notice = [{"role": "assistant", "content": inert(self.signin_refused(who, lang))}]
             return choice, who, notice, [], None, hidden, hidden
         try:  # so is a rollout that has not reached this user's groups yet
@@ -267,11 +279,12 @@ class ChatHandlers:
             delete = gr.update(visible=bool(recent) and not self.compact)
             loaded = self.runtime.conversations.load(who.user, recent[0]["id"]) if recent else None
             if loaded is not None:
-                messages, turns = loaded
+                messages, turns = plain_messages(loaded[0]), plain_turns(loaded[1])
                 return choice, who, messages, turns, recent[0]["id"], history, delete
             return choice, who, [], [], None, history, delete
-        if isinstance(saved, dict) and saved.get("messages"):
-            return choice, who, saved["messages"], saved.get("turns", []), None, hidden, hidden
+        if isinstance(saved, dict) and plain_messages(saved.get("messages")):
+            messages, turns = plain_messages(saved["messages"]), plain_turns(saved.get("turns"))
+            return choice, who, messages, turns, None, hidden, hidden
         return choice, who, [], [], None, hidden, hidden
 
     def remember(self, chat: list, turns: list, conversation, who):
@@ -279,6 +292,7 @@ class ChatHandlers:
         browser for anyone else)."""
         if not turns:
             return conversation, gr.update(), gr.update(), gr.update()
+        chat = plain_messages(chat)
         if not signed_in(who):
             return conversation, {"messages": chat, "turns": turns}, gr.update(), gr.update()
         conversation = conversation or new_id()
@@ -308,8 +322,7 @@ class ChatHandlers:
         found = self.runtime.conversations.load(who.user, conversation)
         if found is None:
             return gr.update(), gr.update(), gr.update()
-        messages, turns = found
-        return messages, turns, conversation
+        return plain_messages(found[0]), plain_turns(found[1]), conversation
 
     def delete_conversation(self, conversation, who):
         """Delete the conversation shown (signed in) and start a new one."""

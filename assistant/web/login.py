@@ -4,6 +4,7 @@ configured in ASSISTANT_LOGIN_USERS; a signed session cookie for admins."""
 from __future__ import annotations
 
 import hmac
+import logging
 
 from fastapi import APIRouter, Request
 from fastapi.responses import (
@@ -20,7 +21,13 @@ from assistant.identity import (
 )
 from assistant.web import admin_auth
 from assistant.web.admin_auth import root_path
+from assistant.web.errors import printable, request_line
 from assistant.web.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+log = logging.getLogger(__name__)
 
 
 def login_router(runtime: Runtime) -> APIRouter:
@@ -37,6 +44,7 @@ def login_router(runtime: Runtime) -> APIRouter:
         try:
             who = verify_token(token, settings)
         except IdentityError as exc:
+            log.info("%s: 401 admin sign-in refused: %s", request_line(request), exc)
             return HTMLResponse(
                 admin_auth.login_page(str(exc), root=root_path(request)),
                 status_code=401,
@@ -49,6 +57,7 @@ def login_router(runtime: Runtime) -> APIRouter:
         user, password = str(form.get("username", "")), str(form.get("password", ""))
         users = login_users(settings)
         if not (user in users and hmac.compare_digest(users[user][0].encode(), password.encode())):
+            log.info("%s: 401 admin sign-in refused for %s", request_line(request), printable(user))
             return HTMLResponse(
                 admin_auth.login_page("Benutzer oder Passwort falsch.", root=root_path(request)),
                 status_code=401,
@@ -58,6 +67,12 @@ def login_router(runtime: Runtime) -> APIRouter:
 
     def _admin_session(who: Identity, request: Request, next_path: str) -> Response:
         if settings.admin_group not in who.groups:
+            log.info(
+                "%s: 403 %s is not in %s",
+                request_line(request),
+                printable(who.user),
+                settings.admin_group,
+            )
             return HTMLResponse(
                 admin_auth.denied_page(
                     f"{who.user} ist nicht in der Gruppe '{settings.admin_group}'",

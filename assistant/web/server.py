@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import hmac
 import logging
+import os
 import re
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import anyio.to_thread
@@ -169,6 +172,17 @@ def _add_middleware(app: FastAPI, runtime: Runtime) -> None:
 
 
 UPLOAD_ROUTE = "/gradio_api/upload"
+PROJECT = Path(__file__).resolve().parents[2]
+
+
+def _blocked_paths(settings: Settings) -> list[str]:
+    """Gradio serves and copies files under the working folder and the temp dir: none of the
+    documents, the data (stores, app database) or the project (code, .env) is one to hand out
+    (its own cache, in the temp dir unless GRADIO_TEMP_DIR says otherwise, stays open)."""
+    cache = Path(os.environ.get("GRADIO_TEMP_DIR") or Path(tempfile.gettempdir()) / "gradio")
+    inside = cache.resolve().is_relative_to(PROJECT)
+    data = [str(Path(p).resolve()) for p in (settings.corpus_dir, settings.data_dir)]
+    return [*data, *([] if inside else [str(PROJECT)])]
 
 
 async def _no_uploads(request: Request) -> JSONResponse:
@@ -192,6 +206,7 @@ def _mount_gradio(app: FastAPI, runtime: Runtime) -> None:
             path=path,
             footer_links=[],
             theme=theme,
+            blocked_paths=_blocked_paths(settings),
             enable_monitoring=False,
             ssr_mode=False,
             # An unexpected error reaches the browser as "Error", not as Python's or pydantic's

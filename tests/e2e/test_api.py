@@ -63,6 +63,10 @@ def test_follow_up_with_its_own_subject_does_not_inherit(server):
         ({"question": "Was ist ein CAIO? " * 200}, 422, "question is too long"),
         ({"question": 42}, 422, "string"),
         ({}, 422, "question"),
+        ({"question": "Und?", "history": [{"role": "user", "content": 123}]}, 422, "content"),
+        ({"question": "Und?", "history": [{"role": "user"}]}, 422, "history.0.content"),
+        ({"question": "Und?", "history": [{"role": "system", "content": "x"}]}, 422, "role"),
+        ({"question": "Und?", "history": ["Was ist ein CAIO?"]}, 422, "history.0"),
     ],
 )
 def test_bad_questions_get_a_clear_4xx(server, payload, status, fragment):

@@ -402,6 +402,63 @@ def test_the_chat_pages_take_no_files(app):
             )
 
 
+def gradio_event(url: str, kind: str, inputs: int) -> int:
+    """The fn_index of the chat page's event on `kind` ("load", "like") with that many inputs."""
+    config = httpx.get(f"{url}/config", timeout=30).json()
+    return next(
+        d["id"]
+        for d in config["dependencies"]
+        if any(target[1] == kind for target in d["targets"]) and len(d["inputs"]) == inputs
+    )
+
+
+def gradio_call(http: httpx.Client, url: str, fn: int, data: list, session: str, **event) -> dict:
+    """One event through Gradio's queue, as the page sends it: the completed message."""
+    body = {"data": data, "fn_index": fn, "session_hash": session, "event_data": None, **event}
+    assert http.post(f"{url}/gradio_api/queue/join", json=body).status_code == 200
+    with http.stream("GET", f"{url}/gradio_api/queue/data", params={"session_hash": session}) as s:
+        for line in s.iter_lines():
+            message = json.loads(line[5:]) if line.startswith("data:") else {}
+            if message.get("msg") == "process_completed":
+                return message
+    raise AssertionError("the event did not complete")
+
+
+def test_a_saved_chat_from_the_browser_is_only_text_and_rates_nothing(app, tmp_path):
+    """An anonymous user's chat comes back from the browser (BrowserState) on page load: a
+    message that is a file would have Gradio copy it into its cache and link it; a turn with an
+    answer never given would be rated and counted."""
+    url, data = app
+    secret = tmp_path / "geheim-personalakte.txt"
+    secret.write_text("streng vertraulich", encoding="utf-8")
+    invented = {"question": "q", "answer": "nie gegeben", "citations": [], "answered": True}
+    saved = {
+        "messages": [
+            {"role": "user", "content": "Hallo?"},
+            {"role": "assistant", "content": {"path": str(secret)}},
+            {"role": "assistant", "content": "Antwort"},
+        ],
+        "turns": [{"question": "q", "answer": {**invented, "mode": "extractive"}, "message": 2}],
+    }
+    ratings = FeedbackStore(f"sqlite:///{data / 'app.sqlite'}")
+    before = len(ratings.all())
+    load, like = gradio_event(url, "load", 2), gradio_event(url, "like", 3)
+    with client("127.0.0.18") as http:
+        opened = gradio_call(http, url, load, ["", saved], "s-18")
+        liked = gradio_call(
+            http,
+            url,
+            like,
+            [None, None, None],
+            "s-18",
+            event_data={"index": 2, "value": "Antwort", "liked": True},
+        )
+    shown = json.dumps(opened["output"])
+    assert opened["success"] and liked["success"], (opened, liked)
+    assert "Antwort" in shown and secret.name not in shown and "file=" not in shown
+    assert len(ratings.all()) == before
+
+
 def test_headers_past_the_limit_are_refused(app):
     url, _ = app
     with client("127.0.0.12") as http:
