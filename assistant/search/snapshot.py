@@ -296,12 +296,13 @@ def _version_facts(meta: dict) -> dict:
 def _read_units(
     kb: KnowledgeBase, previous: CorpusIndex | None, key_position: dict[str, int]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Every unit's chunk (by position) and position in it, sorted by the hash of the unit id;
-    the metadata of units `previous` knows is not read again."""
+    """Each unit's chunk (position) and place in it, by unit-id hash; known units are not read."""
     hashes: list[int] = []
     parents: list[int] = []
     positions: list[int] = []
-    for page in kb.read_pages(["metadatas"] if previous is None else [], units=True):
+    for n, page in enumerate(kb.read_pages(["metadatas"] if previous is None else [], units=True)):
+        if previous is None and n % 6 == 5:
+            _release_freed_memory()  # every sixth page: each trim walks the whole heap
         ids = page["ids"]
         if previous is None:
             metas = [meta or {} for meta in page["metadatas"]]
@@ -319,7 +320,6 @@ def _read_units(
             else:
                 parents.append(key_position.get(meta.get("parent", ""), -1))
                 positions.append(meta.get("position", 0))
-        _release_freed_memory()
     order = np.argsort(np.array(hashes, dtype=np.int64), kind="stable")
     return tuple(np.array(values, dtype=np.int64)[order] for values in (hashes, parents, positions))  # type: ignore[return-value]
 
