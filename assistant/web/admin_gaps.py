@@ -102,7 +102,13 @@ def _candidate_rows(analytics: Analytics) -> pd.DataFrame:
     rows = []
     for r in analytics.regression.candidates():
         answer = r["answer"] if len(r["answer"]) <= 200 else r["answer"][:200] + " …"
-        sources = ", ".join(dict.fromkeys(c.get("source", "") for c in r["citations"] if c))
+        cited = r["citations"] if isinstance(r["citations"], list) else []
+        # (rows stored before ratings needed a receipt may hold citations of any shape)
+        sources = ", ".join(
+            dict.fromkeys(
+                str(c["source"]) for c in cited if isinstance(c, dict) and c.get("source")
+            )
+        )
         rows.append([r["id"], f"{r['created_at']:%d.%m.%Y}", r["question"], answer, sources])
     return pd.DataFrame(rows, columns=CANDIDATE_HEADERS)
 

@@ -113,3 +113,17 @@ def test_chart_frames_and_summary(tmp_path):
         "**1** nicht in der Wissensbasis · Bewertungen: **0** hilfreich, **1** nicht hilfreich · "
         "Antwortzeit (Median) **200 ms**"
     )
+
+
+def test_candidates_list_rows_whose_citations_have_any_shape(tmp_path):
+    """Ratings stored before they needed a receipt could carry anything as citations: the
+    regression tab lists them instead of failing for every admin."""
+    from assistant.web.admin_gaps import _candidate_rows
+    from assistant.web.analytics import Analytics
+
+    runtime = Runtime(tmp_path)
+    answer = {"question": "q", "answer": "a", "answered": True, "mode": "extractive"}
+    for citations in ([1, "x", None], [{"source": "faq.md"}, {"n": 2}], "kaputt"):
+        runtime.feedback.add({**answer, "citations": citations}, 1)
+    table = _candidate_rows(Analytics(runtime))
+    assert sorted(table.iloc[:, -1]) == ["", "", "faq.md"]
