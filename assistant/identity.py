@@ -194,8 +194,9 @@ class LinkSigner:
 
 class AnswerReceipts:
     """A receipt with every answer /api/ask gives, so a rating rates an answer this assistant
-    gave, once: `<nonce>.<timestamp>.<signature>` over the nonce and a digest of the answer
-    (question, text, citations, answered, mode). Without it anyone could post ratings of
+    gave to the one who rates it, once: `<nonce>.<timestamp>.<signature>` over the nonce, the
+    asker's user id ("" when anonymous) and a digest of the answer (question, text, citations,
+    answered, mode). Without it anyone could post ratings of
     answers never given and move the rollout's thumbs-up share, or plant citations the admin
     would promote into the regression set. Keyed like LinkSigner (a salt of its own)."""
 
@@ -207,23 +208,29 @@ class AnswerReceipts:
         self._signer = TimestampSigner(key, salt=self.SALT, digest_method=hashlib.sha256)
 
     @classmethod
+    def _value(cls, nonce: str, answer: dict, asker: str) -> str:
+        who = hashlib.sha256(asker.encode("utf-8", "replace")).hexdigest()[:16]
+        return f"{nonce}:{who}:{cls.digest(answer)}"
+
+    @classmethod
     def digest(cls, answer: dict) -> str:
         # ASCII JSON: a lone surrogate a client sends is escaped, never an encoding error.
         canonical = json.dumps({f: answer.get(f) for f in cls.FIELDS}, sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()
 
-    def issue(self, answer: dict) -> str:
+    def issue(self, answer: dict, asker: str = "") -> str:
         nonce = secrets.token_hex(8)
-        stamped = self._signer.sign(f"{nonce}:{self.digest(answer)}").decode()
+        stamped = self._signer.sign(self._value(nonce, answer, asker)).decode()
         return ".".join([nonce, *stamped.rsplit(".", 2)[1:]])
 
-    def check(self, answer: dict, receipt: str) -> str | None:
-        """The receipt's nonce if it was issued for this very answer within the ttl, else None."""
+    def check(self, answer: dict, receipt: str, asker: str = "") -> str | None:
+        """The receipt's nonce if it was issued for this very answer to this asker within the
+        ttl, else None."""
         nonce, _, stamp = receipt.partition(".")
         if not nonce or not stamp:
             return None
         try:
-            self._signer.unsign(f"{nonce}:{self.digest(answer)}.{stamp}", max_age=self.ttl_s)
+            self._signer.unsign(f"{self._value(nonce, answer, asker)}.{stamp}", max_age=self.ttl_s)
         except BadSignature:  # forged, for another answer (edited text or citations), or old
             return None
         return nonce

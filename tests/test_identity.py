@@ -195,5 +195,9 @@ def test_an_answer_receipt_fits_only_the_answer_it_was_issued_for():
     assert AnswerReceipts(b"x" * 32).check({**answer, "mode": "extractive"}, receipt) is None
     for bad in ("", "nonce", "nonce.", receipt + "x", "." + receipt):
         assert receipts.check({**answer, "mode": "extractive"}, bad) is None
+    mine = receipts.issue({**answer, "mode": "extractive"}, "ana")
+    assert receipts.check({**answer, "mode": "extractive"}, mine, "ana")
+    for other in ("", "bob", "ana "):  # the answer was given to ana
+        assert receipts.check({**answer, "mode": "extractive"}, mine, other) is None
     late = AnswerReceipts(b"k" * 32, ttl_s=-1)
     assert late.check({**answer, "mode": "extractive"}, receipt) is None

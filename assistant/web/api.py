@@ -167,7 +167,7 @@ def api_router(runtime: Runtime) -> APIRouter:
         # Plain JSON types already: straight to the response, not through FastAPI's encoder
         # and response validation (which walked every citation again).
         payload = answer.as_dict()
-        payload["receipt"] = runtime.receipts.issue(payload)
+        payload["receipt"] = runtime.receipts.issue(payload, who.user or "")
         return JSONResponse(payload)
 
     @router.post(
@@ -187,13 +187,13 @@ def api_router(runtime: Runtime) -> APIRouter:
             "answered": body.answered,
             "mode": body.mode,
         }
-        nonce = runtime.receipts.check(answer, body.receipt)
+        nonce = runtime.receipts.check(answer, body.receipt, who.user or "")
         if nonce is None:
             raise HTTPException(
                 400,
                 detail="receipt: not the receipt of this answer; rate an answer exactly as "
-                "/api/ask returned it (question, answer, citations and its receipt, unchanged), "
-                "within seven days",
+                "/api/ask returned it to you (question, answer, citations and its receipt, "
+                "unchanged), within seven days",
             )
         try:
             rated = runtime.feedback.add(answer, body.rating, body.comment, who.groups, nonce)

@@ -170,15 +170,15 @@ class ChatHandlers:
                 yield [*chat, {"role": "assistant", "content": inert(partial) + " …"}], turns
                 time.sleep(0.02)
         final = answer_html(answer, self.runtime.public_base(request), link=self.signed_link)
-        done = [*turns[:-1], self._turn(question, answer, len(chat))]
+        done = [*turns[:-1], self._turn(question, answer, len(chat), who.user or "")]
         yield [*chat, {"role": "assistant", "content": final}], done
 
-    def _turn(self, question: str, answer: Answer, message: int) -> dict:
+    def _turn(self, question: str, answer: Answer, message: int, asker: str) -> dict:
         """The turn behind a shown answer: which chat message shows it (error and loading
         replies have no turn, so positions and turns do not line up one to one), and its
         receipt (a rating rates this answer, once; rating it again replaces the rating)."""
         shown = answer.as_dict()
-        receipt = self.runtime.receipts.issue(shown)
+        receipt = self.runtime.receipts.issue(shown, asker)
         return {"question": question, "answer": shown, "message": message, "receipt": receipt}
 
     def _ask(self, who: Identity, request: gr.Request, question: str, turns: list):
@@ -198,7 +198,8 @@ class ChatHandlers:
             return None, gr.update(visible=False)  # (un-liking: nothing to store)
         # The turns come back from the browser with a saved chat: only an answer the assistant
         # gave, unchanged, carries a receipt that fits it.
-        receipt = self.runtime.receipts.check(turn["answer"], turn.get("receipt", ""))
+        asker = (who.user if isinstance(who, Identity) else None) or ""
+        receipt = self.runtime.receipts.check(turn["answer"], turn.get("receipt", ""), asker)
         if receipt is None:
             log.info("chat rating refused: the answer's receipt does not match")
             return None, gr.update(visible=False)

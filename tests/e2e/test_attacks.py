@@ -330,6 +330,8 @@ def test_ratings_rate_answers_the_assistant_gave_once(app):
         edited = http.post(feedback, json={**answer, "citations": planted, "rating": 1})
         unsigned = http.post(feedback, json={**invented, "rating": 1})
         first = http.post(feedback, json={**answer, "rating": 1})
+        hr = {"authorization": f"Bearer {HR_TOKEN}"}  # another asker with the same receipt
+        someone_else = http.post(feedback, json={**answer, "rating": -1}, headers=hr)
         # JSON may carry an unpaired surrogate ("\\ud800"), which UTF-8 cannot store.
         odd = {**answer, "rating": -1, "comment": "bad \ud800 one"}
         odd_comment = http.post(feedback, content=json.dumps(odd), headers=JSON)
@@ -337,7 +339,7 @@ def test_ratings_rate_answers_the_assistant_gave_once(app):
     with client("127.0.0.14") as http:  # (the ratings' rate limit: four a minute here)
         odd["comment"], odd["citations"] = "", [{"text": "\udfff"}]
         odd_citation = http.post(feedback, content=json.dumps(odd), headers=JSON)
-    for rejected in (forged, edited, odd_citation):
+    for rejected in (forged, edited, odd_citation, someone_else):
         assert rejected.status_code == 400
         assert rejected.json()["detail"].startswith("receipt: not the receipt of this answer")
     assert unsigned.status_code == 422 and "receipt" in unsigned.text
@@ -349,7 +351,7 @@ def test_ratings_rate_answers_the_assistant_gave_once(app):
     assert [(r["rating"], r["comment"]) for r in mine] == [(-1, "doch nicht")]
     log = next(data.parent.glob("server-*.log")).read_text()
     refusal = ": 400 receipt: not the receipt of this answer"
-    assert log.count(f"POST /api/feedback from 127.0.0.13{refusal}") == 2
+    assert log.count(f"POST /api/feedback from 127.0.0.13{refusal}") == 3
     assert log.count(f"POST /api/feedback from 127.0.0.14{refusal}") == 1
 
 
