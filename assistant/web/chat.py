@@ -116,7 +116,8 @@ class ChatHandlers:
         return "", [*chat, shown], [*turns, {"question": message, "answer": None}]
 
     def pick_example(self, chat: list, turns: list, data: gr.SelectData):
-        return self.add_question(data.value["text"], chat, turns)[1:]
+        text = data.value.get("text") if isinstance(data.value, dict) else None
+        return self.add_question(text if isinstance(text, str) else "", chat, turns)[1:]
 
     def answer_question(self, chat: list, turns: list, lang: str, who, request: gr.Request):
         """Stream the answer to the last question into the chat (a refusal to answer, a rate

@@ -39,6 +39,25 @@ def plain_messages(messages: object) -> list[dict]:
     return kept
 
 
+def plain_json(value: object, depth: int = 0) -> object:
+    """JSON values as an answer holds them, without anything Gradio takes for a file (a dict
+    with a "path": it would copy that file into its cache when the turns go back to the
+    browser) and no deeper than an answer nests."""
+    if value is None or isinstance(value, str | bool | int | float):
+        return value
+    if depth >= _DEPTH:
+        return None
+    if isinstance(value, list):
+        return [plain_json(v, depth + 1) for v in value]
+    if isinstance(value, dict):
+        return {str(k): plain_json(v, depth + 1) for k, v in value.items() if k not in _FILE_KEYS}
+    return None
+
+
+_DEPTH = 6  # an answer: its citations, each with its quoted sentences
+_FILE_KEYS = frozenset({"path", "meta"})
+
+
 def plain_turns(turns: object) -> list[dict]:
     """The turns with a question (text), an answer (a dict, or None while it is asked), the
     position of its message and its receipt; anything else is left out. Whether the answer is
@@ -52,7 +71,7 @@ def plain_turns(turns: object) -> list[dict]:
         answer = turn.get("answer")
         if answer is not None and not isinstance(answer, dict):
             continue
-        plain: dict = {"question": turn["question"], "answer": answer}
+        plain: dict = {"question": turn["question"], "answer": plain_json(answer)}
         if isinstance(turn.get("message"), int) and not isinstance(turn["message"], bool):
             plain["message"] = turn["message"]
         if isinstance(turn.get("receipt"), str):

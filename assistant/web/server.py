@@ -219,6 +219,9 @@ def _mount_gradio(app: FastAPI, runtime: Runtime) -> None:
             r for r in reversed(app.routes) if getattr(r, "path", None) == path.rstrip("/")
         )
         mounted.app.max_body_size = max_body_size
+        # Gradio checks the paths of files going in (uploaded by a user) and out (not in
+        # blocked_paths) only for an app it launched itself; a mounted one never says so.
+        blocks.has_launched = True
         concise_errors(mounted.app, gradio=True)
         if not uploads:
             # Gradio takes files on every app; the chat pages have no file field, so the route

@@ -404,13 +404,17 @@ def test_the_chat_pages_take_no_files(app):
             )
 
 
-def gradio_event(url: str, kind: str, inputs: int) -> int:
-    """The fn_index of the chat page's event on `kind` ("load", "like") with that many inputs."""
+def gradio_event(url: str, kind: str, inputs: int, output: str = "") -> int:
+    """The fn_index of the chat page's event on `kind` ("load", "like", "then") with that many
+    inputs (and an output of that component type)."""
     config = httpx.get(f"{url}/config", timeout=30).json()
+    types = {c["id"]: c.get("type") for c in config["components"]}
     return next(
         d["id"]
         for d in config["dependencies"]
-        if any(target[1] == kind for target in d["targets"]) and len(d["inputs"]) == inputs
+        if any(target[1] == kind for target in d["targets"])
+        and len(d["inputs"]) == inputs
+        and (not output or output in [types.get(o) for o in d["outputs"]])
     )
 
 
@@ -459,6 +463,15 @@ def test_a_saved_chat_from_the_browser_is_only_text_and_rates_nothing(app, tmp_p
     assert opened["success"] and liked["success"], (opened, liked)
     assert "Antwort" in shown and secret.name not in shown and "file=" not in shown
     assert len(ratings.all()) == before
+    # The turns go back to the browser after the next answer: nothing in them is a file either.
+    as_file = {"path": str(secret), "meta": {"_type": "gradio.FileData"}}
+    saved["turns"] = [{"question": "q", "answer": {"x": as_file, "citations": [as_file]}}]
+    remember = gradio_event(url, "then", 4, output="browserstate")
+    with client("127.0.0.18") as http:
+        gradio_call(http, url, load, ["", saved], "s-19")
+        kept = gradio_call(http, url, remember, [[], None, None, None], "s-19")
+    assert kept["success"], kept
+    assert secret.name not in json.dumps(kept["output"]) and "file=" not in json.dumps(kept)
 
 
 def test_headers_past_the_limit_are_refused(app):

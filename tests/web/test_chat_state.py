@@ -3,7 +3,7 @@ or rated."""
 
 from __future__ import annotations
 
-from assistant.web.chat_state import MAX_MESSAGES, plain_messages, plain_turns
+from assistant.web.chat_state import MAX_MESSAGES, plain_json, plain_messages, plain_turns
 
 
 def test_messages_keep_a_role_and_text_only():
@@ -43,3 +43,18 @@ def test_turns_keep_their_known_fields_of_the_right_kind():
         {"question": "q", "answer": answer},
     ]
     assert plain_turns({"turns": []}) == []
+
+
+def test_an_answer_keeps_nothing_gradio_would_take_for_a_file():
+    as_file = {"path": "/srv/corpus/personal/hr.md", "meta": {"_type": "gradio.FileData"}}
+    answer = {"answer": "a", "citations": [{"source": "faq.md", "quoted": ["x"], "f": as_file}]}
+    turn = plain_turns([{"question": "q", "answer": {**answer, "x": as_file}}])[0]
+    assert turn["answer"] == {
+        "answer": "a",
+        "citations": [{"source": "faq.md", "quoted": ["x"], "f": {}}],
+        "x": {},
+    }
+    deep: object = "unten"
+    for _ in range(20):
+        deep = [deep]
+    assert "unten" not in str(plain_json(deep)) and plain_json({1: b"x"}) == {"1": None}
