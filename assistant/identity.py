@@ -193,12 +193,12 @@ class LinkSigner:
 
 
 class AnswerReceipts:
-    """A receipt with every answer /api/ask gives, so a rating rates an answer this assistant
-    gave to the one who rates it, once: `<nonce>.<timestamp>.<signature>` over the nonce, the
-    asker's user id ("" when anonymous) and a digest of the answer (question, text, citations,
-    answered, mode). Without it anyone could post ratings of
-    answers never given and move the rollout's thumbs-up share, or plant citations the admin
-    would promote into the regression set. Keyed like LinkSigner (a salt of its own)."""
+    """A receipt with every answer given (API and chat), so a rating rates an answer this
+    assistant gave to the one who rates it, once: `<nonce>.<timestamp>.<signature>` over the
+    nonce, the asker's user id ("" when anonymous) and a digest of the answer (question, text,
+    citations, answered, mode). Without it anyone could post ratings of answers never given and
+    move the rollout's thumbs-up share, or plant citations the admin would promote into the
+    regression set. Keyed like LinkSigner (a salt of its own)."""
 
     SALT = "answer-receipt"
     FIELDS = ("question", "answer", "citations", "answered", "mode")
