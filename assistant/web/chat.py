@@ -194,8 +194,9 @@ class ChatHandlers:
     def rate(self, turns: list, lang: str, who, data: gr.LikeData):
         # The rated chat message identifies its turn (see answer_question).
         index = data.index[0] if isinstance(data.index, list | tuple) and data.index else data.index
-        turn = next((t for t in plain_turns(turns) if t.get("message") == index), None)
-        if not turn or not turn["answer"] or data.liked not in (True, False):
+        # (the turns are the session's state: made here, or reduced by plain_turns on load)
+        turn = next((t for t in turns if t.get("message") == index), None)
+        if not turn or not turn.get("answer") or data.liked not in (True, False):
             return None, gr.update(visible=False)  # (un-liking: nothing to store)
         # The turns come back from the browser with a saved chat: only an answer the assistant
         # gave, unchanged, carries a receipt that fits it.
@@ -284,9 +285,9 @@ class ChatHandlers:
                 messages, turns = plain_messages(loaded[0]), plain_turns(loaded[1])
                 return choice, who, messages, turns, recent[0]["id"], history, delete
             return choice, who, [], [], None, history, delete
-        if isinstance(saved, dict) and plain_messages(saved.get("messages")):
-            messages, turns = plain_messages(saved["messages"]), plain_turns(saved.get("turns"))
-            return choice, who, messages, turns, None, hidden, hidden
+        messages = plain_messages(saved.get("messages")) if isinstance(saved, dict) else []
+        if messages:
+            return choice, who, messages, plain_turns(saved.get("turns")), None, hidden, hidden
         return choice, who, [], [], None, hidden, hidden
 
     def remember(self, chat: list, turns: list, conversation, who):
