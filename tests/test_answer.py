@@ -716,3 +716,49 @@ def test_a_line_two_overlapping_passages_share_is_quoted_once():
     assert "Längere Speicherung nur für Geschäftsvorgänge." in quoted
     assert [c.n for c in answer.citations if c.quoted] == [1, 2]
     assert answer.answer.count(shared) == 1
+
+
+def test_the_lead_quotes_its_second_best_unit_when_it_comes_close():
+    """ "Who covers for Anke Reimers?" matches her name best; the line that answers is the next
+    one. The lead quotes it too when its cosine is within NEXT_BEST of the best, not when it is
+    further; a unit far behind stays out."""
+
+    def quoted(second: float) -> list[str]:
+        text = (
+            "Datenschutzbeauftragte: Anke Reimers\nVertretung: Malte Sievers\n"
+            "E-Mail: datenschutz@nordwerk.example\nSprechstunde: dienstags 10 bis 12 Uhr\n"
+            "Raum 3.14 in der Zentrale"
+        )
+        meta = {"source": "datenschutz.pdf", "title": "Datenschutz", "language": "de"}
+        matched = ((0, 0.90), (1, second), (4, 0.70))
+        passage = Passage(
+            "p", f"Datenschutz > Kontakt\n{text}", meta, 1.0, 0.9, 0.0, matched=matched
+        )
+        assert len(split_units(passage.text)) == 5
+        answer = ExtractiveAnswerer(load_settings()).answer("Wer vertritt Frau Reimers?", [passage])
+        return answer.citations[0].quoted
+
+    assert quoted(0.875) == ["Datenschutzbeauftragte: Anke Reimers", "Vertretung: Malte Sievers"]
+    assert quoted(0.85) == ["Datenschutzbeauftragte: Anke Reimers"]
+
+
+def test_a_passage_as_close_as_the_lead_is_quoted_not_only_named():
+    """The fused scores are min-max normalised over the candidates: a second passage whose best
+    unit is about as close to the question as the lead's can have less than 0.8 of its score. It
+    is quoted; one that is further behind is only named under "see also"."""
+
+    def passage(pid: str, text: str, score: float, dense: float) -> Passage:
+        meta = {"source": f"{pid}.md", "title": pid, "language": "de"}
+        return Passage(pid, f"{pid}\n{text}", meta, score, dense, 0.0, matched=((0, dense),))
+
+    lead = passage("richtlinie", "Die Richtlinie gilt an allen Standorten.", 1.0, 0.90)
+    close = passage("geltung", "Sie gilt auch für Leiharbeitnehmer:innen.", 0.6, 0.885)
+    far = passage("schulung", "Die Schulung ist für alle Pflicht.", 0.6, 0.85)
+    answer = ExtractiveAnswerer(load_settings()).answer(
+        "Gilt die KI-Richtlinie auch für Leiharbeiter?", [lead, close, far]
+    )
+    assert [(c.source, bool(c.quoted)) for c in answer.citations] == [
+        ("richtlinie.md", True),
+        ("geltung.md", True),
+        ("schulung.md", False),
+    ]

@@ -23,6 +23,8 @@ LIST_QUESTION = re.compile(
     re.IGNORECASE,
 )
 MAX_LIST = 8  # items of a list quoted whole
+NEAR_TIE = 0.02  # cosine: units this close to the best-matching one are quoted with it
+NEXT_BEST = 0.03  # cosine: how close the second-best unit must be to be quoted as the `least`th
 
 
 def pick_units(
@@ -32,11 +34,19 @@ def pick_units(
     question_stems: set[str],
     limit: int,
     skip: frozenset[int] = frozenset(),
+    least: int = 1,
 ) -> list[Unit]:
     """The units that answer, in reading order: those the question matched best (by their
-    vectors; word overlap breaks ties), a short list whole when the question asks for one,
-    the list a quoted sentence announces and the sentence that introduces a quoted list;
-    never those at the positions `skip`."""
+    vectors; word overlap breaks ties), the first `least` of them when close enough, a short
+    list whole when the question asks for one, the list a quoted sentence announces and the sentence that
+    introduces a quoted list; never those at the positions `skip`.
+
+    The best-matching unit often only restates what the question names ("Datenschutzbeauftragte:
+    Anke Reimers" for "Who covers for Anke Reimers?") and the next one answers ("Vertretung:
+    Malte Sievers"), so the lead passage quotes its second-best unit too when it is within
+    NEXT_BEST of the best, although beyond the near-tie margin (tuning sets, questions whose lead
+    passage answers and has more than four units: its answering unit among the quoted for 94.9
+    instead of 94.2 % of German and 95.7 instead of 95.3 % of English ones, 0.2 units more)."""
     candidates = [i for i in range(len(units)) if i not in skip]
     if len(candidates) <= limit:
         return [units[i] for i in candidates if not units[i].furniture]
@@ -44,10 +54,11 @@ def pick_units(
     overlap = [len(question_stems & set(stems(u.text))) for u in units]
     if matched:
         best = max(matched.values())
-        ranked = sorted(
-            (i for i in matched if matched[i] >= best - 0.02),
-            key=lambda i: (-matched[i], -overlap[i], i),
-        )
+        ranked = sorted(matched, key=lambda i: (-matched[i], -overlap[i], i))
+        near = [i for i in ranked if matched[i] >= best - NEAR_TIE]
+        if len(near) < least:
+            near = [i for i in ranked[:least] if matched[i] >= best - NEXT_BEST]
+        ranked = near
     elif any(overlap[i] for i in candidates):
         ranked = sorted(candidates, key=lambda i: (-overlap[i], i))
     else:
