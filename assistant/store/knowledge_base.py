@@ -117,10 +117,11 @@ class KnowledgeBase(StoreReads):
         """The chunks' collection and their units' (sentences, bullets, table rows), searched
         next to the chunks. embedding_function=None inside langchain's Chroma: Chroma never
         loads its default (downloading) model; vectors always come from self.embeddings."""
+        breadth = self.settings.hnsw_ef_search
         shared: dict[str, Any] = {
             "client": client,
             "embedding_function": self.embeddings,
-            "collection_configuration": {"hnsw": {"space": "cosine"}},
+            "collection_configuration": {"hnsw": {"space": "cosine", "ef_search": breadth}},
         }
         chunks = Chroma(collection_name=self.settings.collection_name, **shared)
         units = UnitStore(
@@ -128,6 +129,11 @@ class KnowledgeBase(StoreReads):
             latent=self.latent,
             **shared,
         )
+        for store in (chunks, units):
+            # A collection made before (or with another setting) keeps its own until changed.
+            hnsw = (store._collection.configuration or {}).get("hnsw") or {}
+            if hnsw.get("ef_search") != breadth:
+                store._collection.modify(configuration={"hnsw": {"ef_search": breadth}})
         return chunks, units
 
     def version(self) -> str:
