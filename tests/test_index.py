@@ -48,7 +48,7 @@ def test_first_ingest_stores_every_file(small_corpus, kb_factory, store_mode):
 def test_the_index_search_breadth_follows_the_settings_also_for_an_older_store(
     small_corpus, kb_factory
 ):
-    """Chroma's ef_search (100 by default) made the unit search approximate: about 1.3 % of a
+    """Chroma's ef_search (100 by default) made the unit search approximate: 1.2 % of a
     question's 80 nearest units missed, varying with each load of the index. Both collections
     search as broadly as the settings say, and a store made with another breadth is changed on
     opening, its contents kept."""
