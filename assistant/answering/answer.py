@@ -75,8 +75,8 @@ MAX_SEE_ALSO = 2
 # max_citations), whatever its share of the fused score: the fused scores are min-max
 # normalised over the candidates, so a second passage about as close as the lead could fall
 # below 0.8 of it and be only named under "see also" although it answers (tuning sets
-# test-unseen-13..18: the answering sentence quoted for 0.6 points more German and 0.8 more
-# English questions; median answer about 130 characters longer).
+# test-unseen-13..18, this rule alone: the answering sentence quoted for 0.6 points more German
+# and 0.8 more English questions; median answer about 130 characters longer).
 CLOSE_TO_LEAD = 0.02
 PART_COVERED = 0.01  # cosine: a quoted passage this close to a part's best one answers it too
 _PAGE = {"de": "S. {page}", "en": "p. {page}"}

@@ -24,7 +24,7 @@ LIST_QUESTION = re.compile(
 )
 MAX_LIST = 8  # items of a list quoted whole
 NEAR_TIE = 0.02  # cosine: units this close to the best-matching one are quoted with it
-NEXT_BEST = 0.03  # cosine: how close the second-best unit must be to be quoted as the `least`th
+NEXT_BEST = 0.03  # cosine: a unit up to the `least`th is quoted this far behind the best one
 
 
 def pick_units(
@@ -38,8 +38,8 @@ def pick_units(
 ) -> list[Unit]:
     """The units that answer, in reading order: those the question matched best (by their
     vectors; word overlap breaks ties), the first `least` of them when close enough, a short
-    list whole when the question asks for one, the list a quoted sentence announces and the sentence that
-    introduces a quoted list; never those at the positions `skip`.
+    list whole when the question asks for one, the list a quoted sentence announces and the
+    sentence that introduces a quoted list; never those at the positions `skip`.
 
     The best-matching unit often only restates what the question names ("Datenschutzbeauftragte:
     Anke Reimers" for "Who covers for Anke Reimers?") and the next one answers ("Vertretung:
