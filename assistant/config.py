@@ -164,26 +164,14 @@ class Settings(BaseSettings):
         "its chunk as a candidate (0: chunks only).",
     )
     hnsw_ef_search: int = Field(
-        400,
-        ge=10,
-        le=5000,
-        description="How many neighbours Chroma's HNSW index visits per search (its ef_search, "
-        "stored in both collections' configuration when the store is opened; it takes effect "
-        "when the index is loaded). At Chroma's default of 100 the unit search missed 1.2 % of "
-        "a question's 80 nearest units, at 200 0.14 %, at 400 0.01 %; which ones varied with each "
-        "load of the index, so below 400 a restart could change an answer.",
+        400, ge=10, le=5000, description="Neighbours Chroma's HNSW visits per search (ef_search)."
     )
     latent_weight: float = Field(
         0.0, ge=0, le=10, description="How much latent terms reorder English top passages (0: off)."
     )
     top_k: int = Field(5, ge=1, le=50, description="Passages returned by retrieval.")
     min_relevance: float = Field(
-        0.80,
-        ge=0,
-        le=1,
-        description="The least cosine similarity a passage in the question's language needs to "
-        "be quoted at all (a floor: whether the documents answer is the answerability model's "
-        "decision).",
+        0.80, ge=0, le=1, description="Least cosine a passage in the question's language needs."
     )
     min_relevance_cross_lingual: float = Field(
         0.79, ge=0, le=1, description="The same floor for a passage in another language."
@@ -203,7 +191,7 @@ class Settings(BaseSettings):
     max_question_chars: int = Field(
         2000, ge=20, le=100_000, description="Longest question accepted (characters)."
     )
-    max_citations: int = Field(3, ge=1, le=10, description="Most passages quoted in one answer.")
+    max_citations: int = Field(2, ge=1, le=10, description="Most passages quoted in one answer.")
     max_subsections: int = Field(
         6, ge=0, le=20, description="Most subsections quoted when the lead is a short intro."
     )
