@@ -27,9 +27,6 @@ from assistant.web.runtime import Runtime
 log = logging.getLogger(__name__)
 
 
-log = logging.getLogger(__name__)
-
-
 def login_router(runtime: Runtime) -> APIRouter:
     router = APIRouter(include_in_schema=False)
     settings = runtime.settings

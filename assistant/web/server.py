@@ -192,7 +192,7 @@ async def _no_uploads(request: Request) -> JSONResponse:
 
 def _mount_gradio(app: FastAPI, runtime: Runtime) -> None:
     """The admin page at /admin, the widget's chat at /embed and the chat page at /."""
-    settings = runtime.settings
+    settings, blocked = runtime.settings, _blocked_paths(runtime.settings)
     # System fonts only: the default themes would fetch web fonts from a CDN, which an
     # offline intranet cannot reach.
     theme = gr.themes.Soft(
@@ -206,7 +206,7 @@ def _mount_gradio(app: FastAPI, runtime: Runtime) -> None:
             path=path,
             footer_links=[],
             theme=theme,
-            blocked_paths=_blocked_paths(settings),
+            blocked_paths=blocked,
             enable_monitoring=False,
             ssr_mode=False,
             # An unexpected error reaches the browser as "Error", not as Python's or pydantic's
