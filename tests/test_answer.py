@@ -763,3 +763,43 @@ def test_a_passage_is_quoted_when_as_close_as_the_lead_not_by_its_share_of_the_s
         ("geltung.md", True),
         ("schulung.md", False),
     ]
+
+
+def test_a_sentence_that_refers_back_is_quoted_with_the_one_it_refers_to():
+    """ "Er hat dort kein Stimmrecht" says nothing without the sentence before it, which names who
+    and where; when either of the two matched best, both are quoted. A sentence that does not
+    refer back, and a list item after a sentence, stay out."""
+    text = (
+        "Der AI PO verantwortet das Backlog seines Produkts. "
+        "Im KI-Board stellt der AI PO seine Vorhaben an den Gates vor. "
+        "Er hat dort kein Stimmrecht, ist aber für die Vorlagen verantwortlich. "
+        "Die Teamleitung führt die Mitarbeitergespräche. "
+        "Reisen werden über das Portal gebucht.\n"
+        "- Dort gilt die Reiserichtlinie."
+    )
+    meta = {"source": "po.html", "title": "Rollenprofil AI PO", "language": "de"}
+
+    def quoted(best: int, other: int = 4) -> list[str]:
+        passage = Passage(
+            "p",
+            f"Rollenprofil > Gremien\n{text}",
+            meta,
+            1.0,
+            0.9,
+            0.0,
+            matched=((best, 0.9), (other, 0.8)),
+        )
+        assert [u.kind for u in split_units(passage.text)] == ["sentence"] * 5 + ["bullet"]
+        answer = ExtractiveAnswerer(load_settings()).answer(
+            "Hat der AI PO ein Stimmrecht?", [passage]
+        )
+        return answer.citations[0].quoted
+
+    pair = [
+        "Im KI-Board stellt der AI PO seine Vorhaben an den Gates vor.",
+        "Er hat dort kein Stimmrecht, ist aber für die Vorlagen verantwortlich.",
+    ]
+    assert quoted(1) == pair  # the sentence that refers back follows the best one
+    assert quoted(2) == pair  # the best one refers back: the sentence before it comes too
+    assert quoted(3) == ["Die Teamleitung führt die Mitarbeitergespräche."]
+    assert quoted(4, other=3) == ["Reisen werden über das Portal gebucht."]  # not the list item

@@ -25,6 +25,14 @@ LIST_QUESTION = re.compile(
 MAX_LIST = 8  # items of a list quoted whole
 NEAR_TIE = 0.02  # cosine: units this close to the best-matching one are quoted with it
 NEXT_BEST = 0.03  # cosine: a unit up to the `least`th is quoted this far behind the best one
+# A sentence that opens with one of these refers back to the one before it ("Er hat dort kein
+# Stimmrecht …", "This applies …"): the two are quoted together (see pick_units).
+REFERS_BACK = re.compile(
+    r"^(er|es|dort|dabei|dafür|dazu|damit|daher|deshalb|deswegen|dies|diese[rsm]?|das|aber|doch|"
+    r"jedoch|allerdings|zudem|außerdem|ebenso|auch|denn|stattdessen|dagegen|hierfür|hier|darüber|"
+    r"danach|dann|he|she|it|they|this|these|that|those|there|but|however|also|instead|then)\b",
+    re.IGNORECASE,
+)
 
 
 def pick_units(
@@ -74,13 +82,30 @@ def pick_units(
             members = _members(units, block)
             if len(members) <= MAX_LIST:
                 chosen.update(members)
-    for i in sorted(chosen):
+    for i in sorted(chosen):  # a sentence is read with one that refers back to it, and the
+        # reverse: "Er hat dort kein Stimmrecht" answers "Does the AI PO get a vote in the
+        # KI-Board?", but only the sentence before it names the board and the AI PO.
+        for j in (i, i + 1):
+            if _refers_back(units, j, skip):
+                chosen.update((j - 1, j))
         opens_list = i > 0 and units[i].listed and units[i - 1].block != units[i].block
         if opens_list and units[i - 1].text.endswith(":"):
             chosen.add(i - 1)
         if units[i].kind == "row":  # a table row is read with its table's header row
             chosen.add(next(j for j, u in enumerate(units) if u.block == units[i].block))
     return [units[i] for i in sorted(chosen) if not units[i].furniture and i not in skip]
+
+
+def _refers_back(units: list[Unit], i: int, skip: frozenset[int]) -> bool:
+    """Whether unit i is a sentence that continues the sentence before it in the same paragraph."""
+    if not 0 < i < len(units) or i in skip or i - 1 in skip:
+        return False
+    this, before = units[i], units[i - 1]
+    return (
+        this.kind == before.kind == "sentence"
+        and this.block == before.block
+        and bool(REFERS_BACK.match(this.text))
+    )
 
 
 def _members(units: list[Unit], block: int) -> list[int]:
