@@ -648,7 +648,7 @@ def test_a_quoted_sentence_that_announces_a_list_brings_its_list():
         bullets = "\n".join(f"- Kriterium {i}: Gewichtung {i * 5} %" for i in range(1, items + 1))
         text = (
             "Das KI-Board tagt monatlich. Die Einreichung erfolgt über den Steckbrief. "
-            "Das Protokoll führt die Stabsstelle. Es bewertet jedes Vorhaben nach diesen Kriterien:\n"
+            "Das Protokoll führt die Stabsstelle. Sie bewertet jedes Vorhaben nach diesen Kriterien:\n"
             f"{bullets}\nDas Ergebnis kommt schriftlich."
         )
         meta = {"source": "intake.txt", "title": "Intake", "language": "de"}
@@ -768,13 +768,13 @@ def test_a_passage_is_quoted_when_as_close_as_the_lead_not_by_its_share_of_the_s
 def test_a_sentence_that_refers_back_is_quoted_with_the_one_it_refers_to():
     """ "Er hat dort kein Stimmrecht" says nothing without the sentence before it, which names who
     and where; when either of the two matched best, both are quoted. A sentence that does not
-    refer back, and a list item after a sentence, stay out."""
+    refer back ("Das" as an article), and a list item after a sentence, stay out."""
     text = (
         "Der AI PO verantwortet das Backlog seines Produkts. "
         "Im KI-Board stellt der AI PO seine Vorhaben an den Gates vor. "
         "Er hat dort kein Stimmrecht, ist aber für die Vorlagen verantwortlich. "
         "Die Teamleitung führt die Mitarbeitergespräche. "
-        "Reisen werden über das Portal gebucht.\n"
+        "Das Portal bucht die Reisen.\n"
         "- Dort gilt die Reiserichtlinie."
     )
     meta = {"source": "po.html", "title": "Rollenprofil AI PO", "language": "de"}
@@ -801,5 +801,26 @@ def test_a_sentence_that_refers_back_is_quoted_with_the_one_it_refers_to():
     ]
     assert quoted(1) == pair  # the sentence that refers back follows the best one
     assert quoted(2) == pair  # the best one refers back: the sentence before it comes too
+    # "Das Portal …" is an article, not a reference back; "Dort …" is a list item.
     assert quoted(3) == ["Die Teamleitung führt die Mitarbeitergespräche."]
-    assert quoted(4, other=3) == ["Reisen werden über das Portal gebucht."]  # not the list item
+    assert quoted(4, other=3) == ["Das Portal bucht die Reisen."]
+
+
+def test_see_also_names_the_section_when_a_title_repeats():
+    """Three sources named "Rollenprofil" tell the reader nothing: a "see also" whose title the
+    answer cites more than once names its section; a title that occurs once stays as it is."""
+
+    def passage(pid: str, title: str, section: str, dense: float) -> Passage:
+        meta = {"source": f"{pid}.md", "title": title, "section": section, "language": "de"}
+        text = f"Im Abschnitt {section} steht, was für {pid} gilt."
+        return Passage(pid, f"{section}\n{text}", meta, dense, dense, 0.0, matched=((0, dense),))
+
+    passages = [
+        passage("a", "Rollenprofil", "Rollenprofil > Aufgaben", 0.90),
+        passage("b", "Rollenprofil", "Rollenprofil > Karrierepfad", 0.84),
+        passage("c", "Richtlinie", "Richtlinie > Geltung", 0.84),
+    ]
+    answer = ExtractiveAnswerer(load_settings()).answer("Was macht die Rolle?", passages)
+    assert answer.answer.splitlines()[-1] == (
+        "Weitere Stellen: [2] „Rollenprofil“ (Karrierepfad), [3] „Richtlinie“."
+    )

@@ -22,14 +22,7 @@ import re
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import asdict, dataclass, field
 
-from assistant.answering.question import (
-    SMALL_TALK_REPLY,
-    Question,
-    analyse,
-    gives,
-    mentions,
-    names,
-)
+from assistant.answering.question import SMALL_TALK_REPLY, Question, analyse, gives, mentions, names
 from assistant.answering.quoting import omitted_items, pick_units
 from assistant.config import Settings
 from assistant.ingest.chunking import SECTION_SEPARATOR
@@ -72,11 +65,8 @@ _OMITTED = {
 _BARE_VERDICT = re.compile(r"^(ja|nein|yes|no)\b", re.IGNORECASE)
 MAX_SEE_ALSO = 3
 # cosine: a passage besides the lead is quoted (up to max_citations) when its best unit is this
-# close to the lead's, else it is only named under "see also". The share of the lead's fused score
-# decided before: min-max normalised over the candidates, it let far passages in (padding) and
-# kept close ones out. Tuning sets test-unseen-13..18, with two passages quoted and three named:
-# answering sentence quoted .906 -> .910 German, .872 -> .876 English; median answer 1110 -> 978
-# characters, p90 1691 -> 1401; answering passage cited and all parts cited as often or more.
+# close to the lead's, else only named under "see also" (its share of the lead's min-max
+# normalised fused score let far passages in and kept close ones out; README, sixteenth round).
 CLOSE_TO_LEAD = 0.02
 PART_COVERED = 0.01  # cosine: a quoted passage this close to a part's best one answers it too
 _PAGE = {"de": "S. {page}", "en": "p. {page}"}
@@ -287,11 +277,7 @@ class ExtractiveAnswerer:
             for i, p in enumerate(see_also[:MAX_SEE_ALSO], start=1)
         ]
         if extra:
-            refs = ", ".join(
-                f"[{c.n}] „{c.title}“" if q.language == "de" else f"[{c.n}] “{c.title}”"
-                for c in extra
-            )
-            blocks.append(_SEE_ALSO[q.language].format(refs=refs))
+            blocks.append(_see_also(extra, citations, q.language))
         text = "\n\n".join(blocks)
         if q.language == "en" and any(p.metadata.get("language", "de") != "en" for p in chosen):
             text += "\n\n" + _TRANSLATION_NOTE
@@ -404,6 +390,19 @@ class ExtractiveAnswerer:
                 lines.append("")
             lines.append((one if omitted == 1 else many).format(count=omitted, n=n))
         return lines, picked
+
+
+def _see_also(extra: list[Citation], quoted: list[Citation], language: str) -> str:
+    """ "Also relevant: [3] “Title” (section), …": the section named when the answer cites
+    another part of the same document (three sources with one title told the reader nothing)."""
+    titles = [c.title for c in quoted + extra]
+    refs = []
+    for c in extra:
+        ref = f"[{c.n}] „{c.title}“" if language == "de" else f"[{c.n}] “{c.title}”"
+        if titles.count(c.title) > 1 and c.section:
+            ref += f" ({c.section.rsplit(SECTION_SEPARATOR, 1)[-1]})"
+        refs.append(ref)
+    return _SEE_ALSO[language].format(refs=", ".join(refs))
 
 
 def _near(passage: Passage, lead: Passage, share: float) -> bool:

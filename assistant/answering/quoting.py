@@ -28,9 +28,10 @@ NEXT_BEST = 0.03  # cosine: a unit up to the `least`th is quoted this far behind
 # A sentence that opens with one of these refers back to the one before it ("Er hat dort kein
 # Stimmrecht …", "This applies …"): the two are quoted together (see pick_units).
 REFERS_BACK = re.compile(
-    r"^(er|es|dort|dabei|dafür|dazu|damit|daher|deshalb|deswegen|dies|diese[rsm]?|das|aber|doch|"
+    r"^(er|es|dort|dabei|dafür|dazu|damit|daher|deshalb|deswegen|dies|diese[rsm]?|aber|doch|"
     r"jedoch|allerdings|zudem|außerdem|ebenso|auch|denn|stattdessen|dagegen|hierfür|hier|darüber|"
-    r"danach|dann|he|she|it|they|this|these|that|those|there|but|however|also|instead|then)\b",
+    r"danach|dann|he|she|it|they|this|these|that|those|there|but|however|also|instead|then|"
+    r"das(?=\s+(?-i:[a-zäöü])))\b",  # "Das führt …", not the article of "Das KI-Board …"
     re.IGNORECASE,
 )
 
