@@ -57,7 +57,7 @@ def collect(data_dir: str | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             if item.greeting:
                 continue
             groups = reader_groups(item.groups)
-            question = analyse(item.question)
+            question = analyse(item.question, retriever.dictionary.language)
             # The ranking the pipeline judges: without the heading lift and the query adapter.
             _, passages = retriever.retrieve_judged(item.question, settings.top_k, groups)
             rows.append(features(question, passages, retriever.lexicon(groups)))

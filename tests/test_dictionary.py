@@ -10,6 +10,7 @@ import pytest
 
 from assistant.config import Settings
 from assistant.search.dictionary import Dictionary, parse
+from assistant.search.lexical import detect_language
 
 DING = """# Version :: test
 # License :: GPL
@@ -98,3 +99,30 @@ def test_an_english_question_searches_the_german_words_of_the_installed_dictiona
     finally:
         retriever.dictionary = without
     assert plain.get(german[0].id, 0.0) < german[0].keyword
+
+
+def test_the_words_only_one_language_has_tell_a_question_without_function_words(ding, tmp_path):
+    """ "logistics shift?" has no function word to tell its language by: the dictionary knows
+    "logistics" only as English ("shift" only as English, "Schicht" only as German)."""
+    dictionary = Dictionary(ding, tmp_path / "cache")
+    assert dictionary.language(["logistics", "shift"]) == "en"
+    assert dictionary.language(["schicht", "logistik"]) == "de"
+    assert dictionary.language(["nordgpt", "2026"]) is None  # neither side knows them
+    assert dictionary.language(["logistics", "schicht"]) is None  # one each
+    assert Dictionary(None, tmp_path / "cache").language(["logistics"]) is None
+
+    assert detect_language("logistics shift?") == "de"  # unsure: the company's language
+    assert detect_language("logistics shift?", dictionary.language) == "en"
+    assert detect_language("Schicht Logistik?", dictionary.language) == "de"
+    # Function words decide when they can: the dictionary is not asked.
+    assert detect_language("Was ist die logistics shift?", dictionary.language) == "de"
+    assert detect_language("What is the Schicht?", dictionary.language) == "en"
+
+
+def test_a_short_english_question_gets_an_english_answer(real_assistant):
+    """ "office hours english?" has no English function word: it was answered with a German
+    frame ("Laut …", "Weitere Stellen") and searched without its German bridge."""
+    answer = real_assistant.ask("office hours english?")
+    assert answer.language == "en"
+    assert answer.answered and answer.answer.startswith(("According to", "The German"))
+    assert "Laut" not in answer.answer and "Weitere Stellen" not in answer.answer

@@ -27,7 +27,7 @@ from assistant.answering.quoting import omitted_items, pick_units
 from assistant.config import Settings
 from assistant.ingest.chunking import SECTION_SEPARATOR
 from assistant.ingest.units import Unit, split_sentences, split_units
-from assistant.search.lexical import stems
+from assistant.search.lexical import Tell, stems
 from assistant.search.passage import Passage
 
 __all__ = ["split_sentences", "split_units"]  # one splitter for the index and the answer
@@ -232,8 +232,9 @@ def _gives(passage: Passage, kind: str) -> bool:
 class ExtractiveAnswerer:
     """Builds a cited answer from ranked passages without a language model."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, tell: Tell | None = None) -> None:
         self.settings = settings
+        self.tell = tell  # tells the language of a question without function words
 
     def is_relevant(self, passage: Passage, language: str) -> bool:
         """Whether a passage is close enough to the question to be quoted at all (a floor)."""
@@ -250,7 +251,7 @@ class ExtractiveAnswerer:
     ) -> Answer:
         """The cited answer from ranked passages; `subsections(p)` lists a passage's children,
         `parts` the passages found for each part of a multi-part question."""
-        q = analyse(question)
+        q = analyse(question, self.tell)
         if q.small_talk:
             reply = SMALL_TALK_REPLY[q.language][q.small_talk]
             return Answer(question, True, reply, [], q.language, mode="smalltalk")

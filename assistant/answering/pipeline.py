@@ -121,9 +121,12 @@ class Assistant:
         top_k = self.settings.top_k
         # The answerability model reads the ranking it was fitted on (answering/answerability.py).
         passages, judged = self.retriever.retrieve_judged(query, k=top_k, groups=groups)
-        verdict = self.answerability.judge(analyse(query), judged, self.retriever.lexicon(groups))
+        tell = self.retriever.dictionary.language
+        verdict = self.answerability.judge(
+            analyse(query, tell), judged, self.retriever.lexicon(groups)
+        )
         if not verdict.answer:  # the documents do not answer it: nothing is quoted or generated
-            language = detect_language(question)
+            language = detect_language(question, tell)
             contact = contact_for(
                 passages, language, self.settings.min_relevance, self.settings.contact
             )
@@ -138,7 +141,7 @@ class Assistant:
         def extractive() -> Answer:
             return self.answerer.answer(question, passages, subsections, parts)
 
-        language = detect_language(question)
+        language = detect_language(question, tell)
         context = self._context(passages, language, subsections)
         answer: Answer | None = None
         if self.llm is None or not context:
@@ -244,9 +247,8 @@ def build_assistant(settings: Settings, kb: KnowledgeBase | None = None) -> Assi
         if model is not None
         else None
     )
-    return Assistant(
-        retriever, ExtractiveAnswerer(settings), FollowUpResolver(retriever.glossary), settings, llm
-    )
+    answerer = ExtractiveAnswerer(settings, retriever.dictionary.language)
+    return Assistant(retriever, answerer, FollowUpResolver(retriever.glossary), settings, llm)
 
 
 def last_answer(events: Iterable[str | Answer]) -> Answer:

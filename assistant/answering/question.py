@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from assistant.search.lexical import detect_language, words
+from assistant.search.lexical import Tell, detect_language, words
 
 # What small talk is made of: greetings, thanks or goodbyes (the same friendly line fits both),
 # and words of approval ("ok cool", "Alles klar, verstanden.", "Great, that helps!"), answered
@@ -205,9 +205,10 @@ class Question:
         )
 
 
-def analyse(text: str) -> Question:
-    """The question's language, small talk, entities, wanted value and parts."""
-    language = detect_language(text)
+def analyse(text: str, tell: Tell | None = None) -> Question:
+    """The question's language (`tell`: see detect_language), small talk, entities, wanted value
+    and parts."""
+    language = detect_language(text, tell)
     small_talk = ""
     # "Moin! Wie geht's dir?", "Hallo, kannst du mir helfen?" ask nothing of the documents: the
     # courtesy question is small talk.

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import re
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from functools import lru_cache
 from pathlib import Path
 
@@ -97,7 +97,8 @@ class Dictionary:
             )
             return None
         stat = source.stat()
-        path = self.cache_dir / f"{source.name}-{stat.st_size}-{int(stat.st_mtime)}.sqlite"
+        # "-2": the table of German words was added (a cache without it is not read).
+        path = self.cache_dir / f"{source.name}-{stat.st_size}-{int(stat.st_mtime)}-2.sqlite"
         try:
             self.cache_dir.mkdir(parents=True, exist_ok=True)
             with FileLock(str(path) + ".lock"):  # another process may be building it
@@ -120,6 +121,9 @@ class Dictionary:
                 db.execute("CREATE TABLE words (en TEXT, de TEXT, rank INTEGER)")
                 db.executemany("INSERT INTO words VALUES (?, ?, ?)", parse(lines))
                 db.execute("CREATE INDEX words_en ON words (en, rank)")
+                db.execute("CREATE TABLE german (word TEXT PRIMARY KEY) WITHOUT ROWID")
+                german = {de.lower() for (de,) in db.execute("SELECT DISTINCT de FROM words")}
+                db.executemany("INSERT INTO german VALUES (?)", ((w,) for w in german))
                 db.commit()
             finally:
                 db.close()
@@ -130,6 +134,21 @@ class Dictionary:
         """German translations of an English word or two-word phrase, the dictionary's first
         senses first."""
         return _lookup(self._table(), english)
+
+    def language(self, tokens: Sequence[str]) -> str | None:
+        """'en' or 'de' by the words that only one side of the dictionary knows ("hours",
+        "salary", "launched" / "Durchwahl", "gespeichert"); None when they do not tell (or
+        there is no dictionary). Short questions have no function words to tell them by:
+        "office hours english?" was taken for German."""
+        table = self._table()
+        if table is None:
+            return None
+        en = de = 0
+        for token in tokens:
+            english, german = _sides(table, token)
+            en += english and not german
+            de += german and not english
+        return "en" if en > de else "de" if de > en else None
 
     def translations(
         self, question: str, known: Callable[[str], bool], per_word: int = PER_WORD
@@ -176,6 +195,18 @@ def _singulars(english: str) -> list[str]:
     if english.endswith("s"):
         forms.append(english[:-1])
     return forms
+
+
+@lru_cache(maxsize=20_000)
+def _sides(table: Path, word: str) -> tuple[bool, bool]:
+    """Whether the dictionary knows a lower-case word as English and as German."""
+    db = sqlite3.connect(f"file:{table}?mode=ro", uri=True)
+    try:
+        english = db.execute("SELECT 1 FROM words WHERE en = ? LIMIT 1", (word,)).fetchone()
+        german = db.execute("SELECT 1 FROM german WHERE word = ?", (word,)).fetchone()
+        return english is not None, german is not None
+    finally:
+        db.close()
 
 
 @lru_cache(maxsize=20_000)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 
@@ -204,9 +205,17 @@ class DocumentKinds:
 DEFAULT_KINDS = Path(__file__).with_name("kinds.yaml")
 
 
-def detect_language(text: str) -> str:
-    """'de' or 'en' from function words and umlauts; German when unsure (the company's language)."""
+# Tells a text's language from its words when function words do not (Dictionary.language).
+Tell = Callable[[list[str]], str | None]
+
+
+def detect_language(text: str, tell: Tell | None = None) -> str:
+    """'de' or 'en' from function words and umlauts; when they do not decide, from `tell` (the
+    words only one language has: Dictionary.language); German when still unsure (the company's
+    language)."""
     tokens = words(text)
     de = sum(t in _DE_HINTS for t in tokens) + 2 * len(re.findall(r"[äöüß]", text.lower()))
     en = sum(t in _EN_HINTS for t in tokens)
+    if en == de and tell is not None:
+        return tell(tokens) or "de"
     return "en" if en > de else "de"

@@ -165,10 +165,8 @@ class HybridRetriever:
         self, question: str, k: int | None = None, groups: frozenset[str] = PUBLIC
     ) -> list[Passage]:
         """The k best passages for the question that the reader's groups may see, best first.
-
         The audience is enforced here, in both searches (a Chroma `where` filter and a mask on
-        BM25), so a restricted passage never reaches an answer, a citation or a prompt.
-        """
+        BM25), so a restricted passage never reaches an answer, a citation or a prompt."""
         return self.retrieve_each([question], k, groups)[0]
 
     def retrieve_judged(
@@ -217,8 +215,9 @@ class HybridRetriever:
         return self._vectors(self._asked(questions))
 
     def _asked(self, questions: list[str]) -> list[tuple[str, str, str]]:
-        """Each question with its glossary equivalents and its language."""
-        return [(q, " ".join(self.glossary.equivalents(q)), detect_language(q)) for q in questions]
+        """Each question with its glossary equivalents and its language (Dictionary.language)."""
+        glossary, tell = self.glossary, self.dictionary.language
+        return [(q, " ".join(glossary.equivalents(q)), detect_language(q, tell)) for q in questions]
 
     def _vectors(self, asked: list[tuple[str, str, str]]) -> list[np.ndarray]:
         """Embedded in one call: a question itself, or for one not in the corpus language the mean
