@@ -406,6 +406,14 @@ def test_dates_ordinals_and_abbreviations_do_not_end_a_sentence(text, expected):
             "How long are NordGPT chats kept and who can see them?",
             ["How long are NordGPT chats kept", "who can see them? NordGPT"],
         ),
+        (  # no name to borrow: the first part's words; an article that ends a part refers back
+            "wie läuft die schulung für das lager und wie lang geht die?",
+            ["wie läuft die schulung für das lager", "wie lang geht die? läuft schulung lager"],
+        ),
+        (
+            "Wer leitet die Stabsstelle und wer genehmigt die Budgets?",
+            ["Wer leitet die Stabsstelle", "wer genehmigt die Budgets?"],
+        ),
     ],
 )
 def test_a_part_borrows_the_questions_names_only_when_it_refers_back(question, parts):

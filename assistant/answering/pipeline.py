@@ -35,8 +35,10 @@ from assistant.search.lexical import (
     DEFAULT_KINDS,
     DocumentKinds,
     Glossary,
+    content_words,
     detect_language,
     stems,
+    words,
 )
 from assistant.search.passage import Passage
 from assistant.search.retrieval import PUBLIC, HybridRetriever
@@ -192,10 +194,11 @@ class Assistant:
 
 
 # A part that refers back to the question's subject ("… und wer muss sie machen?", "… and who
-# approves it?") or names almost nothing of its own.
+# approves it?") or names almost nothing of its own; an article that ends a part is a pronoun
+# ("… und wie lang geht die?").
 _REFERS_BACK = re.compile(
     r"\b(sie|er|ihn|ihm|ihr|ihre\w*|sein\w*|das|dies\w*|dafür|dazu|dabei|damit|davon|"
-    r"it|its|they|them|their|this|that|these|those)\b",
+    r"it|its|they|them|their|this|that|these|those)\b|\b(die|der|den|dem)\W*$",
     re.IGNORECASE,
 )
 
@@ -203,13 +206,17 @@ _REFERS_BACK = re.compile(
 def part_queries(question: str) -> list[str]:
     """One search per part of a multi-part question ("Wie lange dauert die Schulung und wer muss
     sie machen?"). A part that refers back to the question's subject, or names fewer than two
-    things of its own, borrows the tools and roles the question names; a part with a subject of
-    its own ("… und wer genehmigt neue KI-Anwendungen?") is searched as it is."""
+    things of its own, borrows the tools and roles the question names, or when it names none,
+    the words of the first part ("wie lang geht die?" is about the training the first part asks
+    about; searched alone it found how long a pilot lasts); a part with a subject of its own
+    ("… und wer genehmigt neue KI-Anwendungen?") is searched as it is."""
     q = analyse(question)
     queries = []
-    for part in q.parts:
+    for i, part in enumerate(q.parts):
         borrow = _REFERS_BACK.search(part) or len(set(stems(part))) < 2
         names = [e for e in q.entities if e.lower() not in part.lower()] if borrow else []
+        if borrow and not names and i > 0:
+            names = [w for w in content_words(q.parts[0]) if w not in words(part)]
         queries.append(" ".join([part, *names]))
     return queries
 

@@ -104,6 +104,11 @@ def words(text: str) -> list[str]:
     return _WORD.findall(text.lower())
 
 
+def content_words(text: str) -> list[str]:
+    """The words of a text without the stop words of either language."""
+    return [w for w in words(text) if w not in _STOP]
+
+
 def stems(text: str) -> list[str]:
     """Stop-word-free German and English stems of every word.
 
@@ -125,7 +130,7 @@ def stems(text: str) -> list[str]:
 
 def _key(text: str) -> tuple[str, ...]:
     german, _ = _stemmers()
-    return tuple(german.stemWords([w for w in words(text) if w not in _STOP]))
+    return tuple(german.stemWords(content_words(text)))
 
 
 class Glossary:
