@@ -832,3 +832,33 @@ def test_see_also_names_the_section_when_a_title_repeats():
     assert answer.answer.splitlines()[-1] == (
         "Weitere Stellen: [2] „Rollenprofil“ (Karrierepfad), [3] „Richtlinie“."
     )
+
+
+def test_a_list_question_gets_the_leads_list_whole_not_a_later_passages():
+    """ "Welche Werkzeuge …?" asks for a list: the lead's short list is quoted whole. A later
+    passage's list stays at the items that matched (a whole one there was padding), and the
+    singular "Welches Werkzeug …?" asks for one item, not the list."""
+    tools = (
+        "Die Werkzeuge im Überblick.\n- NordGPT für Texte\n- DeepL Pro für Übersetzungen\n"
+        "- Copilot für Office\n- GitHub Copilot für Code\n- Whisper für Protokolle"
+    )
+
+    def passage(pid: str, text: str, dense: float, best: int) -> Passage:
+        meta = {"source": f"{pid}.md", "title": pid, "language": "de"}
+        return Passage(pid, f"{pid}\n{text}", meta, dense, dense, 0.0, matched=((best, dense),))
+
+    def quoted(question: str, *passages: Passage) -> list[list[str]]:
+        answer = ExtractiveAnswerer(load_settings()).answer(question, list(passages))
+        return [c.quoted for c in answer.citations if c.quoted]
+
+    listed = passage("werkzeuge", tools, 0.90, 3)
+    assert len(quoted("Welche Werkzeuge sind freigegeben?", listed)[0]) == 5
+    assert quoted("Welches Werkzeug ist für Office freigegeben?", listed) == [
+        ["Copilot für Office"]
+    ]
+    other = passage("richtlinie", "Freigegeben ist nur, was im KI-Register steht.", 0.91, 0)
+    later = passage("werkzeuge", tools, 0.90, 3)
+    assert quoted("Welche Werkzeuge sind freigegeben?", other, later) == [
+        ["Freigegeben ist nur, was im KI-Register steht."],
+        ["Copilot für Office"],
+    ]

@@ -6,11 +6,9 @@ says so in the question's language and cites nothing.
 
 How an answer is put together:
 - the lead is the best passage, unless its heading names another tool or body than the one asked
-  about (the FAQ entry on NordGPT for a question on ChatGPT); a "Ja."/"Nein." about another one is
-  never quoted;
+  about (NordGPT's FAQ entry for ChatGPT); a "Ja."/"Nein." about another one is never quoted;
 - from each passage the units that matched the question (sentences, bullets, table rows), not its
-  first ones (quoting.py); a short list that answers is kept whole, a long one says how much was
-  left out;
+  first ones (quoting.py); a long list says how much was left out;
 - at most `max_citations` passages are quoted (each part of a multi-part question gets its own),
   a few more are named as "see also" and shown as source cards;
 - English questions answered from German text get an English frame naming the German source.
@@ -338,7 +336,9 @@ class ExtractiveAnswerer:
             for i, u in enumerate(units)
             if u.text in quoted or verdicts and _BARE_VERDICT.match(u.text)
         )
-        picked = pick_units(units, passage, q, question_stems, limit, skip, 2 if n == 1 else 1)
+        first = n == 1  # the lead quotes two units when close, a list whole when asked for one
+        least = 2 if first else 1
+        picked = pick_units(units, passage, q, question_stems, limit, skip, least, first)
         if not picked:
             return [], []
         if (

@@ -15,10 +15,11 @@ from assistant.ingest.units import Unit
 from assistant.search.lexical import stems
 from assistant.search.passage import Passage
 
-# A question that asks for a list wants the whole (short) list.
+# A question that asks for a list wants the whole (short) list: "welche" and "what are", not
+# the singular "welches Training" or "what do I do if …".
 LIST_QUESTION = re.compile(
-    r"\b(welche\w*|was (muss|müssen|sind|gehört|zählt)|aufgaben|kriterien|voraussetzung\w*|"
-    r"anforderung\w*|schritte|phasen|which|what (are|must|do)|tasks|criteria|requirements|"
+    r"\b(welche|was (muss|müssen|sind|gehört|zählt)|aufgaben|kriterien|voraussetzung\w*|"
+    r"anforderung\w*|schritte|phasen|which|what (are|must)|tasks|criteria|requirements|"
     r"steps|phases|list)\b",
     re.IGNORECASE,
 )
@@ -44,11 +45,14 @@ def pick_units(
     limit: int,
     skip: frozenset[int] = frozenset(),
     least: int = 1,
+    whole_lists: bool = True,
 ) -> list[Unit]:
     """The units that answer, in reading order: those the question matched best (by their
     vectors; word overlap breaks ties), the first `least` of them when close enough, a short
-    list whole when the question asks for one, the list a quoted sentence announces and the
-    sentence that introduces a quoted list; never those at the positions `skip`.
+    list whole when the question asks for one (if `whole_lists`: the lead's; in a later passage
+    a whole list was padding), the list a quoted sentence announces, the sentence that
+    introduces a quoted list, and a sentence that refers back (REFERS_BACK) with the one it
+    refers to; never those at the positions `skip`.
 
     The best-matching unit often only restates what the question names ("Datenschutzbeauftragte:
     Anke Reimers" for "Who covers for Anke Reimers?") and the next one answers ("Vertretung:
@@ -78,7 +82,7 @@ def pick_units(
         if units[i].text.endswith(":") and i + 1 < len(units) and units[i + 1].listed:
             members = _members(units, units[i + 1].block)
             chosen.update(members if len(members) <= MAX_LIST else members[:limit])
-    if LIST_QUESTION.search(q.text):
+    if whole_lists and LIST_QUESTION.search(q.text):
         for block in {units[i].block for i in chosen if units[i].listed}:
             members = _members(units, block)
             if len(members) <= MAX_LIST:
