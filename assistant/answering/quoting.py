@@ -63,7 +63,22 @@ def pick_units(
     candidates = [i for i in range(len(units)) if i not in skip]
     if len(candidates) <= limit:
         return [units[i] for i in candidates if not units[i].furniture]
-    matched = {pos: cos for pos, cos in passage.matched if pos < len(units) and pos not in skip}
+    chosen = _best(units, passage, question_stems, candidates, limit, least)
+    chosen = _with_context(units, chosen, q, limit, skip, whole_lists)
+    return [units[i] for i in sorted(chosen) if not units[i].furniture and i not in skip]
+
+
+def _best(
+    units: list[Unit],
+    passage: Passage,
+    question_stems: set[str],
+    candidates: list[int],
+    limit: int,
+    least: int,
+) -> set[int]:
+    """The positions of the (at most `limit`) units the question matched best."""
+    allowed = set(candidates)
+    matched = {pos: cos for pos, cos in passage.matched if pos in allowed}
     overlap = [len(question_stems & set(stems(u.text))) for u in units]
     if matched:
         best = max(matched.values())
@@ -76,7 +91,20 @@ def pick_units(
         ranked = sorted(candidates, key=lambda i: (-overlap[i], i))
     else:
         ranked = candidates
-    chosen = set(ranked[:limit])
+    return set(ranked[:limit])
+
+
+def _with_context(
+    units: list[Unit],
+    chosen: set[int],
+    q: Question,
+    limit: int,
+    skip: frozenset[int],
+    whole_lists: bool,
+) -> set[int]:
+    """The chosen positions with what they are read with: lists, their introductions, the
+    sentences they refer back to, a table's header row."""
+    chosen = set(chosen)
     for i in sorted(chosen):  # a sentence that announces a list ("nach vier Kriterien:") is
         # quoted with its list: whole when short, else its first items (the rest is counted).
         if units[i].text.endswith(":") and i + 1 < len(units) and units[i + 1].listed:
@@ -98,7 +126,7 @@ def pick_units(
             chosen.add(i - 1)
         if units[i].kind == "row":  # a table row is read with its table's header row
             chosen.add(next(j for j, u in enumerate(units) if u.block == units[i].block))
-    return [units[i] for i in sorted(chosen) if not units[i].furniture and i not in skip]
+    return chosen
 
 
 def _refers_back(units: list[Unit], i: int, skip: frozenset[int]) -> bool:
