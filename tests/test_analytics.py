@@ -260,6 +260,29 @@ def test_latency_column_added_to_an_existing_audit_table(db_url):
 # --- knowledge gaps -----------------------------------------------------------------------------
 
 
+def test_a_short_english_question_is_centred_on_the_english_questions(shared_embeddings):
+    """Questions are centred per language before clustering; "office hours english?" has no
+    function word, so its language comes from the dictionary (`tell`), not the German default."""
+    reference = [
+        ("de", "Wer ist die Chief AI Officer?"),
+        ("de", "Wie lange dauert die Pflichtschulung?"),
+        ("en", "Who is the Chief AI Officer?"),
+        ("en", "How long does the mandatory training take?"),
+    ]
+    question = "office hours english?"
+    raw = np.asarray(shared_embeddings.embed_query(question), dtype=np.float64)
+    english = np.mean(
+        [shared_embeddings.embed_query(q) for lang, q in reference if lang == "en"], 0
+    )
+    german = np.mean([shared_embeddings.embed_query(q) for lang, q in reference if lang == "de"], 0)
+
+    def centred(tell) -> np.ndarray:
+        return QuestionEmbedder(shared_embeddings, reference=reference, tell=tell)([question])[0]
+
+    assert np.allclose(centred(None), raw - german)
+    assert np.allclose(centred(lambda tokens: "en"), raw - english)
+
+
 def test_clustering_groups_paraphrases_across_languages_and_keeps_unrelated_apart(
     shared_embeddings,
 ):

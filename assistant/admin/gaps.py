@@ -52,7 +52,7 @@ from assistant.admin.reports import DateRange, as_utc
 from assistant.audience import EVERYONE, PREFIX
 from assistant.records.audit import audit_table
 from assistant.records.feedback import feedback_table
-from assistant.search.lexical import detect_language
+from assistant.search.lexical import Tell, detect_language
 
 GAP_DISTANCE = 0.70
 MAX_GAP_QUESTIONS = 5000  # the newest ones, when a range holds more
@@ -188,10 +188,12 @@ class QuestionEmbedder:
         embeddings,
         reference: list[tuple[str, str]] | None = None,
         golden: Path | None = None,
+        tell: Tell | None = None,
     ) -> None:
         self.embeddings = embeddings
         self._reference = reference
         self._golden = golden
+        self.tell = tell  # the language of a question without function words (detect_language)
 
     def _means(self) -> dict[str, np.ndarray]:
         cached = _REFERENCE_MEANS.get(id(self.embeddings))
@@ -213,7 +215,7 @@ class QuestionEmbedder:
         if not questions:
             return np.zeros((0, 0))
         vectors = np.asarray([self.embeddings.embed_query(q) for q in questions], dtype=np.float64)
-        langs = np.asarray([detect_language(q) for q in questions])
+        langs = np.asarray([detect_language(q, self.tell) for q in questions])
         means = self._means()
         for lang in set(langs):
             rows = langs == lang

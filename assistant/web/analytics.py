@@ -57,7 +57,9 @@ class Analytics:
         assistant, kb = self._ready()
         if self._embedder is None or self._embedder.embeddings is not kb.embeddings:
             self._embedder = QuestionEmbedder(
-                kb.embeddings, golden=self.runtime.settings.eval_dir / "golden.yaml"
+                kb.embeddings,
+                golden=self.runtime.settings.eval_dir / "golden.yaml",
+                tell=assistant.retriever.dictionary.language,
             )
         items = gap_questions(
             self.runtime.audit.engine, self.runtime.feedback.engine, rng, self.show_users
