@@ -145,7 +145,7 @@ class Dictionary:
             return None
         en = de = 0
         for token in tokens:
-            english, german = _sides(table, token)
+            english, german = bool(_lookup(table, token)), _is_german(table, token)
             en += english and not german
             de += german and not english
         return "en" if en > de else "de" if de > en else None
@@ -198,13 +198,11 @@ def _singulars(english: str) -> list[str]:
 
 
 @lru_cache(maxsize=20_000)
-def _sides(table: Path, word: str) -> tuple[bool, bool]:
-    """Whether the dictionary knows a lower-case word as English and as German."""
+def _is_german(table: Path, word: str) -> bool:
+    """Whether the dictionary knows a lower-case word as German (as English: _lookup)."""
     db = sqlite3.connect(f"file:{table}?mode=ro", uri=True)
     try:
-        english = db.execute("SELECT 1 FROM words WHERE en = ? LIMIT 1", (word,)).fetchone()
-        german = db.execute("SELECT 1 FROM german WHERE word = ?", (word,)).fetchone()
-        return english is not None, german is not None
+        return db.execute("SELECT 1 FROM german WHERE word = ?", (word,)).fetchone() is not None
     finally:
         db.close()
 
