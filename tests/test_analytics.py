@@ -554,13 +554,17 @@ def test_promote_builds_a_golden_item_and_refuses_what_it_cannot_use(stores, db_
             regression.promote(feedback_id)
         assert err.value.status == status
     assert regression.promote(odd)["expected"][0]["source"] == "reisekosten.md"
+    # "caio salary?" has no function word: the dictionary (`tell`) says it is English.
+    short = seed_feedback(feedback, at(DAY1), 1, "caio salary?", answered=False)
+    assert regression.promote(short, tell=lambda tokens: "en")["lang"] == "en"
     changed = seed_feedback(feedback, at(DAY2), 1, "Noch da?", citations=[CITATION])
     with pytest.raises(PromoteError, match="no longer in reisekosten.md"):
         regression.promote(changed, verify=lambda source, snippet: False)
-    assert [i.id for i in regression.items()] == [f"fb-{good}", f"fb-{refusal}", f"fb-{odd}"]
+    promoted = [f"fb-{good}", f"fb-{refusal}", f"fb-{odd}", f"fb-{short}"]
+    assert [i.id for i in regression.items()] == promoted
     # Candidates: thumbs-up, not promoted, newest first.
     assert [r["id"] for r in regression.candidates()] == [changed, nothing]
-    assert [i.id for i in load_promoted(db_url)] == [f"fb-{good}", f"fb-{refusal}", f"fb-{odd}"]
+    assert [i.id for i in load_promoted(db_url)] == promoted
 
 
 def test_load_promoted_leaves_no_database_behind(tmp_path):

@@ -42,7 +42,7 @@ from sqlalchemy.exc import IntegrityError
 
 from assistant.evaluation.harness import GoldenItem, normalise_snippet
 from assistant.records.feedback import feedback_table
-from assistant.search.lexical import detect_language
+from assistant.search.lexical import Tell, detect_language
 from assistant.store.database import create_tables, make_engine
 
 metadata = MetaData()
@@ -106,8 +106,9 @@ def expected_passages(citations: list) -> list[dict]:
     return expected
 
 
-def golden_item(row: dict) -> dict:
-    """The golden item for a thumbs-up feedback row (PromoteError if none can be made)."""
+def golden_item(row: dict, tell: Tell | None = None) -> dict:
+    """The golden item for a thumbs-up feedback row (PromoteError if none can be made); `tell`
+    decides the language of a question whose function words do not (see detect_language)."""
     question = (row.get("question") or "").strip()
     if not question:
         raise PromoteError(
@@ -118,7 +119,7 @@ def golden_item(row: dict) -> dict:
         citations = json.loads(citations)
     item: dict = {
         "id": item_id(row["id"]),
-        "lang": detect_language(question),
+        "lang": detect_language(question, tell),
         "question": question,
         "answerable": bool(row["answered"]),
         "expected": [],
@@ -140,10 +141,12 @@ class RegressionSet:
         self.engine = engine
         create_tables(engine, metadata)
 
-    def promote(self, feedback_id: int, by: str = "", verify=None) -> dict:
+    def promote(
+        self, feedback_id: int, by: str = "", verify=None, tell: Tell | None = None
+    ) -> dict:
         """Promote a thumbs-up answer; returns the golden item (the existing one if promoted
         before). `verify(source, snippet) -> bool` may check each expected passage against
-        the current knowledge base."""
+        the current knowledge base; `tell` see golden_item."""
         existing = self.get(feedback_id)
         if existing is not None:
             return existing
@@ -160,7 +163,7 @@ class RegressionSet:
                 409,
                 f"feedback {feedback_id} is a thumbs-down: only thumbs-up answers can be promoted",
             )
-        item = golden_item(dict(row))
+        item = golden_item(dict(row), tell)
         if verify is not None:
             for expected in item["expected"]:
                 if not verify(expected["source"], expected["contains"]):

@@ -82,10 +82,12 @@ class Analytics:
     def promote(self, feedback_id: int, by: str = "") -> dict:
         """Promote a thumbs-up answer into the regression set (PromoteError if it cannot be);
         its expected passages must still be in the knowledge base."""
-        _, kb = self._ready()
+        assistant, kb = self._ready()
 
         def still_there(source: str, snippet: str) -> bool:
             wanted = _clean(snippet).lower()
             return any(wanted in _clean(text).lower() for text in kb.texts_of(source))
 
-        return self.regression.promote(feedback_id, by=by, verify=still_there)
+        return self.regression.promote(
+            feedback_id, by=by, verify=still_there, tell=assistant.retriever.dictionary.language
+        )
