@@ -677,6 +677,27 @@ def test_a_quoted_sentence_that_announces_a_list_brings_its_list():
     assert re.search(r"\b\d+ weitere", long.answer)
 
 
+def test_a_sentence_that_ends_with_its_conjunction_brings_the_list_of_conditions():
+    """ "Report … within 24 hours … if" matched best: without the list after it, the quote
+    would stop mid-sentence and leave out when to report."""
+    text = (
+        "Report without delay, and at the latest within 24 hours, to the incident desk if\n\n"
+        "- you entered confidential data into a tool that is not approved,\n"
+        "- AI output caused or could cause harm.\n\n"
+        "Do not delete anything yourself. Keep screenshots of what happened. Tell your manager "
+        "the same day. Write down when it happened."
+    )
+    meta = {"source": "guidelines.html", "title": "Guidelines", "language": "en"}
+    passage = Passage(
+        "p", f"Guidelines > Incidents\n{text}", meta, 0.9, 0.9, 0.0, matched=((0, 0.9), (4, 0.8))
+    )
+    assert len(split_units(passage.text)) == 7
+    answer = ExtractiveAnswerer(load_settings()).answer("When do I report an incident?", [passage])
+    quoted = answer.citations[0].quoted
+    assert quoted[0].endswith("to the incident desk if")
+    assert [q[:8] for q in quoted[1:3]] == ["you ente", "AI outpu"]
+
+
 def test_a_part_the_quoted_passage_answers_as_well_adds_no_other_source():
     """How long may a pilot run and how many users may take part? The pilot's rules answer
     both parts. A second part whose own search puts that passage about as close as its best

@@ -36,6 +36,18 @@ REFERS_BACK = re.compile(
     re.IGNORECASE,
 )
 
+# A sentence that ends with its conjunction ("Melden Sie den Vorfall …, wenn", "… if") has its
+# condition in the list that follows, as one ending with a colon announces its list.
+_ANNOUNCES = re.compile(
+    r"(:|\b(wenn|falls|sofern|soweit|dass|ob|sobald|if|when|whenever|whether|unless|that|where))$",
+    re.IGNORECASE,
+)
+
+
+def announces(unit: Unit) -> bool:
+    """Whether a unit ends where the list after it begins ("nach vier Kriterien:", "…, wenn")."""
+    return not unit.listed and bool(_ANNOUNCES.search(unit.text.rstrip()))
+
 
 def pick_units(
     units: list[Unit],
@@ -107,7 +119,7 @@ def _with_context(
     chosen = set(chosen)
     for i in sorted(chosen):  # a sentence that announces a list ("nach vier Kriterien:") is
         # quoted with its list: whole when short, else its first items (the rest is counted).
-        if units[i].text.endswith(":") and i + 1 < len(units) and units[i + 1].listed:
+        if announces(units[i]) and i + 1 < len(units) and units[i + 1].listed:
             members = _members(units, units[i + 1].block)
             chosen.update(members if len(members) <= MAX_LIST else members[:limit])
     if whole_lists and LIST_QUESTION.search(q.text):
@@ -122,7 +134,7 @@ def _with_context(
             if _refers_back(units, j, skip):
                 chosen.update((j - 1, j))
         opens_list = i > 0 and units[i].listed and units[i - 1].block != units[i].block
-        if opens_list and units[i - 1].text.endswith(":"):
+        if opens_list and announces(units[i - 1]):
             chosen.add(i - 1)
         if units[i].kind == "row":  # a table row is read with its table's header row
             chosen.add(next(j for j, u in enumerate(units) if u.block == units[i].block))
