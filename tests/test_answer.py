@@ -698,6 +698,35 @@ def test_a_sentence_that_ends_with_its_conjunction_brings_the_list_of_conditions
     assert [q[:8] for q in quoted[1:3]] == ["you ente", "AI outpu"]
 
 
+def test_a_sentence_between_two_quoted_ones_of_its_paragraph_is_quoted_too():
+    """The question matched the sentences around the one that answers ("Erreicht Sie ein
+    solches Anliegen, …" says little without the sentence before it): the paragraph is quoted
+    without a hole; a sentence of another paragraph is not pulled in."""
+    text = (
+        "Betroffene haben das Recht auf Auskunft und Löschung. Das gilt auch für Prompts. "
+        "Erreicht Sie ein solches Anliegen, leiten Sie es innerhalb von zwei Arbeitstagen weiter. "
+        "Der Datenschutz koordiniert die Antwort innerhalb eines Monats. Die eigenen Daten "
+        "können Beschäftigte ebenfalls abfragen.\n\nDer Kontakt steht im Intranet. "
+        "Sprechstunde ist dienstags."
+    )
+    meta = {"source": "datenschutz.pdf", "title": "Datenschutz", "language": "de"}
+    matched = ((1, 0.9), (3, 0.89), (4, 0.88), (6, 0.87))
+    passage = Passage("p", f"Datenschutz > Rechte\n{text}", meta, 0.9, 0.9, 0.0, matched=matched)
+    assert len(split_units(passage.text)) == 7
+    answer = ExtractiveAnswerer(load_settings()).answer(
+        "Was mache ich, wenn ein Kunde wissen will, welche Daten wir haben?", [passage]
+    )
+    quoted = answer.citations[0].quoted
+    # ("Das gilt …" refers back: the sentence before it comes with it.)
+    assert [q[:10] for q in quoted] == [
+        "Betroffene",
+        "Das gilt a",
+        "Erreicht S",
+        "Der Datens",
+        "Die eigene",
+    ]
+
+
 def test_a_part_the_quoted_passage_answers_as_well_adds_no_other_source():
     """How long may a pilot run and how many users may take part? The pilot's rules answer
     both parts. A second part whose own search puts that passage about as close as its best

@@ -35,7 +35,6 @@ REFERS_BACK = re.compile(
     r"das(?=\s+(?-i:[a-zäöü])))\b",  # "Das führt …", not the article of "Das KI-Board …"
     re.IGNORECASE,
 )
-
 # A sentence that ends with its conjunction ("Melden Sie den Vorfall …, wenn", "… if") has its
 # condition in the list that follows, as one ending with a colon announces its list.
 _ANNOUNCES = re.compile(
@@ -138,6 +137,17 @@ def _with_context(
             chosen.add(i - 1)
         if units[i].kind == "row":  # a table row is read with its table's header row
             chosen.add(next(j for j, u in enumerate(units) if u.block == units[i].block))
+    # A sentence between two quoted ones of its paragraph is quoted too: the reader gets the
+    # paragraph's thread, not a hole where "Erreicht Sie ein solches Anliegen, …" stood.
+    for i in range(1, len(units) - 1):
+        if (
+            i not in chosen
+            and i not in skip
+            and {i - 1, i + 1} <= chosen
+            and units[i - 1].kind == units[i].kind == units[i + 1].kind == "sentence"
+            and units[i - 1].block == units[i].block == units[i + 1].block
+        ):
+            chosen.add(i)
     return chosen
 
 
