@@ -727,6 +727,27 @@ def test_a_sentence_between_two_quoted_ones_of_its_paragraph_is_quoted_too():
     ]
 
 
+def test_an_exception_to_a_quoted_rule_is_quoted_with_it():
+    """The rule matched best ("… nicht in NordGPT hochladen"); alone it says the opposite of
+    the answer to "Darf KI eine Vorlage für eine Stellenanzeige entwerfen?". The sentence that
+    ties itself to it ("dürfen Sie sich dagegen …") comes with it."""
+    text = (
+        "KI-Systeme für Personalauswahl gelten als Hochrisiko-KI. Sie dürfen Bewerbungsunterlagen "
+        "nicht in NordGPT hochladen. Einen allgemeinen Text, etwa eine Vorlage für eine "
+        "Stellenanzeige, dürfen Sie sich dagegen mit KI entwerfen lassen. Fragen beantwortet "
+        "die Personalabteilung. Die Regeln gelten seit 2024."
+    )
+    meta = {"source": "faq.md", "title": "FAQ", "language": "de"}
+    passage = Passage(
+        "p", f"FAQ > Bewerbungen\n{text}", meta, 0.9, 0.9, 0.0, matched=((1, 0.9), (0, 0.85))
+    )
+    answer = ExtractiveAnswerer(load_settings()).answer(
+        "Darf ich mir eine Vorlage für eine Stellenanzeige von KI entwerfen lassen?", [passage]
+    )
+    quoted = answer.citations[0].quoted
+    assert [q[:10] for q in quoted] == ["Sie dürfen", "Einen allg"]
+
+
 def test_a_part_the_quoted_passage_answers_as_well_adds_no_other_source():
     """How long may a pilot run and how many users may take part? The pilot's rules answer
     both parts. A second part whose own search puts that passage about as close as its best

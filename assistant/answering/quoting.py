@@ -35,6 +35,15 @@ REFERS_BACK = re.compile(
     r"das(?=\s+(?-i:[a-zäöü])))\b",  # "Das führt …", not the article of "Das KI-Board …"
     re.IGNORECASE,
 )
+# Adverbs that tie a sentence to the one before it wherever they stand ("Eine Vorlage für eine
+# Stellenanzeige dürfen Sie sich dagegen mit KI entwerfen lassen." answers only next to the rule
+# it is an exception to, and that rule alone would say the opposite).
+CONTINUES = re.compile(
+    r"\b(dagegen|hingegen|jedoch|dennoch|trotzdem|stattdessen|ebenfalls|however|instead|"
+    r"nevertheless|nonetheless|likewise)\b",
+    re.IGNORECASE,
+)
+
 # A sentence that ends with its conjunction ("Melden Sie den Vorfall …, wenn", "… if") has its
 # condition in the list that follows, as one ending with a colon announces its list.
 _ANNOUNCES = re.compile(
@@ -152,14 +161,15 @@ def _with_context(
 
 
 def _refers_back(units: list[Unit], i: int, skip: frozenset[int]) -> bool:
-    """Whether unit i is a sentence that continues the sentence before it in the same paragraph."""
+    """Whether unit i is a sentence that continues the sentence before it in the same paragraph:
+    it opens with a back-reference (REFERS_BACK) or holds an adverb that ties it (CONTINUES)."""
     if not 0 < i < len(units) or i in skip or i - 1 in skip:
         return False
     this, before = units[i], units[i - 1]
     return (
         this.kind == before.kind == "sentence"
         and this.block == before.block
-        and bool(REFERS_BACK.match(this.text))
+        and bool(REFERS_BACK.match(this.text) or CONTINUES.search(this.text))
     )
 
 
