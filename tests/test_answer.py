@@ -308,6 +308,31 @@ def test_page_furniture_and_captions_are_no_units_to_search_or_quote():
     assert [d.metadata["position"] for d in unit_documents([chunk])] == [2, 3, 5, 6, 7]
 
 
+def test_a_figures_title_is_furniture_and_a_short_sentence_is_not():
+    """A web article's figure leaves its title over the caption ("Quelle: …") or, with no
+    caption, at the end of its section; quoted, "CAIO-Wirkung im Verlauf der KI-Integration"
+    answers nothing. A short sentence with a full stop, a label and a heading path stay."""
+    text = (
+        "Zeitliche Dimension > Dauer\nViele Unternehmen denken die Rolle dauerhaft.\n\n"
+        "CAIO-Wirkung im Verlauf der KI-Integration\n\nQuelle: Sloan Review\n\n"
+        "Bei Unternehmen, wo KI das Geschäftsmodell ist, bleibt der CAIO.\n\n"
+        "Ansprechpartnerin im Haus ist die Stabsstelle\n\nKontakt: Stabsstelle KI\n\n"
+        "Die wichtigsten CAIO-Kompetenzen"
+    )
+    units = split_units(text)
+    assert [u.text for u in units if u.figure] == [
+        "CAIO-Wirkung im Verlauf der KI-Integration",
+        "Die wichtigsten CAIO-Kompetenzen",
+    ]
+    assert [u.text for u in units if not u.furniture] == [
+        "Viele Unternehmen denken die Rolle dauerhaft.",
+        "Bei Unternehmen, wo KI das Geschäftsmodell ist, bleibt der CAIO.",
+        "Ansprechpartnerin im Haus ist die Stabsstelle",
+        "Kontakt: Stabsstelle KI",
+    ]
+    assert not split_units("Gilt für alle Standorte.")[0].furniture
+
+
 def test_a_table_of_contents_is_furniture_and_a_list_after_it_is_not():
     """The list under "Inhalt" names the article's sections; quoted, "Warum ein CAIO?" would
     answer nothing. A list further on, after the text resumes, is content again."""

@@ -38,6 +38,9 @@ _CONTENTS = re.compile(
     r"contents|table of contents|on this page|in this article)\W*$",
     re.IGNORECASE,
 )
+# A figure's title: at most ten words, no full stop, colon, figure, address or heading path
+# ("Die wichtigsten CAIO-Kompetenzen", "CAIO-Wirkung im Verlauf der KI-Integration").
+_FIGURE_TITLE = re.compile(r"^(?=(?:\S+\s+){0,9}\S+$)[^\d:·@|>]*[^\W\d_)]$")
 WRAPPED_FROM = 40  # a line this long that ends mid-sentence was wrapped, not ended
 # No sentence, bullet or heading ends with an article, a preposition or a conjunction: a line
 # that does ("… Data Protection Agreement über den" / "Microsoft-Rahmenvertrag.") was wrapped.
@@ -57,6 +60,7 @@ class Unit:
     kind: str  # sentence | bullet | row | fact
     block: int  # the paragraph, list or table it belongs to (counted in reading order)
     contents: bool = False  # an entry of a table of contents (the list after "Inhalt")
+    figure: bool = False  # a figure's title (see split_units)
 
     @property
     def listed(self) -> bool:
@@ -70,10 +74,16 @@ class Unit:
         path such a line embeds as the title itself and would match every question about the
         document; it is neither searched nor quoted. Nor is a figure's caption or source line
         ("Grafik: …", "Quelle: …"), or a web page's navigation link ("< Zurück zur Übersicht").
-        Nor is an entry of a table of contents: it names a section, and the section is there.
+        Nor is an entry of a table of contents: it names a section, and the section is there,
+        nor a figure's title ("CAIO-Wirkung im Verlauf der KI-Integration" over "Quelle: …").
         A short line with a figure ("Version 1.1"),
         a sentence ("Ja.") or an item of a list is content."""
-        if self.contents or _CAPTION.match(self.text) or _NAVIGATION.match(self.text):
+        if (
+            self.contents
+            or self.figure
+            or _CAPTION.match(self.text)
+            or _NAVIGATION.match(self.text)
+        ):
             return True
         return (
             self.kind in ("sentence", "fact")
@@ -84,11 +94,19 @@ class Unit:
 
 
 def split_units(text: str) -> list[Unit]:
-    """The units of a passage, in reading order."""
+    """The units of a passage, in reading order. A short line of its own that ends without a
+    full stop and stands over a caption ("Quelle: …", "Grafik: …") or at the passage's end, where
+    a web page's figure stood, is the figure's title: page furniture, not content."""
     units: list[Unit] = []
     block, previous_kind = -1, ""
     contents = False  # in the list a "Inhalt" / "Contents" line announces
-    for line in unwrap(text.splitlines()):
+    lines = unwrap(text.splitlines())
+    following: list[str] = []  # the next line with text after each line (reversed)
+    after = ""
+    for line in reversed(lines):
+        following.append(after)
+        after = line or after
+    for line, after in zip(lines, reversed(following), strict=True):
         if not line:
             previous_kind = ""  # a blank line ends a list or table
             continue
@@ -107,8 +125,15 @@ def split_units(text: str) -> list[Unit]:
         if not (kind in ("bullet", "row") and kind == previous_kind):
             block += 1
         previous_kind = kind
+        figure = (
+            kind == "sentence"
+            and _FIGURE_TITLE.match(line)
+            and (not after or _CAPTION.match(after))
+        )
         units.extend(
-            Unit(piece, kind, block, contents) for piece in pieces if piece and _is_content(piece)
+            Unit(piece, kind, block, contents, bool(figure))
+            for piece in pieces
+            if piece and _is_content(piece)
         )
     return units
 
