@@ -703,8 +703,8 @@ def test_a_quoted_sentence_that_announces_a_list_brings_its_list():
 
 
 def test_a_sentence_that_ends_with_its_conjunction_brings_the_list_of_conditions():
-    """ "Report … within 24 hours … if" matched best: without the list after it, the quote
-    would stop mid-sentence and leave out when to report."""
+    """ "Report … within 24 hours … if" matched best: asked when to report, the list after it is
+    the answer; asked anything else, the answer says how many conditions it left out."""
     text = (
         "Report without delay, and at the latest within 24 hours, to the incident desk if\n\n"
         "- you entered confidential data into a tool that is not approved,\n"
@@ -717,10 +717,15 @@ def test_a_sentence_that_ends_with_its_conjunction_brings_the_list_of_conditions
         "p", f"Guidelines > Incidents\n{text}", meta, 0.9, 0.9, 0.0, matched=((0, 0.9), (4, 0.8))
     )
     assert len(split_units(passage.text)) == 7
-    answer = ExtractiveAnswerer(load_settings()).answer("When do I report an incident?", [passage])
+    answerer = ExtractiveAnswerer(load_settings())
+    answer = answerer.answer("When do I report an incident?", [passage])
     quoted = answer.citations[0].quoted
     assert quoted[0].endswith("to the incident desk if")
     assert [q[:8] for q in quoted[1:3]] == ["you ente", "AI outpu"]
+    # Asked for something else the sentence says, the conditions are counted, not quoted.
+    other = answerer.answer("Within how many hours do incidents go to the desk?", [passage])
+    assert not any(q.startswith(("you ente", "AI outpu")) for q in other.citations[0].quoted)
+    assert "2 more points in [1]" in other.answer
 
 
 def test_a_sentence_between_two_quoted_ones_of_its_paragraph_is_quoted_too():

@@ -385,7 +385,7 @@ class ExtractiveAnswerer:
                 lines[-1] = f"{lines[-1]} [{n}]"
         omitted = omitted_items(units, picked)
         if omitted:
-            rows = all(u.kind == "row" for u in picked if u.listed)
+            rows = {u.kind for u in picked if u.listed} == {"row"}
             one, many = _OMITTED_ROWS[q.language] if rows else _OMITTED[q.language]
             if lines[-1].startswith("|"):
                 lines.append("")

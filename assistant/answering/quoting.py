@@ -52,6 +52,13 @@ _ANNOUNCES = re.compile(
 )
 
 
+# A question that asks for a list or for the cases in which something applies.
+_ASKS_CONDITIONS = re.compile(
+    rf"{LIST_QUESTION.pattern}|\b(wann|wenn|in welchen fällen|when|in which cases|what if|if)\b",
+    re.IGNORECASE,
+)
+
+
 def announces(unit: Unit) -> bool:
     """Whether a unit ends where the list after it begins ("nach vier Kriterien:", "…, wenn")."""
     return not unit.listed and bool(_ANNOUNCES.search(unit.text.rstrip()))
@@ -127,7 +134,10 @@ def _with_context(
     chosen = set(chosen)
     for i in sorted(chosen):  # a sentence that announces a list ("nach vier Kriterien:") is
         # quoted with its list: whole when short, else its first items (the rest is counted).
-        if announces(units[i]) and i + 1 < len(units) and units[i + 1].listed:
+        # One that ends with its conjunction ("… CET) if") brings its conditions only when the
+        # question asks for them; else the answer counts them (omitted_items).
+        conditions = not units[i].text.endswith(":") and not _ASKS_CONDITIONS.search(q.text)
+        if announces(units[i]) and i + 1 < len(units) and units[i + 1].listed and not conditions:
             members = _members(units, units[i + 1].block)
             chosen.update(members if len(members) <= MAX_LIST else members[:limit])
     if whole_lists and LIST_QUESTION.search(q.text):
@@ -179,7 +189,12 @@ def _members(units: list[Unit], block: int) -> list[int]:
 
 
 def omitted_items(units: list[Unit], picked: list[Unit]) -> int:
-    """How many items of the lists the answer quotes from it left out."""
-    blocks = {u.block for u in picked if u.listed}
+    """How many items of the lists the answer quotes from it, or announces, left out."""
     shown = {id(u) for u in picked}
+    blocks = {u.block for u in picked if u.listed}
+    blocks |= {  # a quoted sentence announces the list after it
+        units[i + 1].block
+        for i, u in enumerate(units[:-1])
+        if id(u) in shown and announces(u) and units[i + 1].listed
+    }
     return sum(1 for u in units if u.block in blocks and u.listed and id(u) not in shown)
