@@ -43,15 +43,12 @@ CONTINUES = re.compile(
     r"nevertheless|nonetheless|likewise)\b",
     re.IGNORECASE,
 )
-
 # A sentence that ends with its conjunction ("Melden Sie den Vorfall …, wenn", "… if") has its
 # condition in the list that follows, as one ending with a colon announces its list.
 _ANNOUNCES = re.compile(
     r"(:|\b(wenn|falls|sofern|soweit|dass|ob|sobald|if|when|whenever|whether|unless|that|where))$",
     re.IGNORECASE,
 )
-
-
 # A question that asks for a list or for the cases in which something applies.
 _ASKS_CONDITIONS = re.compile(
     rf"{LIST_QUESTION.pattern}|\b(wann|wenn|in welchen fällen|when|in which cases|what if|if)\b",
@@ -132,12 +129,13 @@ def _with_context(
     """The chosen positions with what they are read with: lists, their introductions, the
     sentences they refer back to, a table's header row."""
     chosen = set(chosen)
+    asks_conditions = bool(_ASKS_CONDITIONS.search(q.text))
     for i in sorted(chosen):  # a sentence that announces a list ("nach vier Kriterien:") is
         # quoted with its list: whole when short, else its first items (the rest is counted).
         # One that ends with its conjunction ("… CET) if") brings its conditions only when the
         # question asks for them; else the answer counts them (omitted_items).
-        conditions = not units[i].text.endswith(":") and not _ASKS_CONDITIONS.search(q.text)
-        if announces(units[i]) and i + 1 < len(units) and units[i + 1].listed and not conditions:
+        brings = units[i].text.endswith(":") or asks_conditions
+        if brings and announces(units[i]) and i + 1 < len(units) and units[i + 1].listed:
             members = _members(units, units[i + 1].block)
             chosen.update(members if len(members) <= MAX_LIST else members[:limit])
     if whole_lists and LIST_QUESTION.search(q.text):
