@@ -35,6 +35,7 @@ from assistant import cli
 from assistant.ingest import formats
 from assistant.ingest.corpus import ingest_corpus
 from assistant.ingest.documents import SIDECAR_SUFFIX, DocumentError, discover, load_document
+from assistant.ingest.units import split_units
 from assistant.store.knowledge_base import KnowledgeBase
 from assistant.store.latent import TERMS_TABLE
 
@@ -455,11 +456,16 @@ def assert_store_is_clean(tmp: Path, corpus: Path, expected: set[str]) -> None:
     assert set(stored["ids"]) == expected
     assert all(len(vector) == 384 for vector in stored["embeddings"])
     assert set(kb.records.list_keys()) == expected
-    # The chunks' units (sentences, bullets): each recorded once, each naming a stored chunk.
+    # The chunks' units (sentences, bullets): each recorded once, each naming a stored chunk;
+    # a chunk without units holds nothing but furniture (a heading over a figure's title).
     units = kb.unit_store._collection.get(include=["metadatas"])
     assert set(units["ids"]) == set(kb.unit_records.list_keys()) and units["ids"]
-    keys = {m["chunk_key"] for m in kb.collection.get(include=["metadatas"])["metadatas"]}
-    assert {m["parent"] for m in units["metadatas"]} == keys
+    chunks = kb.collection.get(include=["metadatas", "documents"])
+    parents = {m["parent"] for m in units["metadatas"]}
+    for meta, text in zip(chunks["metadatas"], chunks["documents"], strict=True):
+        context, _, passage = text.partition("\n")
+        has_content = any(not u.furniture for u in split_units(passage or context))
+        assert (meta["chunk_key"] in parents) == has_content, text
     # No latent terms: off by default (ASSISTANT_LATENT_WEIGHT), so not even their table
     # (their mending after a gap: tests/test_latent.py).
     assert not sqlalchemy.inspect(kb.records.engine).has_table(TERMS_TABLE.name)
