@@ -8,7 +8,8 @@ How an answer is put together:
 - the lead is the best passage, unless its heading names another tool or body than the one asked
   about (NordGPT's FAQ entry for ChatGPT); a "Ja."/"Nein." about another one is never quoted;
 - from each passage the units that matched the question (sentences, bullets, table rows), not its
-  first ones (quoting.py); a long list says how much was left out;
+  first ones (quoting.py), laid out as paragraphs, lists and tables (layout.py); a long list says
+  how much was left out;
 - at most `max_citations` passages are quoted (each part of a multi-part question gets its own),
   a few more are named as "see also" and shown as source cards;
 - English questions answered from German text get an English frame naming the German source.
@@ -20,8 +21,9 @@ import re
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import asdict, dataclass, field
 
+from assistant.answering.layout import lay_out
 from assistant.answering.question import SMALL_TALK_REPLY, Question, analyse, gives, mentions, names
-from assistant.answering.quoting import omitted_items, pick_units
+from assistant.answering.quoting import pick_units
 from assistant.config import Settings
 from assistant.ingest.chunking import SECTION_SEPARATOR
 from assistant.ingest.units import Unit, split_sentences, split_units
@@ -52,14 +54,6 @@ _LEAD = {
 # An English answer from a German passage says which German source answers.
 _LEAD_GERMAN = ("The German “{title}”{where} says:", "The German “{title}”{where} adds:")
 _SEE_ALSO = {"de": "Weitere Stellen: {refs}.", "en": "Also relevant: {refs}."}
-_OMITTED_ROWS = {
-    "de": ("… 1 weitere Zeile in [{n}]", "… {count} weitere Zeilen in [{n}]"),
-    "en": ("… 1 more row in [{n}]", "… {count} more rows in [{n}]"),
-}
-_OMITTED = {
-    "de": ("… 1 weiterer Punkt in [{n}]", "… {count} weitere Punkte in [{n}]"),
-    "en": ("… 1 more point in [{n}]", "… {count} more points in [{n}]"),
-}
 _BARE_VERDICT = re.compile(r"^(ja|nein|yes|no)\b", re.IGNORECASE)
 MAX_SEE_ALSO = 3
 # cosine: a passage besides the lead is quoted (up to max_citations) when its best unit is this
@@ -314,7 +308,6 @@ class ExtractiveAnswerer:
         see_also = [p for p in relevant if p.id not in taken and _near(p, lead, 0.5)]
         return chosen, see_also
 
-    # Long: one passage's lines in reading order: paragraphs, lists and tables each keep their shape.
     def _quote(
         self,
         q: Question,
@@ -353,44 +346,7 @@ class ExtractiveAnswerer:
             head = template[0 if n == 1 else 1].format(
                 title=passage.title, where=_where(passage, q.language)
             )
-        lines: list[str] = [head]
-        paragraph: list[str] = []
-        table = -1
-        for unit in picked:
-            if unit.listed and paragraph:
-                lines.append(" ".join(paragraph))
-                paragraph = []
-            if unit.kind == "row":
-                # A table stays a table: its header row first, each row whole, [n] in its last cell.
-                cells = unit.text.split(" | ")
-                if unit.block != table:  # the header row
-                    lines.append("| " + " | ".join(cells) + " |")
-                    lines.append("|" + "---|" * len(cells))
-                    table = unit.block
-                else:
-                    lines.append("| " + " | ".join([*cells[:-1], f"{cells[-1]} [{n}]"]) + " |")
-                continue
-            if table >= 0 and lines[-1].startswith("|"):
-                lines.append("")  # a table ends with a blank line
-            if unit.listed:
-                lines.append(f"- {unit.text} [{n}]")
-            else:
-                paragraph.append(f"{unit.text} [{n}]")
-        if paragraph:
-            lines.append(" ".join(paragraph))
-        if not any(f"[{n}]" in line for line in lines[1:]):  # only a table's header was picked
-            if lines[-1].startswith("|---"):
-                lines[-2] = re.sub(r"\s*\|$", f" [{n}] |", lines[-2])
-            else:
-                lines[-1] = f"{lines[-1]} [{n}]"
-        omitted = omitted_items(units, picked)
-        if omitted:
-            rows = {u.kind for u in picked if u.listed} == {"row"}
-            one, many = _OMITTED_ROWS[q.language] if rows else _OMITTED[q.language]
-            if lines[-1].startswith("|"):
-                lines.append("")
-            lines.append((one if omitted == 1 else many).format(count=omitted, n=n))
-        return lines, picked
+        return lay_out(head, units, picked, n, q.language), picked
 
 
 def _see_also(extra: list[Citation], quoted: list[Citation], language: str) -> str:
