@@ -633,6 +633,31 @@ def test_a_passage_headed_by_another_entity_gives_way_to_one_about_the_one_asked
     assert focus_lead(asked, [special, access]).id == "policy-5"
 
 
+def test_a_close_passage_about_another_tool_is_named_not_quoted():
+    """A passage as close as the lead is quoted with it, unless its heading names another tool
+    than the one asked about and it does not name that one: its rules would read as the answer
+    (named under "see also" instead)."""
+
+    def passage(pid: str, section: str, text: str, dense: float) -> Passage:
+        meta = {"source": f"{pid}.md", "title": "FAQ", "section": section, "language": "de"}
+        return Passage(
+            pid, f"FAQ > {section}\n{text}", meta, dense, dense, 0.0, matched=((0, dense),)
+        )
+
+    lead = passage("chatgpt", "Darf ich ChatGPT nutzen?", "Nicht mit einem privaten Konto.", 0.9)
+    other = passage(
+        "nordgpt", "Wie komme ich an NordGPT?", "Der Zugang kommt nach der Schulung.", 0.89
+    )
+    general = passage("tools", "Zugelassene Werkzeuge", "Freigaben stehen im KI-Register.", 0.89)
+    answer = ExtractiveAnswerer(load_settings()).answer(
+        "Wie bekomme ich Zugang zu ChatGPT?", [lead, other, general]
+    )
+    quoted = [c.source for c in answer.citations if c.quoted]
+    assert quoted == ["chatgpt.md", "tools.md"]
+    assert "nordgpt.md" in [c.source for c in answer.citations if not c.quoted]
+    assert "Der Zugang kommt nach der Schulung." not in answer.answer
+
+
 def test_a_question_for_a_value_leads_with_a_close_passage_that_gives_one():
     def passage(pid: str, text: str, dense: float) -> Passage:
         meta = {"source": "richtlinie.md", "title": "KI-Richtlinie"}

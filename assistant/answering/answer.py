@@ -299,10 +299,15 @@ class ExtractiveAnswerer:
                 ):  # a passage already quoted answers this part about as well
                     continue
                 chosen.append(best)
-            for p in relevant:
+            for p in relevant:  # a close passage is quoted too, unless it is about another
+                # tool, role or body than the question names (then it is only named below)
                 if len(chosen) >= self.settings.max_citations:
                     break
-                if p.id not in {c.id for c in chosen} and p.dense >= lead.dense - CLOSE_TO_LEAD:
+                if (
+                    p.id not in {c.id for c in chosen}
+                    and p.dense >= lead.dense - CLOSE_TO_LEAD
+                    and not (q.entities and about_another(p, q.entities))
+                ):
                     chosen.append(p)
         taken = {c.id for c in chosen}
         see_also = [p for p in relevant if p.id not in taken and _near(p, lead, 0.5)]
