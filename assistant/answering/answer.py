@@ -299,8 +299,9 @@ class ExtractiveAnswerer:
                 ):  # a passage already quoted answers this part about as well
                     continue
                 chosen.append(best)
-            for p in relevant:  # a close passage is quoted too, unless it is about another
-                # tool, role or body than the question names (then it is only named below)
+            # A passage about as close as the lead is quoted too, unless it is about another
+            # tool, role or body than the question names (then it is only named below).
+            for p in relevant:
                 if len(chosen) >= self.settings.max_citations:
                     break
                 if (
