@@ -545,6 +545,10 @@ def test_an_entity_the_documents_never_name_is_refused(real_assistant, question)
         ("NordGPT Pro oder NordGPT?", ["NordGPT Pro"]),  # a name may open the sentence
         ("What would an ISO/IEC 42001 audit cost?", ["ISO IEC 42001"]),
         ("Wie bekomme ich NordGPT? Bin neu hier.", []),  # punctuation ends a name
+        (
+            "Ich bin am Standort Antwerpen. Wer hilft?",
+            ["Standort Antwerpen"],
+        ),  # so does a full stop
         ("Wer vertritt Frau Dr. Albers im Urlaub?", []),  # a title is not part of it
         ("Is it in Germany West Central or West Europe?", ["Germany West Central", "West Europe"]),
     ],

@@ -189,7 +189,8 @@ def phrases(text: str) -> list[str]:
     run: list[str] = []
     end = 0
     for m in _NAME_WORD.finditer(text):
-        word, gap = m.group(0).strip(".'’"), text[end : m.start()]
+        raw, gap = m.group(0), text[end : m.start()]
+        word = raw.strip(".'’")
         end = m.end()
         if re.search(r"[^\s&/]", gap):  # punctuation ends a name
             found, run = _close(found, run), []
@@ -199,6 +200,8 @@ def phrases(text: str) -> list[str]:
         name_like = word[:1].isupper() or word[:1].isdigit() or _ENTITY_LIKE.search(word)
         if word and name_like and (not first or _ENTITY_LIKE.search(word)):
             run.append(word)
+            if raw.endswith("."):  # "… in Antwerpen. Wer …": the sentence ends the name
+                found, run = _close(found, run), []
         else:
             found, run = _close(found, run), []
     return _close(found, run)
