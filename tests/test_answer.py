@@ -10,6 +10,7 @@ import pytest
 from langchain_core.documents import Document
 
 from assistant.answering.answer import (
+    NOT_MENTIONED,
     REFUSAL,
     TENTATIVE,
     Answer,
@@ -19,7 +20,14 @@ from assistant.answering.answer import (
     split_sentences,
     split_units,
 )
-from assistant.answering.answerability import DEFAULT_MODEL, FEATURES, Model, features, phrases
+from assistant.answering.answerability import (
+    DEFAULT_MODEL,
+    FEATURES,
+    Model,
+    features,
+    phrases,
+    unknown_names,
+)
 from assistant.answering.pipeline import (
     QuestionError,
     build_assistant,
@@ -31,6 +39,7 @@ from assistant.config import load_settings
 from assistant.ingest.chunking import unit_documents
 from assistant.ingest.units import Unit
 from assistant.search.passage import Passage
+from assistant.search.retrieval import PUBLIC
 
 
 def check_citations(answer):
@@ -568,6 +577,51 @@ def test_a_name_no_passage_found_contains_is_refused_though_its_words_are_known(
     answered, these questions got the CAIO's role profile."""
     answer = real_assistant.ask(question)
     assert not answer.answered and answer.citations == []
+
+
+@pytest.mark.parametrize(
+    ("question", "unknown"),
+    [
+        ("Is Tableau Pulse approved for our analytics team?", ["Tableau Pulse"]),
+        ("Wer ist KI-Lotse am Standort Antwerpen?", ["Antwerpen"]),
+        ("Can we use Tabnine or GitHub Copilot?", ["Tabnine"]),
+        ("Brauche ich für NordGTP eine DPIA?", []),  # a typo of a known name, a glossary equivalent
+        ("Wer ist KI-Lotse am Standort Hamburg? Frau Dr. Albers?", []),
+    ],
+)
+def test_the_names_no_document_mentions(real_assistant, question, unknown):
+    lexicon = real_assistant.retriever.lexicon(PUBLIC)
+    assert unknown_names(analyse(question), lexicon) == unknown
+
+
+@pytest.mark.parametrize(
+    ("question", "language", "named"),
+    [
+        (
+            "Our developers would like to switch from GitHub Copilot to Tabnine as their coding "
+            "assistant at the Hamburg IT hub. Is that allowed?",
+            "en",
+            "“Tabnine”",
+        ),
+        (
+            "Ich leite ein Lagerteam in der Niederlassung Antwerpen. Wer ist bei uns der KI-Lotse, "
+            "an den sich meine Leute mit Fragen zu KI wenden können?",
+            "de",
+            "„Antwerpen“",
+        ),
+    ],
+)
+def test_an_answer_says_which_name_no_document_mentions(real_assistant, question, language, named):
+    """A longer question is answered from the closest passages (a general rule may answer it),
+    and the answer says first that the documents never name what it asks about."""
+    answer = real_assistant.ask(question)
+    assert answer.answered and answer.citations
+    opening = NOT_MENTIONED[language].split("{")[0]
+    assert answer.answer.startswith(opening + named)  # before anything is quoted
+    assert answer.unmentioned == [named.strip("“”„")]
+    check_citations(answer)
+    known = real_assistant.ask(question.replace("Tabnine", "DeepL").replace("Antwerpen", "Bremen"))
+    assert known.answered and opening not in known.answer and not known.unmentioned
 
 
 def test_bm25_parameters_come_from_the_settings(real_assistant):

@@ -47,6 +47,13 @@ TENTATIVE = {
     "en": "No clear match found: the quoted passages are the closest ones but may not answer "
     "the question exactly.",
 }
+# An answer to a question that names something no document mentions ("Can we use Tabnine?") says
+# so before it quotes the closest passages (a general rule may still answer it).
+NOT_MENTIONED = {
+    "de": "Die Dokumente erwähnen {names} nicht; zitiert sind die nächstliegenden Stellen.",
+    "en": "The documents do not mention {names}; the passages quoted are the closest they have.",
+}
+_QUOTED = {"de": "„{}“", "en": "“{}”"}
 _LEAD = {
     "de": ("Laut „{title}“{where}:", "Ergänzend aus „{title}“{where}:"),
     "en": ("According to “{title}”{where}:", "See also “{title}”{where}:"),
@@ -119,6 +126,7 @@ class Answer:
     # False when the best passage is only loosely related (between the two thresholds); the
     # notice then says the answer may not fit.
     confident: bool = True
+    unmentioned: list[str] = field(default_factory=list)  # names no document mentions (said first)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -132,6 +140,14 @@ def cited_numbers(text: str) -> set[int]:
 # Whom to ask when the documents do not answer.
 ASK = {"de": "Ansprechpartner: {contact}.", "en": "Whom to ask: {contact}."}
 _OWNER = {"de": "{owner}, verantwortlich für „{title}“", "en": "{owner}, owner of “{title}”"}
+
+
+def not_mentioned(names: list[str], language: str) -> str:
+    """The notice that the documents do not mention these names ("" for none)."""
+    if not names:
+        return ""
+    quoted = ", ".join(_QUOTED[language].format(n) for n in names)
+    return NOT_MENTIONED[language].format(names=quoted)
 
 
 def refusal(question: str, language: str, contact: str = "") -> Answer:

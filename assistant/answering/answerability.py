@@ -14,7 +14,10 @@ role. So the decision combines a few signals, each general (none is about one qu
   spelling (a typo of a word they use is known) or glossary equivalent (DPIA for DSFA): a product
   or acronym (NordGPT, DSFA), or in an English question any capitalised word that does not start
   a sentence (English capitalises names, not nouns), or in a German one a capitalised word after
-  "in", "am Standort", "Frau" …; a compound (KI-Ethikrat) when one of its parts is unknown;
+  "in", "am Standort", "Frau" …; a compound (KI-Ethikrat) when one of its parts is unknown.
+  Such a name in a longer question is no reason to refuse (the rule that only registered tools
+  are allowed answers "… switch to Tabnine?"), but the answer then says before it quotes
+  anything that no document mentions it (`unknown_names`, the pipeline);
 - `unknown_noun`: the same for a capitalised word of a German question (nouns, weaker);
 - `no_amount`: the question asks what something costs, and none of the three best-matching units names
   an amount;
@@ -157,17 +160,7 @@ def features(question: Question, passages: list[Passage], lexicon: Lexicon) -> t
         present = set(stems(text))
         return sum(lexicon.idf(t) for t in question_stems if t in present) / total
 
-    # Each capitalised word that does not start a sentence, with the text before it.
-    before: dict[str, str] = {}
-    for m in _NAME.finditer(question.text):
-        if not _SENTENCE_START.search(question.text[: m.start()]):
-            before.setdefault(m.group(0), question.text[: m.start()])
-    capitalised = list(before)
-    if question.language == "en":
-        names, nouns = list(question.entities) + capitalised, []
-    else:  # German capitalises every noun: a name is one after "in", "Standort", "Frau" …
-        named = [w for w in capitalised if _NAME_BEFORE.search(before[w])]
-        names, nouns = list(question.entities) + named, capitalised
+    names, nouns = _names(question)
     texts = [text for text, _ in units]
     return (
         dense[0],
@@ -179,6 +172,35 @@ def features(question: Question, passages: list[Passage], lexicon: Lexicon) -> t
         float(question.language == "en"),
         float(_unseen_phrase(question.text, passages[:5])),
     )
+
+
+def _names(question: Question) -> tuple[list[str], list[str]]:
+    """The names a question uses, and (German) its other capitalised words, the nouns."""
+    # Each capitalised word that does not start a sentence, with the text before it.
+    before: dict[str, str] = {}
+    for m in _NAME.finditer(question.text):
+        if not _SENTENCE_START.search(question.text[: m.start()]):
+            before.setdefault(m.group(0), question.text[: m.start()])
+    capitalised = list(before)
+    if question.language == "en":
+        return list(question.entities) + capitalised, []
+    # German capitalises every noun: a name is one after "in", "Standort", "Frau" …
+    named = [w for w in capitalised if _NAME_BEFORE.search(before[w])]
+    return list(question.entities) + named, capitalised
+
+
+def unknown_names(question: Question, lexicon: Lexicon) -> list[str]:
+    """The names of a question (of any length) that no document the reader may see uses, in any
+    spelling or equivalent: "Tabnine", "Antwerp"; a word of a longer name as the whole name
+    ("Copilot Studio" when no document says "Studio")."""
+    unknown = [w for w in dict.fromkeys(_names(question)[0]) if lexicon.unknown(w)]
+    longer: dict[str, str] = {}
+    for phrase in phrases(question.text):
+        run = phrase.split()
+        while run and _NAME_BEFORE.search(run[0] + " "):  # "Standort Antwerp": "Antwerp"
+            run = run[1:]
+        longer.update({w: " ".join(run) for w in run if w in unknown})
+    return list(dict.fromkeys(longer.get(w, w) for w in unknown))
 
 
 def phrases(text: str) -> list[str]:

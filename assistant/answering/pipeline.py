@@ -15,9 +15,15 @@ from assistant.answering.answer import (
     ExtractiveAnswerer,
     contact_for,
     is_intro,
+    not_mentioned,
     refusal,
 )
-from assistant.answering.answerability import DEFAULT_MODEL, Answerability, Model
+from assistant.answering.answerability import (
+    DEFAULT_MODEL,
+    Answerability,
+    Model,
+    unknown_names,
+)
 from assistant.answering.followups import FollowUpResolver
 from assistant.answering.generation import (
     Generator,
@@ -124,9 +130,8 @@ class Assistant:
         # The answerability model reads the ranking it was fitted on (answering/answerability.py).
         passages, judged = self.retriever.retrieve_judged(query, k=top_k, groups=groups)
         tell = self.retriever.dictionary.language
-        verdict = self.answerability.judge(
-            analyse(query, tell), judged, self.retriever.lexicon(groups)
-        )
+        analysed, lexicon = analyse(query, tell), self.retriever.lexicon(groups)
+        verdict = self.answerability.judge(analysed, judged, lexicon)
         if not verdict.answer:  # the documents do not answer it: nothing is quoted or generated
             language = detect_language(question, tell)
             contact = contact_for(
@@ -157,9 +162,17 @@ class Assistant:
         if answer is None:  # the model's stream ended without its final answer
             answer = extractive()
         notices = [answer.notice]
-        if answer.answered and answer.citations and not verdict.confident:
-            notices.insert(0, TENTATIVE[answer.language])
-            answer = replace(answer, confident=False)
+        if answer.answered and answer.citations:
+            # What the question names that no document mentions, then whether the match is weak.
+            unmentioned = unknown_names(analysed, lexicon)
+            if unmentioned:  # said before anything is quoted
+                caveat = not_mentioned(unmentioned, answer.language)
+                answer = replace(
+                    answer, answer=f"{caveat}\n\n{answer.answer}", unmentioned=unmentioned
+                )
+            if not verdict.confident:
+                notices.insert(0, TENTATIVE[answer.language])
+                answer = replace(answer, confident=False)
         notices.append(outdated_notice(answer.citations, answer.language))
         answer = replace(answer, notice=" ".join(filter(None, notices)))
         yield replace(answer, query=query) if query != question else answer

@@ -151,6 +151,7 @@ def _judge(assistant: Assistant, item: GoldenItem) -> dict:
         "greeting": item.greeting,
         "answered": answer.answered,
         "confident": answer.confident,
+        "unmentioned": answer.answered and bool(answer.unmentioned),
         "rank": rank,
         "cited": any(cites(c, expected) for c in cited),
         "lead": bool(cited) and cites(cited[0], expected),
@@ -200,6 +201,9 @@ def evaluate(assistant: Assistant, items: list[GoldenItem]) -> dict:
         [r["answered"] and not r["confident"] for r in unanswerable]
     )
     results["answerable_hedged"] = _mean([r["answered"] and not r["confident"] for r in answerable])
+    # Answered with "the documents do not mention X" (a name of the question none of them uses).
+    results["unanswerable_unmentioned"] = _mean([r["unmentioned"] for r in unanswerable])
+    results["answerable_unmentioned"] = _mean([r["unmentioned"] for r in answerable])
     results["greetings"] = len(greetings)
     results["greetings_ok"] = _mean([r["citations"] == 0 for r in greetings])
     lengths = [r["length"] for r in answerable if r["answered"]]
@@ -245,6 +249,8 @@ def format_results(results: dict) -> str:
         f"{results['refusal_precision']:.3f}, false refusals {results['false_refusals']:.3f}",
         f"'No clear match' notice: unanswerable {results['unanswerable_hedged']:.3f}, "
         f"answerable {results['answerable_hedged']:.3f}",
+        f"'Not mentioned' notice: unanswerable {results['unanswerable_unmentioned']:.3f}, "
+        f"answerable {results['answerable_unmentioned']:.3f}",
         f"Greetings without citations: {results['greetings_ok']:.3f} of {results['greetings']}",
         f"Answer length (chars): median {results['answer_chars_median']}, p90 "
         f"{results['answer_chars_p90']}; citations per answer {results['citations_mean']:.2f}",
