@@ -667,6 +667,24 @@ def test_a_frequency_answers_how_often(text, given):
     assert gives("duration", text) is given
 
 
+@pytest.mark.parametrize(
+    ("text", "given"),
+    [
+        ("Der Zugang wird freigeschaltet, sobald Sie die Schulung bestanden haben.", True),
+        ("In der Regel geschieht das am nächsten Arbeitstag.", True),
+        ("Access is granted the next working day.", True),
+        ("The licence is activated as soon as your manager approves it.", True),
+        ("Melden Sie den Vorfall sofort an ki@nordwerk.example.", True),
+        ("Der Zugang läuft über Ihr normales Nordwerk-Konto.", False),
+    ],
+)
+def test_a_point_relative_to_an_event_answers_from_when(text, given):
+    """ "Ab wann …?" is answered by "sobald …" or "am nächsten Arbeitstag" as well as by a date:
+    a close passage with a date elsewhere did not take the lead from the one that answered."""
+    assert analyse("Ab wann kann ich NordGPT nutzen?").wants == "date"
+    assert gives("date", text) is given
+
+
 def test_a_passage_headed_by_another_entity_gives_way_to_one_about_the_one_asked():
     def passage(pid: str, title: str, section: str, text: str, dense: float) -> Passage:
         meta = {"source": f"{pid}.md", "title": title, "section": section}

@@ -137,6 +137,11 @@ _MONTH = (
     r"januar|februar|märz|april|mai|juni|juli|august|september|oktober|november|dezember|"
     r"january|february|march|may|june|july|october|december"
 )
+# A point in time relative to now or to an event.
+_RELATIVE_TIME = (
+    r"\b((am )?(nächsten|folgenden|selben|gleichen) (arbeits|werk)?tag|(the )?(next|following|same) "
+    r"(working |business )?day|sofort|umgehend|unverzüglich|immediately|sobald|as soon as)\b"
+)
 WANTED = {
     "count": (
         r"\b(wie ?viele?|how many|anzahl|number of)\b",
@@ -147,12 +152,13 @@ WANTED = {
         r"\b(wie ?lange?|how long|wie oft|how often|within how)\b",
         rf"{_NUMBER}|\b({_FREQUENCY})\b",
     ),
-    # "Bis wann …?" is often answered by a period ("zehn Arbeitstage vor der Sitzung").
+    # "Bis wann …?" is often answered by a period ("zehn Arbeitstage vor der Sitzung"), "Ab
+    # wann …?" by a point relative to an event ("sobald Sie …", "am nächsten Arbeitstag").
     "date": (
         r"\b(seit wann|bis wann|ab wann|since when|by when|until when|what date|which date|"
         r"an welchem (tag|datum)|last updated|effective from|gültig ab)\b",
         rf"\b\d{{1,2}}\.\s?\d{{1,2}}\.\s?\d{{2,4}}|\b({_MONTH})\b|\b20\d\d\b|"
-        rf"({_NUMBER}).{{0,20}}\b\w*{_TIME_UNIT}",
+        rf"({_NUMBER}).{{0,20}}\b\w*{_TIME_UNIT}|{_RELATIVE_TIME}",
     ),
     "contact": (
         r"\b(e-?mail\w*|mail ?adress\w*|telefon\w*|phone|durchwahl|extension|hotline|"
