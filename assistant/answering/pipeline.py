@@ -161,20 +161,7 @@ class Assistant:
                     yield event
         if answer is None:  # the model's stream ended without its final answer
             answer = extractive()
-        notices = [answer.notice]
-        if answer.answered and answer.citations:
-            # What the question names that no document mentions, then whether the match is weak.
-            unmentioned = unknown_names(analysed, lexicon)
-            if unmentioned:  # said before anything is quoted
-                caveat = not_mentioned(unmentioned, answer.language)
-                answer = replace(
-                    answer, answer=f"{caveat}\n\n{answer.answer}", unmentioned=unmentioned
-                )
-            if not verdict.confident:
-                notices.insert(0, TENTATIVE[answer.language])
-                answer = replace(answer, confident=False)
-        notices.append(outdated_notice(answer.citations, answer.language))
-        answer = replace(answer, notice=" ".join(filter(None, notices)))
+        answer = _caveats(answer, unknown_names(analysed, lexicon), verdict.confident)
         yield replace(answer, query=query) if query != question else answer
 
     def _resolve(self, question: str, history: list[dict], deadline: float) -> str:
@@ -204,6 +191,21 @@ class Assistant:
         children = subsections(relevant[0])[: self.settings.max_subsections]
         seen = {p.id for p in relevant}
         return relevant + [c for c in children if c.id not in seen]
+
+
+def _caveats(answer: Answer, unmentioned: list[str], confident: bool) -> Answer:
+    """The answer with what it cannot vouch for: the question's names no document mentions
+    (said before anything is quoted), a weak match, quoted passages since replaced."""
+    notices = [answer.notice]
+    if answer.answered and answer.citations:
+        if unmentioned:
+            caveat = not_mentioned(unmentioned, answer.language)
+            answer = replace(answer, answer=f"{caveat}\n\n{answer.answer}", unmentioned=unmentioned)
+        if not confident:
+            notices.insert(0, TENTATIVE[answer.language])
+            answer = replace(answer, confident=False)
+    notices.append(outdated_notice(answer.citations, answer.language))
+    return replace(answer, notice=" ".join(filter(None, notices)))
 
 
 # A part that refers back to the question's subject ("… und wer muss sie machen?", "… and who
