@@ -249,7 +249,7 @@ def format_results(results: dict) -> str:
         f"{results['refusal_precision']:.3f}, false refusals {results['false_refusals']:.3f}",
         f"'No clear match' notice: unanswerable {results['unanswerable_hedged']:.3f}, "
         f"answerable {results['answerable_hedged']:.3f}",
-        f"'Not mentioned' notice: unanswerable {results['unanswerable_unmentioned']:.3f}, "
+        f"'Not mentioned' opening: unanswerable {results['unanswerable_unmentioned']:.3f}, "
         f"answerable {results['answerable_unmentioned']:.3f}",
         f"Greetings without citations: {results['greetings_ok']:.3f} of {results['greetings']}",
         f"Answer length (chars): median {results['answer_chars_median']}, p90 "
