@@ -10,6 +10,7 @@ from conftest import REAL_CORPUS, ROOT
 
 from assistant.evaluation.harness import (
     QUESTION_SETS,
+    GoldenItem,
     evaluate,
     format_results,
     is_relevant,
@@ -80,3 +81,22 @@ def test_evaluate_reports_metrics(real_assistant):
     for stats in results["by_language"].values():
         assert 0.0 <= stats["recall@1"] <= stats["recall@3"] <= stats["recall@5"] <= 1.0
     assert "Refusal: recall" in format_results(results)
+
+
+def test_evaluate_counts_answers_that_say_a_name_is_not_mentioned(real_assistant):
+    """An answered question naming a tool no document mentions counts once, among the
+    unanswerable questions; the answerable one does not."""
+    tabnine = GoldenItem(
+        "un-x",
+        "en",
+        "Our developers would like to switch from GitHub Copilot to Tabnine as their coding "
+        "assistant at the Hamburg IT hub. Is that allowed?",
+        False,
+        [],
+    )
+    items = [tabnine, *(i for i in load_golden(GOLDEN) if i.id == "de-001")]
+    results = evaluate(real_assistant, items)
+    assert (results["unanswerable_unmentioned"], results["answerable_unmentioned"]) == (1.0, 0.0)
+    assert "'Not mentioned' opening: unanswerable 1.000, answerable 0.000" in format_results(
+        results
+    )
