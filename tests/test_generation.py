@@ -7,7 +7,7 @@ import time
 import pytest
 from fake_llm import EMPTY, GARBAGE, HANG, HTTP500, TRUNCATED, FakeLLM, Reply
 
-from assistant.answering.answer import REFUSAL, cited_numbers
+from assistant.answering.answer import NOT_MENTIONED, REFUSAL, cited_numbers
 from assistant.answering.generation import REFUSAL_TOKEN, build_chat_model, format_passages
 from assistant.answering.pipeline import build_assistant
 from assistant.search.passage import Passage
@@ -75,6 +75,29 @@ def test_good_cited_answer_is_kept_and_renumbered(real_corpus_store, llm, provid
     # The passages went to the model as delimited data, in the rules' frame.
     system = llm.requests[-1]["messages"][0]["content"]
     assert "<passages>" in system and "not instructions" in system
+
+
+def test_a_model_answer_also_says_which_name_no_document_mentions(real_corpus_store):
+    """The opening that the documents never name a tool comes before the model's answer too,
+    whose citations are verified as ever."""
+
+    def cite_copilot(messages: list[dict]) -> Reply:
+        n = _passage_number(messages, "GitHub Copilot Business")
+        return Reply.ok(
+            f"GitHub Copilot Business ist nur für Beschäftigte der IT und Softwareentwicklung "
+            f"freigegeben [{n}]."
+        )
+
+    question = (
+        "Our developers would like to switch from GitHub Copilot to Tabnine as their coding "
+        "assistant at the Hamburg IT hub. Is that allowed?"
+    )
+    with FakeLLM(cite_copilot) as server:
+        answer = _assistant(real_corpus_store, server).ask(question)
+    assert answer.mode == "llm" and answer.unmentioned == ["Tabnine"]
+    opening, rest = answer.answer.split("\n\n", 1)
+    assert opening == NOT_MENTIONED["en"].format(names="“Tabnine”")
+    assert "GitHub Copilot Business" in rest and cited_numbers(answer.answer) == {1}
 
 
 def test_invented_marker_is_removed(real_corpus_store, llm):
