@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterator
-from functools import partial
+from functools import cache, partial
 
 import numpy as np
 
@@ -87,7 +87,9 @@ class HybridRetriever:
             close = difflib.get_close_matches(own[0], snapshot.vocabulary, n=3, cutoff=0.8)
             return any(frequency(t) for t in close)
 
-        return Lexicon(int(snapshot.mask(groups).sum()), frequency, knows)
+        # One lexicon serves a question's refusal features and its "not mentioned" names: a
+        # word's spelling search (difflib over the vocabulary) runs once.
+        return Lexicon(int(snapshot.mask(groups).sum()), frequency, cache(knows))
 
     def readable(self, source: str, groups: frozenset[str]) -> bool:
         """Whether the reader may see anything of a stored document (asked of the store, not the
