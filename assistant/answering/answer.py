@@ -143,9 +143,7 @@ _OWNER = {"de": "{owner}, verantwortlich für „{title}“", "en": "{owner}, ow
 
 
 def not_mentioned(names: list[str], language: str) -> str:
-    """The notice that the documents do not mention these names ("" for none)."""
-    if not names:
-        return ""
+    """The opening that says the documents do not mention these names."""
     quoted = ", ".join(_QUOTED[language].format(n) for n in names)
     return NOT_MENTIONED[language].format(names=quoted)
 

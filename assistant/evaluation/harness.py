@@ -151,7 +151,7 @@ def _judge(assistant: Assistant, item: GoldenItem) -> dict:
         "greeting": item.greeting,
         "answered": answer.answered,
         "confident": answer.confident,
-        "unmentioned": answer.answered and bool(answer.unmentioned),
+        "unmentioned": bool(answer.unmentioned),  # only an answer quoting something has them
         "rank": rank,
         "cited": any(cites(c, expected) for c in cited),
         "lead": bool(cited) and cites(cited[0], expected),
