@@ -87,8 +87,7 @@ class HybridRetriever:
             close = difflib.get_close_matches(own[0], snapshot.vocabulary, n=3, cutoff=0.8)
             return any(frequency(t) for t in close)
 
-        # One lexicon serves a question's refusal features and its "not mentioned" names: a
-        # word's spelling search (difflib over the vocabulary) runs once.
+        # Cached: a question's refusal features and "not mentioned" names ask about the same words.
         return Lexicon(int(snapshot.mask(groups).sum()), frequency, cache(knows))
 
     def readable(self, source: str, groups: frozenset[str]) -> bool:
