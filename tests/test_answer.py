@@ -11,6 +11,7 @@ from langchain_core.documents import Document
 
 from assistant.answering.answer import (
     NOT_MENTIONED,
+    NOT_MENTIONED_AT_ALL,
     REFUSAL,
     TENTATIVE,
     Answer,
@@ -88,17 +89,17 @@ def test_pdf_citation_has_page(real_assistant):
 
 
 @pytest.mark.parametrize(
-    ("question", "language"),
+    ("question", "language", "unmentioned"),
     [
-        ("Wie viele Urlaubstage habe ich im Jahr?", "de"),
-        ("What is on the canteen menu on Friday?", "en"),
-        ("Wie setze ich mein VPN-Passwort zurück?", "de"),
+        ("Wie viele Urlaubstage habe ich im Jahr?", "de", []),
+        ("What is on the canteen menu on Friday?", "en", []),  # a weekday is not a name
+        ("Wie setze ich mein VPN-Passwort zurück?", "de", ["VPN"]),
     ],
 )
-def test_not_in_knowledge_base(real_assistant, question, language):
+def test_not_in_knowledge_base(real_assistant, question, language, unmentioned):
     answer = real_assistant.ask(question)
-    assert not answer.answered
-    assert answer.citations == [] and answer.answer == REFUSAL[language]
+    assert not answer.answered and answer.citations == []
+    assert answer.answer.endswith(REFUSAL[language]) and answer.unmentioned == unmentioned
     assert not re.search(r"\[\d+\]", answer.answer)
 
 
@@ -622,6 +623,19 @@ def test_an_answer_says_which_name_no_document_mentions(real_assistant, question
     check_citations(answer)
     known = real_assistant.ask(question.replace("Tabnine", "DeepL").replace("Antwerpen", "Bremen"))
     assert known.answered and opening not in known.answer and not known.unmentioned
+
+
+def test_a_refusal_says_which_name_no_document_mentions(real_assistant):
+    """Refused, the answer still says what the documents never name (and the API's
+    `unmentioned` lists it for the knowledge gaps); a refusal without such a name is as before."""
+    answer = real_assistant.ask("Is Tableau Pulse approved for our analytics team?")
+    assert not answer.answered and answer.citations == []
+    assert answer.unmentioned == ["Tableau Pulse"]
+    assert answer.answer == (
+        NOT_MENTIONED_AT_ALL["en"].format(names="“Tableau Pulse”") + "\n\n" + REFUSAL["en"]
+    )
+    plain = real_assistant.ask("Wie viele Urlaubstage habe ich im Jahr?")
+    assert not plain.answered and plain.answer == REFUSAL["de"] and plain.unmentioned == []
 
 
 def test_bm25_parameters_come_from_the_settings(real_assistant):

@@ -53,6 +53,11 @@ NOT_MENTIONED = {
     "de": "Die Dokumente erwähnen {names} nicht; zitiert sind die nächstliegenden Stellen.",
     "en": "The documents do not mention {names}; the passages quoted are the closest they have.",
 }
+# The same before a refusal, which quotes nothing.
+NOT_MENTIONED_AT_ALL = {
+    "de": "Die Dokumente erwähnen {names} nicht.",
+    "en": "The documents do not mention {names}.",
+}
 _QUOTED = {"de": "„{}“", "en": "“{}”"}
 _LEAD = {
     "de": ("Laut „{title}“{where}:", "Ergänzend aus „{title}“{where}:"),
@@ -126,7 +131,8 @@ class Answer:
     # False when the best passage is only loosely related (between the two thresholds); the
     # notice then says the answer may not fit.
     confident: bool = True
-    unmentioned: list[str] = field(default_factory=list)  # names no document mentions (said first)
+    # The question's names no document the asker may read mentions (said first, also in a refusal)
+    unmentioned: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -142,10 +148,11 @@ ASK = {"de": "Ansprechpartner: {contact}.", "en": "Whom to ask: {contact}."}
 _OWNER = {"de": "{owner}, verantwortlich für „{title}“", "en": "{owner}, owner of “{title}”"}
 
 
-def not_mentioned(names: list[str], language: str) -> str:
-    """The opening that says the documents do not mention these names."""
+def not_mentioned(names: list[str], language: str, quoting: bool = True) -> str:
+    """The opening that says the documents do not mention these names (`quoting`: before
+    passages quoted as the closest, else before a refusal)."""
     quoted = ", ".join(_QUOTED[language].format(n) for n in names)
-    return NOT_MENTIONED[language].format(names=quoted)
+    return (NOT_MENTIONED if quoting else NOT_MENTIONED_AT_ALL)[language].format(names=quoted)
 
 
 def refusal(question: str, language: str, contact: str = "") -> Answer:

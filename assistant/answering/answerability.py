@@ -73,6 +73,11 @@ DEFAULT_MODEL = Path(__file__).with_name("answerability.json")
 _NAME = re.compile(r"[A-ZÄÖÜ][\wÄÖÜäöüß-]{2,}")
 # A capital after this starts a sentence ("… on Monday. She asked …"); it names nothing.
 _SENTENCE_START = re.compile(r"(^|[.!?:;–-]\s+|[\"„“(]\s*)\W*$")
+# English capitalises days and months: "on Friday" names nothing the documents should have.
+_CALENDAR = frozenset(
+    "monday tuesday wednesday thursday friday saturday sunday january february march april "
+    "june july august september october november december".split()
+)
 # What stands before a German place or person name ("am Standort Nürnberg", "Frau Albers").
 _NAME_BEFORE = re.compile(
     r"\b(in|aus|nach|am|Standort|Niederlassung|Werk|Büro|Frau|Herr|Herrn)\s+$", re.IGNORECASE
@@ -181,7 +186,7 @@ def _names(question: Question) -> tuple[list[str], list[str]]:
     for m in _NAME.finditer(question.text):
         if not _SENTENCE_START.search(question.text[: m.start()]):
             before.setdefault(m.group(0), question.text[: m.start()])
-    capitalised = list(before)
+    capitalised = [w for w in before if w.lower() not in _CALENDAR]
     if question.language == "en":
         return list(question.entities) + capitalised, []
     # German capitalises every noun: a name is one after "in", "Standort", "Frau" …

@@ -137,7 +137,9 @@ class Assistant:
             contact = contact_for(
                 passages, language, self.settings.min_relevance, self.settings.contact
             )
-            refused = refusal(question, language, contact)
+            refused = _caveats(
+                refusal(question, language, contact), unknown_names(analysed, lexicon), True
+            )
             yield replace(refused, query=query) if query != question else refused
             return
         parts = self.retriever.retrieve_each(part_queries(query), k=3, groups=groups)
@@ -195,15 +197,15 @@ class Assistant:
 
 def _caveats(answer: Answer, unmentioned: list[str], confident: bool) -> Answer:
     """The answer with what it cannot vouch for: the question's names no document mentions
-    (said before anything is quoted), a weak match, quoted passages since replaced."""
+    (said first, in a refusal too), a weak match, quoted passages since replaced."""
     notices = [answer.notice]
-    if answer.answered and answer.citations:
-        if unmentioned:
-            caveat = not_mentioned(unmentioned, answer.language)
-            answer = replace(answer, answer=f"{caveat}\n\n{answer.answer}", unmentioned=unmentioned)
-        if not confident:
-            notices.insert(0, TENTATIVE[answer.language])
-            answer = replace(answer, confident=False)
+    quoting = answer.answered and bool(answer.citations)
+    if unmentioned:
+        caveat = not_mentioned(unmentioned, answer.language, quoting)
+        answer = replace(answer, answer=f"{caveat}\n\n{answer.answer}", unmentioned=unmentioned)
+    if quoting and not confident:
+        notices.insert(0, TENTATIVE[answer.language])
+        answer = replace(answer, confident=False)
     notices.append(outdated_notice(answer.citations, answer.language))
     return replace(answer, notice=" ".join(filter(None, notices)))
 

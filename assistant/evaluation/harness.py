@@ -151,7 +151,8 @@ def _judge(assistant: Assistant, item: GoldenItem) -> dict:
         "greeting": item.greeting,
         "answered": answer.answered,
         "confident": answer.confident,
-        "unmentioned": bool(answer.unmentioned),  # only an answer quoting something has them
+        # the opening before quoted passages (a refusal names them too, and is counted as one)
+        "unmentioned": bool(answer.unmentioned) and answer.answered and bool(answer.citations),
         "rank": rank,
         "cited": any(cites(c, expected) for c in cited),
         "lead": bool(cited) and cites(cited[0], expected),
