@@ -35,6 +35,7 @@ from assistant.admin.gaps import (
     store_catalog,
 )
 from assistant.admin.reports import RangeError, build_report, date_range
+from assistant.admin.unmentioned import unmentioned_names
 from assistant.answering.answer import Answer
 from assistant.answering.pipeline import build_assistant
 from assistant.identity import Identity
@@ -70,7 +71,14 @@ def at(day: date, hour: int = 12, minute: int = 0) -> datetime:
 
 
 def seed_audit(
-    audit: AuditLog, when, question="Frage?", answered=True, sources=(), latency=None, user="u1"
+    audit: AuditLog,
+    when,
+    question="Frage?",
+    answered=True,
+    sources=(),
+    latency=None,
+    user="u1",
+    unmentioned=None,
 ):
     with audit.engine.begin() as conn:
         conn.execute(
@@ -85,6 +93,7 @@ def seed_audit(
                 mode="extractive",
                 sources=json.dumps(list(sources)),
                 latency_ms=latency,
+                unmentioned=unmentioned,
             )
         )
 
@@ -250,11 +259,45 @@ def test_latency_column_added_to_an_existing_audit_table(db_url):
 
     log = AuditLog(db_url, retention_days=30)
     AuditLog(db_url, retention_days=30)  # a second start changes nothing
-    assert "latency_ms" in {c["name"] for c in inspect(engine).get_columns("audit_log")}
-    log.record(
-        Identity("u1", frozenset({"all"}), "token"), Answer("neu?", True, "A", [], "de"), "api", 412
-    )
-    assert [(r["question"], r["latency_ms"]) for r in log.rows()] == [("alt?", None), ("neu?", 412)]
+    columns = {c["name"] for c in inspect(engine).get_columns("audit_log")}
+    assert {"latency_ms", "unmentioned"} <= columns
+    answer = Answer("neu mit Tabnine?", True, "A", [], "de", unmentioned=["Tabnine"])
+    log.record(Identity("u1", frozenset({"all"}), "token"), answer, "api", 412)
+    assert [(r["question"], r["latency_ms"], r["unmentioned"]) for r in log.rows()] == [
+        ("alt?", None, []),
+        ("neu mit Tabnine?", 412, ["Tabnine"]),
+    ]
+
+
+def test_names_no_document_mentions_counted_per_name(stores):
+    """Each name once per question, spellings differing only in case or spacing as one (shown
+    as asked most often), refused ones counted, the range kept, a damaged row ignored."""
+    audit, _ = stores
+    who = Identity("u-1", frozenset({"all"}), "token")
+    for question, answered, names in [
+        ("Can we switch to Tabnine?", True, ["Tabnine"]),
+        ("Ist Tabnine erlaubt?", False, ["Tabnine"]),
+        ("Tabnine oder TABNINE?", True, ["Tabnine", "TABNINE"]),  # one name, one question
+        ("Wer ist KI-Lotse in Antwerpen?", True, ["Standort  Antwerpen"]),
+        ("Was steht in der KI-Richtlinie?", True, []),  # no name: no row to count
+    ]:
+        audit.record(who, Answer(question, answered, "A", [], "de", unmentioned=names), "chat")
+    earlier = datetime.now(UTC).date() - timedelta(days=40)
+    seed_audit(audit, at(earlier), "Kaputt?", unmentioned="{not json")
+    seed_audit(audit, at(earlier), "Alt mit Tabnine?", unmentioned=json.dumps(["Tabnine"]))
+    names = unmentioned_names(audit.engine, date_range(None, None))  # the last 30 days
+    assert [(n.name, n.count, n.refused) for n in names] == [
+        ("Tabnine", 3, 1),
+        ("Standort  Antwerpen", 1, 0),
+    ]
+    assert names[0].examples == [
+        "Tabnine oder TABNINE?",
+        "Ist Tabnine erlaubt?",
+        "Can we switch to Tabnine?",
+    ]
+    assert names[0].as_dict()["last_seen"] == datetime.now(UTC).date().isoformat()
+    everything = date_range(earlier.isoformat(), None)
+    assert [n.count for n in unmentioned_names(audit.engine, everything)] == [4, 1]
 
 
 # --- knowledge gaps -----------------------------------------------------------------------------

@@ -41,10 +41,12 @@ audit_table = Table(
     Column("sources", Text, nullable=False),  # JSON list of cited documents
     # question to answer, in ms (queue wait included); NULL in rows written before it was kept
     Column("latency_ms", Integer, nullable=True),
+    # JSON list of the question's names no document mentions (Answer.unmentioned); NULL if none
+    Column("unmentioned", Text, nullable=True),
 )
 
 # Columns added after the first release: tables made before them get them on start.
-_ADDED_COLUMNS = {"latency_ms": "INTEGER"}
+_ADDED_COLUMNS = {"latency_ms": "INTEGER", "unmentioned": "TEXT"}
 
 
 def add_missing_columns(engine) -> list[str]:
@@ -78,6 +80,7 @@ class AuditLog:
             "mode": answer.mode,
             "sources": json.dumps(sorted({c.source for c in answer.citations})),
             "latency_ms": None if latency_ms is None else max(0, int(latency_ms)),
+            "unmentioned": json.dumps(answer.unmentioned) if answer.unmentioned else None,
         }
         with self.engine.begin() as conn:
             conn.execute(insert(audit_table).values(**row))
@@ -97,7 +100,14 @@ class AuditLog:
     def rows(self) -> list[dict]:
         with self.engine.connect() as conn:
             result = conn.execute(select(audit_table).order_by(audit_table.c.id)).mappings()
-            return [{**r, "sources": json.loads(r["sources"])} for r in result]
+            return [
+                {
+                    **r,
+                    "sources": json.loads(r["sources"]),
+                    "unmentioned": json.loads(r["unmentioned"] or "[]"),
+                }
+                for r in result
+            ]
 
 
 # --- admin changes ------------------------------------------------------------------------------

@@ -39,6 +39,8 @@ GAP_HEADERS = [
     "zuletzt",
 ]
 GAP_WIDTHS = ["4%", "6%", "5%", "6%", "19%", "21%", "11%", "11%", "10%", "7%"]
+NAME_HEADERS = ["Name", "Anzahl", "davon abgelehnt", "Beispiele", "zuletzt"]
+NAME_WIDTHS = ["16%", "7%", "10%", "57%", "10%"]
 CANDIDATE_HEADERS = ["Nr.", "Datum", "Frage", "Antwort", "Quelle"]
 PROMOTED_HEADERS = ["Test-ID", "Frage", "Sprache", "Erwartet", "übernommen am", "von"]
 

@@ -1,5 +1,5 @@
 """The admin analytics as JSON and CSV: /api/admin/analytics, /api/admin/gaps(.csv),
-/api/admin/feedback/{id}/promote, /api/admin/regression (admin session or SSO admin group)."""
+/api/admin/unmentioned, /api/admin/feedback/{id}/promote, /api/admin/regression (admin session or SSO admin group)."""
 
 from __future__ import annotations
 
@@ -20,8 +20,8 @@ from assistant.web.runtime import Runtime
 
 # Long: a router: each route is a short function of its own, sharing the runtime.
 def analytics_router(runtime: Runtime) -> APIRouter:
-    """/api/admin/analytics, /api/admin/gaps(.csv), /api/admin/feedback/{id}/promote,
-    /api/admin/regression (admins only; AdminGate checks first, each handler again)."""
+    """/api/admin/analytics, /api/admin/gaps(.csv), /api/admin/unmentioned,
+    /api/admin/feedback/{id}/promote, /api/admin/regression (admins only; AdminGate checks first, each handler again)."""
     router = APIRouter(prefix="/api/admin", tags=["admin"])
     analytics = Analytics(runtime)
 
@@ -61,6 +61,18 @@ def analytics_router(runtime: Runtime) -> APIRouter:
             "start": rng.start.isoformat(),
             "end": rng.end.isoformat(),
             "groups": [g.as_dict() for g in groups],
+        }
+
+    @router.get("/unmentioned")
+    def unmentioned(request: Request, start: str | None = None, end: str | None = None) -> dict:
+        """Names asked about that no document mentions, most asked first, with how many of
+        those questions were refused and up to three of them."""
+        admin(request)
+        rng = parse(start, end)
+        return {
+            "start": rng.start.isoformat(),
+            "end": rng.end.isoformat(),
+            "names": [n.as_dict() for n in analytics.unmentioned(rng)],
         }
 
     @router.get("/gaps.csv")

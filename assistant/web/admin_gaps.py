@@ -16,6 +16,8 @@ from assistant.web.admin_analytics import (
     CSV_PATH,
     GAP_HEADERS,
     GAP_WIDTHS,
+    NAME_HEADERS,
+    NAME_WIDTHS,
     PROMOTED_HEADERS,
     _admin,
     _date_inputs,
@@ -36,6 +38,22 @@ def _csv_link(rng: DateRange) -> str:
     )
 
 
+def _name_table(analytics: Analytics, rng: DateRange):
+    """The names no document mentions: the status line, and the table."""
+    asked = analytics.unmentioned(rng)
+    rows = [
+        [n.name, n.count, n.refused, " | ".join(n.examples), f"{n.last_seen:%d.%m.%Y}"]
+        for n in asked
+    ]
+    message = (
+        f"**{len(asked)}** {'Name' if len(asked) == 1 else 'Namen'}"
+        if asked
+        else "Keine Fragen nach Namen, die kein Dokument nennt, in diesem Zeitraum."
+    )
+    return message, pd.DataFrame(rows, columns=NAME_HEADERS)
+
+
+# Long: Gradio layout: the tab's components in page order, then their event.
 def gaps_tab(runtime: Runtime) -> None:
     """Tab "Wissenslücken": unanswered and thumbs-down questions grouped by meaning."""
     analytics = Analytics(runtime)
@@ -56,6 +74,19 @@ def gaps_tab(runtime: Runtime) -> None:
             elem_id="gaps-table",
         )
         link = gr.HTML(elem_id="gaps-csv")
+        gr.Markdown(
+            "#### In keinem Dokument erwähnt\n"
+            "Namen (Werkzeuge, Standorte, Programme), nach denen gefragt wurde und die kein "
+            "Dokument nennt, auch in beantworteten Fragen: Kandidaten für neue Inhalte."
+        )
+        names_status = gr.Markdown(elem_id="unmentioned-status")
+        names = gr.Dataframe(
+            headers=NAME_HEADERS,
+            column_widths=NAME_WIDTHS,
+            interactive=False,
+            wrap=True,
+            elem_id="unmentioned-table",
+        )
 
     def show(start_value, end_value, request: gr.Request):
         _admin(runtime, request)
@@ -87,13 +118,14 @@ def gaps_tab(runtime: Runtime) -> None:
             else "Keine offenen Fragen und keine negativen Bewertungen in diesem Zeitraum."
         )
         frame = pd.DataFrame(rows, columns=GAP_HEADERS)
-        return rng.start.isoformat(), rng.end.isoformat(), message, frame, _csv_link(rng)
+        shown = rng.start.isoformat(), rng.end.isoformat(), message, frame, _csv_link(rng)
+        return *shown, *_name_table(analytics, rng)
 
     gr.on(
         [tab.select, refresh.click],
         show,
         [start, end],
-        [start, end, status, table, link],
+        [start, end, status, table, link, names_status, names],
         api_name=False,
     )
 

@@ -16,6 +16,7 @@ from assistant.admin.gaps import (
     store_catalog,
 )
 from assistant.admin.reports import DateRange, Report, build_report
+from assistant.admin.unmentioned import AskedName, unmentioned_names
 from assistant.records.regression import RegressionSet
 from assistant.web.runtime import Runtime
 
@@ -74,6 +75,10 @@ class Analytics:
 
     def gaps_csv(self, rng: DateRange) -> bytes:
         return gaps_csv(self.gaps(rng), self.show_users)
+
+    def unmentioned(self, rng: DateRange) -> list[AskedName]:
+        """Names asked about that no document mentions (needs only the audit log)."""
+        return unmentioned_names(self.runtime.audit.engine, rng)
 
     @property
     def regression(self) -> RegressionSet:

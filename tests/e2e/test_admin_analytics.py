@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,6 +28,7 @@ SECRET_USER = "u-secret-42"  # never shown: ASSISTANT_ANALYTICS_SHOW_USERS is of
 
 TODAY = datetime.now(UTC).date()
 D1, D2, D3 = (TODAY - timedelta(days=n) for n in (6, 5, 4))  # inside retention, before today
+D0 = TODAY - timedelta(days=8)  # answered questions naming what no document mentions
 SALARY = [
     "Wie viel verdient ein AI Product Owner bei uns?",
     "Gehalt AI Product Owner?",
@@ -54,6 +56,21 @@ def seed(db_url: str) -> dict:
     for n, question in enumerate(SALARY):
         seed_audit(audit, at(D1 if n < 2 else D3, 10 + n), question, False, [], 200, SECRET_USER)
     seed_audit(audit, at(D3, 15), "Gehalt AI Product Owner?", False, [], 300, SECRET_USER)
+    for hour, question, names in [
+        (9, "Is FlixBus reimbursed for AI conferences?", ["FlixBus"]),
+        (10, "Werden Fahrten mit dem Flixbus erstattet?", ["Flixbus"]),
+        (11, "Zahlt die Firma ein Hotel bei Motel One?", ["Motel One"]),
+    ]:
+        seed_audit(
+            audit,
+            at(D0, hour),
+            question,
+            True,
+            ["reisekosten.md"],
+            300,
+            SECRET_USER,
+            json.dumps(names),
+        )
     ids = {
         "down": seed_feedback(
             feedback, at(D3, 9), -1, "Werden Flüge zu KI-Konferenzen erstattet?", comment="fehlt"
@@ -188,6 +205,42 @@ def test_a_real_question_records_its_latency(analytics_server):
     assert summary["questions"] == 1 and summary["median_latency_ms"] is not None
 
 
+def test_names_no_document_mentions_as_json(analytics_server):
+    """Counted per name (case folded, the newest spelling first among equals), no user id."""
+    url, _, _ = analytics_server
+    response = get(f"{url}/api/admin/unmentioned", start=D0.isoformat(), end=D3.isoformat())
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["start"], body["end"]) == (D0.isoformat(), D3.isoformat())
+    assert [(n["name"], n["count"], n["refused"], n["last_seen"]) for n in body["names"]] == [
+        ("Flixbus", 2, 0, D0.isoformat()),
+        ("Motel One", 1, 0, D0.isoformat()),
+    ]
+    assert body["names"][0]["examples"] == [
+        "Werden Fahrten mit dem Flixbus erstattet?",
+        "Is FlixBus reimbursed for AI conferences?",
+    ]
+    assert SECRET_USER not in response.text
+    later = get(f"{url}/api/admin/unmentioned", start=D1.isoformat(), end=D3.isoformat())
+    assert later.json()["names"] == []
+    bad = get(f"{url}/api/admin/unmentioned", start="2026-13-01")
+    assert bad.status_code == 422 and "start" in bad.text
+
+
+def test_a_real_question_records_the_names_no_document_mentions(analytics_server):
+    """Asked over HTTP, a question naming a bus company the documents never name is recorded
+    with that name, whether it is answered or refused."""
+    url, _, _ = analytics_server
+    question = "Does the company reimburse Greyhound tickets to AI conferences?"
+    asked = httpx.post(f"{url}/api/ask", json={"question": question}, timeout=60)
+    assert asked.status_code == 200, asked.text
+    assert asked.json()["unmentioned"] == ["Greyhound"]
+    today = get(f"{url}/api/admin/unmentioned", start=TODAY.isoformat(), end=TODAY.isoformat())
+    assert [(n["name"], n["examples"]) for n in today.json()["names"]] == [
+        ("Greyhound", [question])
+    ]
+
+
 @pytest.mark.parametrize(("headers", "status"), [({}, 401), (EMPLOYEE, 403)])
 def test_only_admins_get_analytics(analytics_server, headers, status):
     url, _, ids = analytics_server
@@ -195,6 +248,7 @@ def test_only_admins_get_analytics(analytics_server, headers, status):
         ("GET", "/api/admin/analytics"),
         ("GET", "/api/admin/gaps"),
         ("GET", "/api/admin/gaps.csv"),
+        ("GET", "/api/admin/unmentioned"),
         ("GET", "/api/admin/regression"),
         ("POST", f"/api/admin/feedback/{ids['up_browser']}/promote"),
     ]:
@@ -273,6 +327,16 @@ def test_charts_gap_csv_and_promote_on_the_admin_page(analytics_server, new_cont
         ("1", "Finanzen – Jana Roth"),
     ]
     assert download.value.suggested_filename == f"wissensluecken_{D1}_{D3}.csv"
+    assert "Keine Fragen nach Namen" in page.locator("#unmentioned-status").inner_text()
+
+    # The names no document mentions, in a range that holds them.
+    set_range(page, "gaps", D0, D3)
+    page.locator("#gaps-csv a", has_text=f"{D0:%d.%m.%Y} – {D3:%d.%m.%Y}").wait_for()
+    names = page.locator("#unmentioned-table")
+    names.get_by_text("Motel One").filter(visible=True).first.wait_for()
+    assert "2 Namen" in page.locator("#unmentioned-status").inner_text()
+    assert "Werden Fahrten mit dem Flixbus erstattet?" in names.inner_text()
+    page.screenshot(path=str(tmp_path / "admin-unmentioned.png"), full_page=True)
 
     # Regression set: pick a thumbs-up answer, promote it, and eval reads it.
     wanted = "Welche Reisekosten übernimmt die Firma?"
