@@ -535,6 +535,23 @@ def test_an_unknown_name_counts_where_it_is_what_a_short_question_asks_about(rea
 
 
 @pytest.mark.parametrize(
+    ("question", "unseen"),
+    [
+        ("Who has a vote on the AI Board?", 0.0),  # the documents write "KI-Board"
+        ("Are AI POs judged by how many features they ship?", 0.0),  # "AI Product Owner"
+        ("Welche Aufgaben hat ein AI Ethics Officer bei uns?", 1.0),  # contains a term only
+        ("Does Nordwerk have a Chief Digital Officer?", 1.0),  # each word known, not the name
+    ],
+)
+def test_a_name_is_seen_in_the_passages_in_the_glossary_s_other_terms(
+    real_assistant, question, unseen
+):
+    retriever = real_assistant.retriever
+    signals = features(analyse(question), retriever.retrieve(question), retriever.lexicon())
+    assert signals[FEATURES.index("unseen_phrase")] == unseen
+
+
+@pytest.mark.parametrize(
     "question",
     [
         "What does the policy say about Grammarly?",

@@ -45,6 +45,14 @@ def test_glossary_expands_abbreviations_translations_and_colloquial_words():
     assert glossary.equivalents("Wie ist das Wetter?") == []
 
 
+def test_glossary_synonyms_are_for_a_whole_term_only():
+    glossary = Glossary.load(DEFAULT_GLOSSARY)
+    assert "KI-Board" in glossary.synonyms("AI board")
+    assert "AI Product Owner" in glossary.synonyms("AI PO")
+    assert glossary.synonyms("AI Ethics Officer") == []  # contains "AI", is not it
+    assert glossary.synonyms("Wetter") == []
+
+
 def test_glossary_rejects_malformed_file(tmp_path):
     bad = tmp_path / "g.yaml"
     bad.write_text("- CAIO\n", encoding="utf-8")

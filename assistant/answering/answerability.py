@@ -56,7 +56,7 @@ from pathlib import Path
 
 from assistant.answering.question import MONEY_VALUE, Question
 from assistant.ingest.units import split_units
-from assistant.search.lexical import stems, words
+from assistant.search.lexical import keys, stems, words
 from assistant.search.passage import Lexicon, Passage
 
 FEATURES = (
@@ -175,7 +175,7 @@ def features(question: Question, passages: list[Passage], lexicon: Lexicon) -> t
         float(any(lexicon.unknown(w) for w in nouns if w not in question.entities)),
         float(question.wants_money and not any(MONEY_VALUE.search(t) for t in texts[:3])),
         float(question.language == "en"),
-        float(_unseen_phrase(question.text, passages[:5])),
+        float(_unseen_phrase(question.text, passages[:5], lexicon)),
     )
 
 
@@ -242,13 +242,28 @@ def _close(found: list[str], run: list[str]) -> list[str]:
     return found + [" ".join(run)] if len(run) >= 2 else found
 
 
-def _unseen_phrase(question: str, passages: list[Passage]) -> bool:
-    """Whether a name of the question (phrases()) is in none of the passages, word for word."""
+def _unseen_phrase(question: str, passages: list[Passage], lexicon: Lexicon) -> bool:
+    """Whether a name of the question (phrases()) is in none of the passages, word for word:
+    compared by stem, an acronym's plural as its singular ("AI POs"), a word or the whole name
+    also as the glossary's other terms for it ("AI Board" as "KI-Board")."""
     names = phrases(question)
     if not names:
         return False
-    texts = [f" {' '.join(words(p.content))} " for p in passages]
-    return any(not any(f" {' '.join(words(n))} " in t for t in texts) for n in names)
+    texts = [f" {' '.join(keys(p.content))} " for p in passages]
+    return any(not any(_phrase_pattern(n, lexicon).search(t) for t in texts) for n in names)
+
+
+def _phrase_pattern(name: str, lexicon: Lexicon) -> re.Pattern[str]:
+    """A name's stems in a row, each word or the whole name also as a glossary synonym."""
+    singular = [w[:-1] if w.endswith("s") and w[:-1].isupper() else w for w in name.split()]
+
+    def alternatives(term: str) -> str:
+        forms = {" ".join(keys(t)) for t in [term, *lexicon.synonyms(term)]} - {""}
+        return "|".join(re.escape(f) for f in sorted(forms, key=len, reverse=True))
+
+    each = " ".join(f"(?:{alternatives(w)})" for w in singular if keys(w))
+    whole = alternatives(" ".join(singular))
+    return re.compile(rf" (?:{each}|{whole}) ")
 
 
 def best_units(passages: list[Passage], limit: int = TOP_UNITS) -> list[tuple[str, str]]:

@@ -128,7 +128,8 @@ def stems(text: str) -> list[str]:
     return out
 
 
-def _key(text: str) -> tuple[str, ...]:
+def keys(text: str) -> tuple[str, ...]:
+    """The German stems of a text's content words, in order (what glossary terms match by)."""
     german, _ = _stemmers()
     return tuple(german.stemWords(content_words(text)))
 
@@ -142,7 +143,7 @@ class Glossary:
             (
                 (len(key), g, i, key)
                 for g, group in enumerate(self.groups)
-                for i, key in enumerate(_key(term) for term in group)
+                for i, key in enumerate(keys(term) for term in group)
                 if key
             ),
             key=lambda entry: -entry[0],
@@ -158,7 +159,7 @@ class Glossary:
     def _hits(self, text: str) -> list[tuple[list[str], set[int]]]:
         """Groups the text mentions, longest terms first: words inside a matched term ("AI" in
         "AI Product Owner") do not match again."""
-        sequence = list(_key(text))
+        sequence = list(keys(text))
         used = [False] * len(sequence)
         found: dict[int, set[int]] = {}
         for length, g, i, key in self._by_length:
@@ -178,6 +179,18 @@ class Glossary:
         """Terms from every group that the text mentions, other than the ones it uses."""
         return [
             t for group, found in self._hits(text) for i, t in enumerate(group) if i not in found
+        ]
+
+    def synonyms(self, term: str) -> list[str]:
+        """The other terms of every group that has this term as a whole ("KI-Board" for "AI
+        board"; nothing for "AI Ethics Officer", which only contains a term)."""
+        key = keys(term)
+        return [
+            other
+            for group in self.groups
+            if any(keys(t) == key for t in group)
+            for other in group
+            if keys(other) != key
         ]
 
     def mentions(self, text: str) -> list[str]:

@@ -61,6 +61,8 @@ class Lexicon:
     # Whether the reader's documents know a word another way: a glossary equivalent they use
     # (DPIA for DSFA) or a near spelling of one of their words (NordGTP for NordGPT).
     knows: Callable[[str], bool] = lambda word: False
+    # The glossary's other terms for a term as a whole ("KI-Board" for "AI Board").
+    synonyms: Callable[[str], list[str]] = lambda term: []
 
     def idf(self, token: str) -> float:
         return math.log(1 + self.chunks / (1 + self.frequency(token)))

@@ -88,7 +88,8 @@ class HybridRetriever:
             return any(frequency(t) for t in close)
 
         # Cached: a question's refusal features and "not mentioned" names ask about the same words.
-        return Lexicon(int(snapshot.mask(groups).sum()), frequency, cache(knows))
+        mask, synonyms = snapshot.mask(groups), cache(self.glossary.synonyms)
+        return Lexicon(int(mask.sum()), frequency, cache(knows), synonyms)
 
     def readable(self, source: str, groups: frozenset[str]) -> bool:
         """Whether the reader may see anything of a stored document (asked of the store, not the
