@@ -541,6 +541,9 @@ def test_an_unknown_name_counts_where_it_is_what_a_short_question_asks_about(rea
         ("Are AI POs judged by how many features they ship?", 0.0),  # "AI Product Owner"
         ("Welche Aufgaben hat ein AI Ethics Officer bei uns?", 1.0),  # contains a term only
         ("Does Nordwerk have a Chief Digital Officer?", 1.0),  # each word known, not the name
+        # German nouns the documents use, capitalised in a row: no name
+        ("Ich bin seit zwei Monaten Teamleiterin. Muss ich zum KI-Briefing?", 0.0),
+        ("Gilt die KI-Richtlinie auch für das Team Vienna Operations?", 1.0),
     ],
 )
 def test_a_name_is_seen_in_the_passages_in_the_glossary_s_other_terms(

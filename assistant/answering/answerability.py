@@ -175,7 +175,7 @@ def features(question: Question, passages: list[Passage], lexicon: Lexicon) -> t
         float(any(lexicon.unknown(w) for w in nouns if w not in question.entities)),
         float(question.wants_money and not any(MONEY_VALUE.search(t) for t in texts[:3])),
         float(question.language == "en"),
-        float(_unseen_phrase(question.text, passages[:5], lexicon)),
+        float(_unseen_phrase(question, passages[:5], lexicon)),
     )
 
 
@@ -242,11 +242,17 @@ def _close(found: list[str], run: list[str]) -> list[str]:
     return found + [" ".join(run)] if len(run) >= 2 else found
 
 
-def _unseen_phrase(question: str, passages: list[Passage], lexicon: Lexicon) -> bool:
+def _unseen_phrase(question: Question, passages: list[Passage], lexicon: Lexicon) -> bool:
     """Whether a name of the question (phrases()) is in none of the passages, word for word:
     compared by stem, an acronym's plural as its singular ("AI POs"), a word or the whole name
-    also as the glossary's other terms for it ("AI Board" as "KI-Board")."""
-    names = phrases(question)
+    also as the glossary's other terms for it ("AI Board" as "KI-Board"). German capitalises
+    nouns: there a run of words the documents all use ("seit zwei Monaten Teamleiterin") is a
+    name only with a product or acronym in it."""
+    names = phrases(question.text)
+    if question.language == "de":
+        names = [
+            n for n in names if any(_ENTITY_LIKE.search(w) or lexicon.unknown(w) for w in n.split())
+        ]
     if not names:
         return False
     texts = [f" {' '.join(keys(p.content))} " for p in passages]
