@@ -581,6 +581,7 @@ def test_an_entity_the_documents_never_name_is_refused(real_assistant, question)
         ),  # so does a full stop
         ("Wer vertritt Frau Dr. Albers im Urlaub?", []),  # a title is not part of it
         ("Is it in Germany West Central or West Europe?", ["Germany West Central", "West Europe"]),
+        ("What was the rate in June 2025 at Nordwerk?", []),  # a date is not a name
     ],
 )
 def test_names_of_several_capitalised_words(text, names):
