@@ -23,7 +23,10 @@ role. So the decision combines a few signals, each general (none is about one qu
   an amount;
 - `unseen_phrase`: a name of two or more capitalised words ("AI Ethics Officer", "Copilot
   Studio", "ISO 27001", "Katrin Wolters") that none of the passages found contains as such,
-  although its words may each be known ("Chief Digital Officer" next to "Chief AI Officer");
+  although its words may each be known ("Chief Digital Officer" next to "Chief AI Officer"),
+  compared by stem and with the glossary's terms for it ("AI Board" is found as "KI-Board"); in a
+  German question only a run with a product, an acronym or a word no document uses (German
+  capitalises every noun: "seit zwei Monaten Teamleiterin" names nothing);
 - `english`: cross-lingual cosines run lower.
 
 The passages are those of the ranking without the heading lift and the query adapter
