@@ -621,13 +621,13 @@ def test_the_names_no_document_mentions(real_assistant, question, unknown):
     [
         (
             "Our developers would like to switch from GitHub Copilot to Tabnine as their coding "
-            "assistant at the Hamburg IT hub. Is that allowed?",
+            "assistant at the Hamburg site. Is that allowed?",
             "en",
             "“Tabnine”",
         ),
         (
-            "Ich leite ein Lagerteam in der Niederlassung Antwerpen. Wer ist bei uns der KI-Lotse, "
-            "an den sich meine Leute mit Fragen zu KI wenden können?",
+            "Ich leite ein Lagerteam in der Niederlassung Antwerpen. Welche KI-Schulung müssen "
+            "meine Leute ohne PC-Arbeitsplatz machen?",
             "de",
             "„Antwerpen“",
         ),

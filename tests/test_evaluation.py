@@ -90,7 +90,7 @@ def test_evaluate_counts_answers_that_say_a_name_is_not_mentioned(real_assistant
         "un-x",
         "en",
         "Our developers would like to switch from GitHub Copilot to Tabnine as their coding "
-        "assistant at the Hamburg IT hub. Is that allowed?",
+        "assistant at the Hamburg site. Is that allowed?",
         False,
         [],
     )

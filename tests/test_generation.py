@@ -90,7 +90,7 @@ def test_a_model_answer_also_says_which_name_no_document_mentions(real_corpus_st
 
     question = (
         "Our developers would like to switch from GitHub Copilot to Tabnine as their coding "
-        "assistant at the Hamburg IT hub. Is that allowed?"
+        "assistant at the Hamburg site. Is that allowed?"
     )
     with FakeLLM(cite_copilot) as server:
         answer = _assistant(real_corpus_store, server).ask(question)
