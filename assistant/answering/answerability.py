@@ -227,7 +227,7 @@ def phrases(text: str) -> list[str]:
         if _HONORIFIC.match(word):  # "Frau Dr. Albers": the name is "Albers"
             continue
         first = not run and (m.start() == 0 or _SENTENCE_START.search(text[: m.start()]))
-        name_like = word[:1].isupper() or word[:1].isdigit() or _ENTITY_LIKE.search(word)
+        name_like = bool(word[:1].isupper() or word[:1].isdigit() or _ENTITY_LIKE.search(word))
         name_like = name_like and word.lower() not in _CALENDAR  # "June 2025" is a date
         if word and name_like and (not first or _ENTITY_LIKE.search(word)):
             run.append(word)

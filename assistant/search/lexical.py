@@ -148,6 +148,9 @@ class Glossary:
             ),
             key=lambda entry: -entry[0],
         )
+        self._with_key: dict[tuple[str, ...], list[tuple[int, int]]] = {}  # group, position
+        for _, g, i, key in self._by_length:
+            self._with_key.setdefault(key, []).append((g, i))
 
     @classmethod
     def load(cls, path: Path) -> Glossary:
@@ -187,10 +190,9 @@ class Glossary:
         key = keys(term)
         return [
             other
-            for group in self.groups
-            if any(keys(t) == key for t in group)
-            for other in group
-            if keys(other) != key
+            for g, i in self._with_key.get(key, [])
+            for j, other in enumerate(self.groups[g])
+            if j != i
         ]
 
     def mentions(self, text: str) -> list[str]:

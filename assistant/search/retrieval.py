@@ -70,9 +70,7 @@ class HybridRetriever:
     def lexicon(self, groups: frozenset[str] = PUBLIC) -> Lexicon:
         """How common words are among the chunks these groups may read."""
         snapshot = self.index.current()
-
-        def frequency(token: str) -> int:
-            return snapshot.document_frequency(token, groups)
+        frequency = partial(snapshot.document_frequency, groups=groups)
 
         def knows(word: str) -> bool:
             if word.endswith("s") and word[:-1].isupper():  # "POs": the plural of an acronym
@@ -88,8 +86,9 @@ class HybridRetriever:
             return any(frequency(t) for t in close)
 
         # Cached: a question's refusal features and "not mentioned" names ask about the same words.
-        mask, synonyms = snapshot.mask(groups), cache(self.glossary.synonyms)
-        return Lexicon(int(mask.sum()), frequency, cache(knows), synonyms)
+        return Lexicon(
+            int(snapshot.mask(groups).sum()), frequency, cache(knows), self.glossary.synonyms
+        )
 
     def readable(self, source: str, groups: frozenset[str]) -> bool:
         """Whether the reader may see anything of a stored document (asked of the store, not the
