@@ -485,6 +485,11 @@ def test_a_feature_beyond_the_fitted_range_counts_as_its_end():
         ("Kann mir der Assistent was zu meiner Gehaltsabrechnung sagen?", False),
         ("Wer muss zustimmen, wenn wir über das Gehaltsband hinausgehen?", False),
         ("HR question: who has to sign off a salary above the band?", False),
+        # Whether something may be done: a yes or no, unless it asks how much as well.
+        ("Darf ich eine Preiskalkulation für einen Kunden mit DeepL Pro übersetzen?", False),
+        ("Can I paste customer price quotes into NordGPT?", False),
+        ("Kann ich eine Prämie bekommen, und wie viel gibt es?", True),
+        ("Gibt es eine Prämie, wenn meine KI-Idee umgesetzt wird?", True),
     ],
 )
 def test_a_question_wants_an_amount_only_where_it_asks_for_one(question, wants):

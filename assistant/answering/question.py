@@ -117,6 +117,17 @@ _NO_AMOUNT = re.compile(
     re.IGNORECASE,
 )
 _ASKS_WHO = re.compile(r"^\W*(\w+\W+){0,3}?(wer|wem|wen|who|whom)\b", re.IGNORECASE)
+# Whether something may be done asks for a yes or no, not an amount ("Darf ich die Preiskalkulation
+# mit DeepL übersetzen?", "Can I paste price quotes into …?"), unless it asks how much as well.
+_MAY = re.compile(
+    r"\b(darf|dürfen|dürfte|dürften|kann|können|könnte|can|could|may|allowed|erlaubt|zulässig)\b",
+    re.IGNORECASE,
+)
+_HOW_MUCH = re.compile(
+    r"\b(wie\s*viel\w*|wie\s+hoch|wie\s+teuer|how\s+much|how\s+expensive|was\s+kost\w*|"
+    r"what\b[^?.]{0,40}\bcost)",
+    re.IGNORECASE,
+)
 MONEY_VALUE = re.compile(r"(€|\beuro\b|\beur\b|\d+\.\d{3}|gehaltsband|\bband [a-z]?\d)", re.I)
 # The kind of value a question asks for, and what a sentence that gives it contains. Only the
 # phrasings that ask for nothing else ("wann" alone often asks "in which case", not for a date).
@@ -244,7 +255,8 @@ def analyse(text: str, tell: Tell | None = None) -> Question:
         small_talk=small_talk,
         entities=entities,
         wants_money=bool(_MONEY_QUESTION.search(_NO_AMOUNT.sub(" ", text)))
-        and not _ASKS_WHO.search(text),
+        and not _ASKS_WHO.search(text)
+        and (not _MAY.search(text) or bool(_HOW_MUCH.search(text))),
         wants=next((kind for kind, (ask, _) in _WANTED.items() if ask.search(text)), ""),
         parts=parts[:MAX_PARTS] if len(parts) > 1 else (),
     )
