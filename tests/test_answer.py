@@ -489,6 +489,9 @@ def test_a_feature_beyond_the_fitted_range_counts_as_its_end():
         ("Darf ich eine Preiskalkulation für einen Kunden mit DeepL Pro übersetzen?", False),
         ("Can I paste customer price quotes into NordGPT?", False),
         ("Kann ich eine Prämie bekommen, und wie viel gibt es?", True),
+        ("Was kann ein AI Product Owner bei uns verdienen?", True),
+        ("What bonus can the CAIO earn on top of the base salary?", True),
+        ("Ich bin im Vertrieb. Kann ich Preise aus Angeboten in NordGPT kopieren?", False),
         ("Gibt es eine Prämie, wenn meine KI-Idee umgesetzt wird?", True),
     ],
 )

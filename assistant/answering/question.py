@@ -118,9 +118,12 @@ _NO_AMOUNT = re.compile(
 )
 _ASKS_WHO = re.compile(r"^\W*(\w+\W+){0,3}?(wer|wem|wen|who|whom)\b", re.IGNORECASE)
 # Whether something may be done asks for a yes or no, not an amount ("Darf ich die Preiskalkulation
-# mit DeepL übersetzen?", "Can I paste price quotes into …?"), unless it asks how much as well.
+# mit DeepL übersetzen?", "Can I paste price quotes into …?"), unless it asks how much as well;
+# "What can a CAIO earn?" asks for an amount.
 _MAY = re.compile(
-    r"\b(darf|dürfen|dürfte|dürften|kann|können|könnte|can|could|may|allowed|erlaubt|zulässig)\b",
+    r"(?:^|[.!?:;]\s+)(?:(?:und|and|also|so|aber|but)\s+)?"
+    r"(?:darf|dürfen|dürfte|dürften|kann|können|könnte|könnten|can|could|may)\b"
+    r"|\b(?:allowed|permitted|erlaubt|zulässig)\b",
     re.IGNORECASE,
 )
 _HOW_MUCH = re.compile(
