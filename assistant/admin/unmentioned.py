@@ -16,7 +16,6 @@ retention keeps audit rows (retention.py).
 from __future__ import annotations
 
 import json
-import re
 from collections import Counter
 from dataclasses import asdict, dataclass
 from datetime import date
@@ -24,6 +23,7 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
+from assistant.admin.gaps import _clean
 from assistant.admin.reports import DateRange, as_utc
 from assistant.records.audit import audit_table
 
@@ -86,7 +86,7 @@ def unmentioned_names(engine: Engine, rng: DateRange, limit: int = MAX_ROWS) -> 
     found = []
     for key, questions in asked.items():
         when = [as_utc(r.created_at) for r in questions]
-        texts = [re.sub(r"\s+", " ", r.question).strip() for r in questions]
+        texts = [_clean(r.question) for r in questions]
         found.append(
             AskedName(
                 name=spellings[key].most_common(1)[0][0],

@@ -1,5 +1,6 @@
 """The admin analytics as JSON and CSV: /api/admin/analytics, /api/admin/gaps(.csv),
-/api/admin/unmentioned, /api/admin/feedback/{id}/promote, /api/admin/regression (admin session or SSO admin group)."""
+/api/admin/unmentioned, /api/admin/feedback/{id}/promote, /api/admin/regression (admin session
+or SSO admin group)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ from assistant.web.runtime import Runtime
 # Long: a router: each route is a short function of its own, sharing the runtime.
 def analytics_router(runtime: Runtime) -> APIRouter:
     """/api/admin/analytics, /api/admin/gaps(.csv), /api/admin/unmentioned,
-    /api/admin/feedback/{id}/promote, /api/admin/regression (admins only; AdminGate checks first, each handler again)."""
+    /api/admin/feedback/{id}/promote, /api/admin/regression (admins only; AdminGate checks
+    first, each handler again)."""
     router = APIRouter(prefix="/api/admin", tags=["admin"])
     analytics = Analytics(runtime)
 

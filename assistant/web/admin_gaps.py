@@ -38,6 +38,13 @@ def _csv_link(rng: DateRange) -> str:
     )
 
 
+def _table(headers: list[str], widths: list[str], elem_id: str) -> gr.Dataframe:
+    """A read-only report table whose long cells wrap."""
+    return gr.Dataframe(
+        headers=headers, column_widths=widths, interactive=False, wrap=True, elem_id=elem_id
+    )
+
+
 def _name_table(analytics: Analytics, rng: DateRange):
     """The names no document mentions: the status line, and the table."""
     asked = analytics.unmentioned(rng)
@@ -66,13 +73,7 @@ def gaps_tab(runtime: Runtime) -> None:
         )
         start, end, refresh = _date_inputs("gaps")
         status = gr.Markdown(elem_id="gaps-status")
-        table = gr.Dataframe(
-            headers=GAP_HEADERS,
-            column_widths=GAP_WIDTHS,
-            interactive=False,
-            wrap=True,
-            elem_id="gaps-table",
-        )
+        table = _table(GAP_HEADERS, GAP_WIDTHS, "gaps-table")
         link = gr.HTML(elem_id="gaps-csv")
         gr.Markdown(
             "#### In keinem Dokument erwähnt\n"
@@ -80,13 +81,7 @@ def gaps_tab(runtime: Runtime) -> None:
             "Dokument nennt, auch in beantworteten Fragen: Kandidaten für neue Inhalte."
         )
         names_status = gr.Markdown(elem_id="unmentioned-status")
-        names = gr.Dataframe(
-            headers=NAME_HEADERS,
-            column_widths=NAME_WIDTHS,
-            interactive=False,
-            wrap=True,
-            elem_id="unmentioned-table",
-        )
+        names = _table(NAME_HEADERS, NAME_WIDTHS, "unmentioned-table")
 
     def show(start_value, end_value, request: gr.Request):
         _admin(runtime, request)
